@@ -1,0 +1,3 @@
+//! One module per `lume` subcommand.
+
+pub mod data;

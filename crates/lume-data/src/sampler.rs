@@ -1,0 +1,142 @@
+//! Seeded shuffling and the sampler that pairs forget batches with retain batches.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// `0..n` in an order fixed by `seed` and `epoch`.
+///
+/// ```
+/// let a = lume_data::shuffled_indices(10, 42, 0);
+/// assert_eq!(a, lume_data::shuffled_indices(10, 42, 0));
+/// assert_ne!(a, lume_data::shuffled_indices(10, 42, 1));
+/// ```
+pub fn shuffled_indices(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// How to draw paired batches.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PairingConfig {
+    /// Forget examples per batch.
+    pub forget_batch_size: usize,
+    /// Retain examples drawn for each forget example (0: no retain batch).
+    pub retain_per_forget: usize,
+    /// Shuffle the forget set each epoch (and the retain stream each pass).
+    pub shuffle: bool,
+    /// Drop a last forget batch smaller than `forget_batch_size`.
+    pub drop_last: bool,
+    /// Seed of every shuffle.
+    pub seed: u64,
+}
+
+impl Default for PairingConfig {
+    fn default() -> Self {
+        PairingConfig {
+            forget_batch_size: 4,
+            retain_per_forget: 1,
+            shuffle: true,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+}
+
+/// Indices of one forget batch and of the retain batch paired with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedBatch {
+    /// Indices into the forget examples.
+    pub forget: Vec<usize>,
+    /// Indices into the retain examples.
+    pub retain: Vec<usize>,
+}
+
+/// Walks the forget set an epoch at a time; the retain set is an endless, reshuffled stream,
+/// so every retain example is used before any repeats.
+///
+/// ```
+/// use lume_data::{PairedSampler, PairingConfig};
+/// let config = PairingConfig { forget_batch_size: 2, retain_per_forget: 3, ..Default::default() };
+/// let mut sampler = PairedSampler::new(5, 100, config);
+/// let epoch = sampler.next_epoch();
+/// assert_eq!(epoch.len(), 3);
+/// assert_eq!(epoch[0].retain.len(), 6);
+/// assert_eq!(epoch[2].retain.len(), 3); // the last forget batch holds one example
+/// ```
+#[derive(Debug, Clone)]
+pub struct PairedSampler {
+    forget_len: usize,
+    retain_len: usize,
+    config: PairingConfig,
+    epoch: u64,
+    retain_pass: u64,
+    retain_order: Vec<usize>,
+    retain_cursor: usize,
+}
+
+impl PairedSampler {
+    /// A sampler over `forget_len` forget and `retain_len` retain examples.
+    pub fn new(forget_len: usize, retain_len: usize, config: PairingConfig) -> Self {
+        PairedSampler {
+            forget_len,
+            retain_len,
+            config,
+            epoch: 0,
+            retain_pass: 0,
+            retain_order: Vec::new(),
+            retain_cursor: 0,
+        }
+    }
+
+    fn order(&self, n: usize, stream: u64) -> Vec<usize> {
+        if self.config.shuffle {
+            shuffled_indices(n, self.config.seed, stream)
+        } else {
+            (0..n).collect()
+        }
+    }
+
+    fn next_retain(&mut self) -> Option<usize> {
+        if self.retain_len == 0 {
+            return None;
+        }
+        if self.retain_cursor == self.retain_order.len() {
+            // Retain passes use odd streams, forget epochs even ones: never the same order.
+            self.retain_order = self.order(self.retain_len, 2 * self.retain_pass + 1);
+            self.retain_pass += 1;
+            self.retain_cursor = 0;
+        }
+        self.retain_cursor += 1;
+        Some(self.retain_order[self.retain_cursor - 1])
+    }
+
+    /// The batches of the next epoch.
+    pub fn next_epoch(&mut self) -> Vec<PairedBatch> {
+        let size = self.config.forget_batch_size.max(1);
+        let order = self.order(self.forget_len, 2 * self.epoch);
+        self.epoch += 1;
+        let mut batches = Vec::new();
+        for chunk in order.chunks(size) {
+            if self.config.drop_last && chunk.len() < size {
+                break;
+            }
+            let retain = (0..chunk.len() * self.config.retain_per_forget)
+                .filter_map(|_| self.next_retain())
+                .collect();
+            batches.push(PairedBatch {
+                forget: chunk.to_vec(),
+                retain,
+            });
+        }
+        batches
+    }
+
+    /// Epochs started so far.
+    pub fn epochs_done(&self) -> u64 {
+        self.epoch
+    }
+}

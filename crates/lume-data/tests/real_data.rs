@@ -1,0 +1,87 @@
+//! Integration tests on the real LUME release and the SemEval-25 parquet folds.
+
+use std::collections::HashMap;
+
+use lume_data::{
+    Benchmark, Kind, MiaSet, Split, Stats, Task, scan_parquet, shared::shared_data, validate,
+};
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+#[test]
+fn lume_counts_equal_the_protocol_table() {
+    let Some(dir) = shared_data(MANIFEST, "lume") else {
+        return;
+    };
+    let bench = Benchmark::load(&dir).expect("the release validates");
+    let stats = Stats::from_records(&bench.records);
+    let expected = [
+        (Split::Forget, [(243, 243), (250, 1250), (373, 373)]),
+        (Split::Retain, [(246, 246), (250, 1250), (371, 371)]),
+    ];
+    for (split, per_task) in expected {
+        for (task, (sc, qa)) in Task::ALL.into_iter().zip(per_task) {
+            assert_eq!(stats.count(split, task, Kind::SentenceCompletion), sc, "{split} {task} sc");
+            assert_eq!(stats.count(split, task, Kind::Question), qa, "{split} {task} qa");
+        }
+    }
+    assert_eq!(stats.split_total(Split::Forget), 2732);
+    assert_eq!(stats.split_total(Split::Retain), 2734);
+    let json = stats.to_json();
+    assert_eq!(json["forget"]["Task2"]["qa"], 1250);
+    assert_eq!(json["total"], 5466);
+}
+
+#[test]
+fn every_parquet_row_is_in_the_lume_jsonl_with_equal_fields() {
+    let (Some(lume), Some(semeval)) = (shared_data(MANIFEST, "lume"), shared_data(MANIFEST, "semeval25")) else {
+        return;
+    };
+    let bench = Benchmark::load(&lume).unwrap();
+    let by_id: HashMap<&str, _> = bench.records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut rows = 0;
+    for (name, split, count) in [
+        ("forget_train-00000-of-00001.parquet", Split::Forget, 1112),
+        ("retain_train-00000-of-00001.parquet", Split::Retain, 1136),
+    ] {
+        let scan = scan_parquet(&semeval.join(name)).unwrap();
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        assert_eq!(scan.items.len(), count, "{name}");
+        for item in &scan.items {
+            let row = &item.value;
+            assert_eq!(row.split, split, "{}", item.location());
+            let original = by_id
+                .get(row.id.as_str())
+                .unwrap_or_else(|| panic!("{}: id {} not in LUME", item.location(), row.id));
+            assert_eq!(*original, row, "{}", item.location());
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 2248);
+}
+
+#[test]
+fn mia_sets_load_with_150_documents_each() {
+    let (Some(mia), Some(lume)) = (shared_data(MANIFEST, "semeval25/mia"), shared_data(MANIFEST, "lume")) else {
+        return;
+    };
+    let set = MiaSet::load(&mia).unwrap();
+    assert_eq!(set.members.len(), 150);
+    assert_eq!(set.nonmembers.len(), 150);
+    let bench = Benchmark::load(&lume).unwrap();
+    let forget_docs: std::collections::HashSet<&str> =
+        bench.split(Split::Forget).map(|r| r.document_id()).collect();
+    assert!(set.members.iter().all(|m| forget_docs.contains(m.id.as_str())));
+    assert!(set.nonmembers.iter().all(|m| !forget_docs.contains(m.id.as_str())));
+}
+
+#[test]
+fn validating_the_whole_release_finds_nothing() {
+    let Some(data) = shared_data(MANIFEST, "") else {
+        return;
+    };
+    let v = validate(&[data.join("lume"), data.join("semeval25/mia")]);
+    assert!(v.is_clean(), "{:?}", v.problems().collect::<Vec<_>>());
+    assert_eq!(v.records.items.len(), 5466);
+    assert_eq!(v.mia.items.len(), 300);
+}
