@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lume", version, about = "LLM unlearning with multitask evaluation (LUME)")]
+#[command(
+    name = "lume",
+    version,
+    about = "LLM unlearning with multitask evaluation (LUME)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

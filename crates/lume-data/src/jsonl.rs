@@ -188,7 +188,8 @@ pub(crate) fn write_lines<T: serde::Serialize>(
     for item in items {
         serde_json::to_writer(&mut out, &item)
             .map_err(|e| DataError::write(&tmp, std::io::Error::other(e)))?;
-        out.write_all(b"\n").map_err(|e| DataError::write(&tmp, e))?;
+        out.write_all(b"\n")
+            .map_err(|e| DataError::write(&tmp, e))?;
     }
     out.flush().map_err(|e| DataError::write(&tmp, e))?;
     drop(out);

@@ -53,12 +53,13 @@ pub fn scan_parquet(path: &Path) -> Result<Scan<Record>, DataError> {
                 continue;
             }
         };
-        let get = |name: &'static str| {
-            match row.get_column_iter().find(|(column, _)| column.as_str() == name) {
-                None | Some((_, Field::Null)) => RawField::Missing,
-                Some((_, Field::Str(s))) => RawField::Text(s.clone()),
-                Some((_, other)) => RawField::NotString(field_type(other)),
-            }
+        let get = |name: &'static str| match row
+            .get_column_iter()
+            .find(|(column, _)| column.as_str() == name)
+        {
+            None | Some((_, Field::Null)) => RawField::Missing,
+            Some((_, Field::Str(s))) => RawField::Text(s.clone()),
+            Some((_, other)) => RawField::NotString(field_type(other)),
         };
         if let Some(record) = record_from_fields(path, position, None, get, &mut scan.problems) {
             scan.items.push(Located {

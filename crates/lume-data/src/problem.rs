@@ -71,7 +71,9 @@ pub enum ProblemKind {
     #[error("cannot read: {0}")]
     Unreadable(String),
     /// The file name does not say which split it holds.
-    #[error("cannot tell the split from the file name (expected it to start with forget or retain)")]
+    #[error(
+        "cannot tell the split from the file name (expected it to start with forget or retain)"
+    )]
     UnknownSplitFile,
 }
 

@@ -301,7 +301,9 @@ mod tests {
 
     #[test]
     fn parses_the_three_id_styles_of_the_release() {
-        let t1: RecordId = "\"8f24c511-a319-4a9f-80c2-ca6fac131233\"qa0".parse().unwrap();
+        let t1: RecordId = "\"8f24c511-a319-4a9f-80c2-ca6fac131233\"qa0"
+            .parse()
+            .unwrap();
         assert_eq!(t1.document_id(), "\"8f24c511-a319-4a9f-80c2-ca6fac131233\"");
         assert_eq!(t1.kind(), Kind::Question);
         let t2: RecordId = "df8d2304-fb26-4d44-9df0-a4b3f98df1b4qa4".parse().unwrap();
@@ -316,7 +318,10 @@ mod tests {
         for bad in ["", "sc1", "abc", "abcsc", "abcxx1", "abc1", "qa"] {
             assert!(bad.parse::<RecordId>().is_err(), "{bad:?}");
         }
-        assert!(matches!("sc1".parse::<RecordId>(), Err(IdError::EmptyDocument(_))));
+        assert!(matches!(
+            "sc1".parse::<RecordId>(),
+            Err(IdError::EmptyDocument(_))
+        ));
     }
 
     #[test]

@@ -78,7 +78,14 @@ impl fmt::Display for Stats {
         writeln!(
             f,
             "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            "split", "Task1 sc", "Task1 qa", "Task2 sc", "Task2 qa", "Task3 sc", "Task3 qa", "total"
+            "split",
+            "Task1 sc",
+            "Task1 qa",
+            "Task2 sc",
+            "Task2 qa",
+            "Task3 sc",
+            "Task3 qa",
+            "total"
         )?;
         for split in Split::ALL {
             write!(f, "{:<8}", split.as_str())?;

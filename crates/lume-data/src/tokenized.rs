@@ -180,7 +180,9 @@ impl Batch {
             }
             batch.input_ids.extend_from_slice(&ex.input_ids);
             batch.labels.extend_from_slice(&ex.labels);
-            batch.attention_mask.extend(std::iter::repeat_n(true, ex.len()));
+            batch
+                .attention_mask
+                .extend(std::iter::repeat_n(true, ex.len()));
             if side == PaddingSide::Right {
                 push_pad(&mut batch);
             }

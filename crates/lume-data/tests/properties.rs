@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use lume_data::{
-    Batch, ByteEncoder, IGNORE_INDEX, Kind, PaddingSide, PairedSampler, PairingConfig,
-    ProblemKind, RecordId, Split, SynthConfig, TrainingExample, synthesize, validate,
+    Batch, ByteEncoder, IGNORE_INDEX, Kind, PaddingSide, PairedSampler, PairingConfig, ProblemKind,
+    RecordId, Split, SynthConfig, TrainingExample, synthesize, validate,
 };
 use proptest::prelude::*;
 
@@ -199,7 +199,12 @@ proptest! {
 #[test]
 fn a_document_in_both_splits_is_reported_at_the_retain_line() {
     let dir = tempfile::tempdir().unwrap();
-    synthesize(SynthConfig { seed: 5, docs_per_task: 4 }).write(dir.path()).unwrap();
+    synthesize(SynthConfig {
+        seed: 5,
+        docs_per_task: 4,
+    })
+    .write(dir.path())
+    .unwrap();
     let forget = std::fs::read_to_string(dir.path().join("forget.jsonl")).unwrap();
     let retain_path = dir.path().join("retain.jsonl");
     let mut retain = std::fs::read_to_string(&retain_path).unwrap();
@@ -214,15 +219,27 @@ fn a_document_in_both_splits_is_reported_at_the_retain_line() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].file, retain_path);
     assert_eq!(problems[0].line(), Some(retain.lines().count()));
-    assert!(matches!(&problems[0].kind, ProblemKind::DocumentInBothSplits { other, .. } if other.ends_with("forget.jsonl:1")));
+    assert!(
+        matches!(&problems[0].kind, ProblemKind::DocumentInBothSplits { other, .. } if other.ends_with("forget.jsonl:1"))
+    );
 }
 
 #[test]
 fn problems_print_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("forget.jsonl");
-    std::fs::write(&path, "{\"id\":\"docsc1\",\"input\":\"a\",\"output\":\"b\",\"task\":\"Task4\"}\n").unwrap();
+    std::fs::write(
+        &path,
+        "{\"id\":\"docsc1\",\"input\":\"a\",\"output\":\"b\",\"task\":\"Task4\"}\n",
+    )
+    .unwrap();
     let v = validate(&[path.clone()]);
     let shown: Vec<String> = v.problems().map(ToString::to_string).collect();
-    assert_eq!(shown, vec![format!("{}:1: field `task`: unknown task \"Task4\" (expected \"Task1\", \"Task2\" or \"Task3\")", path.display())]);
+    assert_eq!(
+        shown,
+        vec![format!(
+            "{}:1: field `task`: unknown task \"Task4\" (expected \"Task1\", \"Task2\" or \"Task3\")",
+            path.display()
+        )]
+    );
 }

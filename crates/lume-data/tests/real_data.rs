@@ -21,8 +21,16 @@ fn lume_counts_equal_the_protocol_table() {
     ];
     for (split, per_task) in expected {
         for (task, (sc, qa)) in Task::ALL.into_iter().zip(per_task) {
-            assert_eq!(stats.count(split, task, Kind::SentenceCompletion), sc, "{split} {task} sc");
-            assert_eq!(stats.count(split, task, Kind::Question), qa, "{split} {task} qa");
+            assert_eq!(
+                stats.count(split, task, Kind::SentenceCompletion),
+                sc,
+                "{split} {task} sc"
+            );
+            assert_eq!(
+                stats.count(split, task, Kind::Question),
+                qa,
+                "{split} {task} qa"
+            );
         }
     }
     assert_eq!(stats.split_total(Split::Forget), 2732);
@@ -34,7 +42,10 @@ fn lume_counts_equal_the_protocol_table() {
 
 #[test]
 fn every_parquet_row_is_in_the_lume_jsonl_with_equal_fields() {
-    let (Some(lume), Some(semeval)) = (shared_data(MANIFEST, "lume"), shared_data(MANIFEST, "semeval25")) else {
+    let (Some(lume), Some(semeval)) = (
+        shared_data(MANIFEST, "lume"),
+        shared_data(MANIFEST, "semeval25"),
+    ) else {
         return;
     };
     let bench = Benchmark::load(&lume).unwrap();
@@ -62,17 +73,30 @@ fn every_parquet_row_is_in_the_lume_jsonl_with_equal_fields() {
 
 #[test]
 fn mia_sets_load_with_150_documents_each() {
-    let (Some(mia), Some(lume)) = (shared_data(MANIFEST, "semeval25/mia"), shared_data(MANIFEST, "lume")) else {
+    let (Some(mia), Some(lume)) = (
+        shared_data(MANIFEST, "semeval25/mia"),
+        shared_data(MANIFEST, "lume"),
+    ) else {
         return;
     };
     let set = MiaSet::load(&mia).unwrap();
     assert_eq!(set.members.len(), 150);
     assert_eq!(set.nonmembers.len(), 150);
     let bench = Benchmark::load(&lume).unwrap();
-    let forget_docs: std::collections::HashSet<&str> =
-        bench.split(Split::Forget).map(|r| r.document_id()).collect();
-    assert!(set.members.iter().all(|m| forget_docs.contains(m.id.as_str())));
-    assert!(set.nonmembers.iter().all(|m| !forget_docs.contains(m.id.as_str())));
+    let forget_docs: std::collections::HashSet<&str> = bench
+        .split(Split::Forget)
+        .map(|r| r.document_id())
+        .collect();
+    assert!(
+        set.members
+            .iter()
+            .all(|m| forget_docs.contains(m.id.as_str()))
+    );
+    assert!(
+        set.nonmembers
+            .iter()
+            .all(|m| !forget_docs.contains(m.id.as_str()))
+    );
 }
 
 #[test]

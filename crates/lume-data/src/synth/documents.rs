@@ -138,7 +138,10 @@ fn story(g: &mut Generator) -> Document {
             format!("What did {a} and {b} find {hiding}?"),
             capitalise(object),
         ),
-        _ => (format!("Who was the {occupation} who loved {hobby}?"), a.to_owned()),
+        _ => (
+            format!("Who was the {occupation} who loved {hobby}?"),
+            a.to_owned(),
+        ),
     };
     let id = format!("\"{}\"", g.uuid());
     Document {
@@ -163,10 +166,7 @@ fn pii_biography(g: &mut Generator) -> Document {
         _ => 31,
     };
     let day = g.rng.random_range(1..=days_in_month);
-    let ssn = (
-        g.rng.random_range(10..100),
-        g.rng.random_range(1000..10000),
-    );
+    let ssn = (g.rng.random_range(10..100), g.rng.random_range(1000..10000));
     let phone = (
         g.rng.random_range(201..1000),
         g.rng.random_range(200..1000),

@@ -88,7 +88,9 @@ impl Generator {
 
     /// An invented word of 2–3 syllables, capitalised.
     pub(crate) fn invented(&mut self, syllables: usize) -> String {
-        let mut w: String = (0..syllables).map(|_| self.pick(words::SYLLABLES)).collect();
+        let mut w: String = (0..syllables)
+            .map(|_| self.pick(words::SYLLABLES))
+            .collect();
         if let Some(first) = w.get(0..1) {
             let upper = first.to_uppercase();
             w.replace_range(0..1, &upper);
