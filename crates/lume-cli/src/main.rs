@@ -22,12 +22,15 @@ enum Command {
     /// Inspect, validate and generate benchmark data.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Score inference outputs (the reference evaluator's CSV layout) into evaluation_results.json.
+    Score(commands::score::ScoreArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd),
+        Command::Score(args) => commands::score::run(args),
     };
     match result {
         Ok(code) => code,

@@ -133,7 +133,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -152,7 +152,7 @@ pub enum DataError {
         message: String,
     },
     /// A file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
@@ -174,6 +174,17 @@ impl DataError {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// The message with its causes, `: `-separated (what `anyhow`'s `{:#}` shows).
+    pub fn full_message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            message += &format!(": {cause}");
+            source = cause.source();
+        }
+        message
     }
 
     /// The problems, when the error is [`DataError::Invalid`].

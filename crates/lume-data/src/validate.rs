@@ -38,11 +38,17 @@ fn is_mia_file(path: &Path) -> bool {
 fn as_problem(path: &Path, err: DataError) -> Vec<Problem> {
     match err {
         DataError::Invalid(problems) => problems,
+        DataError::Io { source, .. } => vec![Problem::new(
+            path,
+            Position::File,
+            None,
+            ProblemKind::Unreadable(source.to_string()),
+        )],
         other => vec![Problem::new(
             path,
             Position::File,
             None,
-            ProblemKind::Unreadable(other.to_string()),
+            ProblemKind::Unreadable(other.full_message()),
         )],
     }
 }

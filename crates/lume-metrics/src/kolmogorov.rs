@@ -70,6 +70,8 @@ pub(crate) fn kolmogorov_n_sf(n: u64, x: f64) -> f64 {
 }
 
 fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
+    // SciPy's coefficients, digit for digit.
+    #[allow(clippy::excessive_precision)]
     const STIRLING: [f64; 8] = [
         -2.955065359477124183e-2,
         6.4102564102564102564e-3,

@@ -17,22 +17,38 @@
 //! ```
 
 mod aggregate;
+mod attacks;
 mod auc;
 mod exact_match;
 mod kolmogorov;
 mod ks;
+mod language_model;
+mod memorization;
+mod mmlu;
 mod porter;
 mod rouge;
 mod score;
+mod token_stats;
 
 pub use aggregate::{
     FinalScore, MMLU_GATE, ScoredRow, TaskAggregate, TaskScores, harmonic_mean, mean,
 };
+pub use attacks::{
+    Attack, DEFAULT_MIN_K, forget_quality, membership_auc, privleak, reference_statistic,
+    zlib_length,
+};
 pub use auc::{AucError, mia_auc, mia_score, roc_auc};
 pub use exact_match::{exact_match, python_strip};
 pub use ks::{KsError, KsMethod, KsResult, ks_2samp};
+pub use language_model::LanguageModel;
+pub use memorization::{exact_memorization, extraction_strength, probability};
+pub use mmlu::{
+    MmluError, MmluReport, Question, Subject, evaluate_mmlu, format_question, mmlu_header,
+    mmlu_prompt, read_mmlu,
+};
 pub use porter::porter_stem;
 pub use rouge::{RougeScore, RougeScorer, rouge_words};
 pub use score::{
     InferenceRow, ScoreError, ScoreReport, read_inference_csv, read_mia_csv, score_dir, shards,
 };
+pub use token_stats::TokenStats;

@@ -28,35 +28,41 @@ fn is_vowel(c: u8) -> bool {
 }
 
 /// `true` at consonants; `y` is a consonant at the start and after a vowel.
-fn consonant_flags(word: &[u8]) -> Vec<bool> {
-    let mut flags: Vec<bool> = Vec::with_capacity(word.len());
-    for (i, &c) in word.iter().enumerate() {
+/// An iterator, so the hot helpers below allocate nothing.
+fn consonant_flags(word: &[u8]) -> impl Iterator<Item = bool> + '_ {
+    let mut previous = true;
+    word.iter().enumerate().map(move |(i, &c)| {
         let flag = if is_vowel(c) {
             false
         } else if c == b'y' {
-            i == 0 || !flags[i - 1]
+            i == 0 || !previous
         } else {
             true
         };
-        flags.push(flag);
-    }
-    flags
+        previous = flag;
+        flag
+    })
 }
 
 fn is_consonant(word: &[u8], i: usize) -> bool {
-    consonant_flags(&word[..=i])[i]
+    consonant_flags(&word[..=i]).last().unwrap_or(true)
 }
 
 /// Porter's m: the number of vowel-consonant transitions.
 fn measure(stem: &[u8]) -> usize {
-    consonant_flags(stem)
-        .windows(2)
-        .filter(|w| !w[0] && w[1])
-        .count()
+    let mut previous_vowel = false;
+    let mut m = 0;
+    for consonant in consonant_flags(stem) {
+        if consonant && previous_vowel {
+            m += 1;
+        }
+        previous_vowel = !consonant;
+    }
+    m
 }
 
 fn contains_vowel(stem: &[u8]) -> bool {
-    consonant_flags(stem).iter().any(|c| !c)
+    consonant_flags(stem).any(|c| !c)
 }
 
 fn ends_double_consonant(word: &[u8]) -> bool {
@@ -66,9 +72,12 @@ fn ends_double_consonant(word: &[u8]) -> bool {
 
 fn ends_cvc(word: &[u8]) -> bool {
     let n = word.len();
-    if n >= 3 {
-        let f = consonant_flags(word);
-        if f[n - 3] && !f[n - 2] && f[n - 1] && !matches!(word[n - 1], b'w' | b'x' | b'y') {
+    if n >= 3 && !matches!(word[n - 1], b'w' | b'x' | b'y') {
+        let mut last3 = [false; 3];
+        for (i, f) in consonant_flags(word).enumerate().skip(n - 3) {
+            last3[i + 3 - n] = f;
+        }
+        if last3 == [true, false, true] {
             return true;
         }
     }

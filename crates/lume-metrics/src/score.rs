@@ -14,7 +14,7 @@ use crate::rouge::RougeScorer;
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
     /// A file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

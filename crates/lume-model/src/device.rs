@@ -121,7 +121,12 @@ mod tests {
         let y = (x.clone() * x.clone()).sum();
         assert_eq!(y.clone().into_scalar::<f32>(), 14.0);
         let grads = y.backward();
-        let g = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        let g = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(g, vec![2.0, 4.0, 6.0]);
     }
 

@@ -1,3 +1,4 @@
 //! One module per `lume` subcommand.
 
 pub mod data;
+pub mod score;

@@ -1,0 +1,41 @@
+//! Probability, exact memorization and extraction strength (protocol §3.7).
+
+use crate::token_stats::TokenStats;
+
+/// `exp(−mean answer NLL)`; `None` without answer tokens.
+///
+/// ```
+/// use lume_metrics::{probability, TokenStats};
+/// let s = TokenStats { log_probs: vec![0.5f64.ln(), 0.5f64.ln()], ..Default::default() };
+/// assert!((probability(&s).unwrap() - 0.5).abs() < 1e-15);
+/// ```
+pub fn probability(stats: &TokenStats) -> Option<f64> {
+    stats.mean_nll().map(|nll| (-nll).exp())
+}
+
+/// Fraction of answer tokens where the teacher-forced argmax equals the label.
+pub fn exact_memorization(stats: &TokenStats) -> Option<f64> {
+    let n = stats.argmax_matches.len();
+    (n > 0).then(|| stats.argmax_matches.iter().filter(|&&m| m).count() as f64 / n as f64)
+}
+
+/// `1 − k/|y|`, `k` the shortest prefix after which every remaining teacher-forced argmax
+/// matches the label: 1 when all tokens match, 0 when even the last one does not.
+///
+/// (open-unlearning's loop leaves `k = |y| − 1` in that last case, giving `1/|y|`; we follow
+/// the definition.)
+///
+/// ```
+/// use lume_metrics::{extraction_strength, TokenStats};
+/// let s = |m: &[bool]| TokenStats { argmax_matches: m.to_vec(), ..Default::default() };
+/// assert_eq!(extraction_strength(&s(&[false, true, true, true])), Some(0.75));
+/// assert_eq!(extraction_strength(&s(&[true, true, false])), Some(0.0));
+/// ```
+pub fn extraction_strength(stats: &TokenStats) -> Option<f64> {
+    let m = &stats.argmax_matches;
+    if m.is_empty() {
+        return None;
+    }
+    let k = m.iter().rposition(|&matched| !matched).map_or(0, |i| i + 1);
+    Some(1.0 - k as f64 / m.len() as f64)
+}
