@@ -1,8 +1,9 @@
 //! # lume-model
 //!
-//! The engine of `lume`: Llama-style decoders on Burn. This crate is being built up; today it
-//! holds device selection — Burn's `flex` CPU backend by default, `wgpu` and `cuda` behind cargo
-//! features of the same names — so that every crate and the CLI name devices the same way.
+//! The engine of `lume`: Llama-style decoders on Burn 0.22 (`LlamaForCausalLM`,
+//! `OlmoForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`) configured from a Hugging Face
+//! `config.json`, weights from safetensors in the Hugging Face layout, and device selection —
+//! Burn's `flex` CPU backend by default, `wgpu` and `cuda` behind cargo features.
 //!
 //! ```
 //! let device = lume_model::DeviceSpec::Cpu.device()?;
@@ -11,6 +12,25 @@
 //! # Ok::<(), lume_model::DeviceError>(())
 //! ```
 
+mod config;
+mod decoder;
 mod device;
+mod scoring;
+mod weights;
 
+pub use config::{ConfigError, Family, Llama3RopeScaling, ModelConfig};
+pub use decoder::{Attention, Block, CausalLm, ForwardOutput, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
+pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
+pub use weights::{HostTensors, WeightsError};
+
+/// Why a checkpoint folder cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// `config.json` is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The weights are unusable.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}

@@ -1,0 +1,423 @@
+//! A checkpoint's `config.json`, read field for field, and what it means for the decoder.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The model families the decoder implements, by their `architectures` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Family {
+    /// `LlamaForCausalLM`: RMSNorm, SwiGLU, RoPE (optionally Llama-3 scaled), GQA.
+    #[serde(rename = "LlamaForCausalLM")]
+    Llama,
+    /// `OlmoForCausalLM`: LayerNorm without weight or bias, optional `clip_qkv`.
+    #[serde(rename = "OlmoForCausalLM")]
+    Olmo,
+    /// `Qwen2ForCausalLM`: Llama with biases on q, k and v.
+    #[serde(rename = "Qwen2ForCausalLM")]
+    Qwen2,
+    /// `MistralForCausalLM`: Llama's layout (sliding windows longer than our sequences).
+    #[serde(rename = "MistralForCausalLM")]
+    Mistral,
+}
+
+impl Family {
+    /// Every supported family.
+    pub const ALL: [Family; 4] = [Family::Llama, Family::Olmo, Family::Qwen2, Family::Mistral];
+
+    /// The `architectures` name.
+    pub fn architecture(self) -> &'static str {
+        match self {
+            Family::Llama => "LlamaForCausalLM",
+            Family::Olmo => "OlmoForCausalLM",
+            Family::Qwen2 => "Qwen2ForCausalLM",
+            Family::Mistral => "MistralForCausalLM",
+        }
+    }
+
+    /// The `model_type` written into `config.json`.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Olmo => "olmo",
+            Family::Qwen2 => "qwen2",
+            Family::Mistral => "mistral",
+        }
+    }
+
+    fn from_architecture(name: &str) -> Option<Self> {
+        Family::ALL.into_iter().find(|f| f.architecture() == name)
+    }
+}
+
+/// Llama-3 style RoPE frequency scaling (`rope_scaling` with `rope_type: "llama3"`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Llama3RopeScaling {
+    /// Overall factor.
+    pub factor: f64,
+    /// Wavelengths longer than `original / low_freq_factor` are scaled fully.
+    pub low_freq_factor: f64,
+    /// Wavelengths shorter than `original / high_freq_factor` are kept.
+    pub high_freq_factor: f64,
+    /// The context length the model was trained with.
+    pub original_max_position_embeddings: usize,
+}
+
+/// The decoder's shape and options, resolved from a `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Which family.
+    pub family: Family,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Residual stream width.
+    pub hidden_size: usize,
+    /// MLP width.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention when fewer than query heads).
+    pub num_key_value_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Norm epsilon (`rms_norm_eps`, or OLMo's LayerNorm 1e-5).
+    pub norm_eps: f64,
+    /// RoPE base θ.
+    pub rope_theta: f64,
+    /// Llama-3 RoPE scaling, when the checkpoint has it.
+    pub rope_scaling: Option<Llama3RopeScaling>,
+    /// Longest sequence.
+    pub max_position_embeddings: usize,
+    /// Clamp q, k, v to ±this (OLMo).
+    pub clip_qkv: Option<f64>,
+    /// Biases on the q, k, v projections (Qwen2, or `attention_bias`).
+    pub qkv_bias: bool,
+    /// Bias on the output projection (`attention_bias` on Llama).
+    pub o_bias: bool,
+    /// The output head shares the embedding matrix.
+    pub tie_word_embeddings: bool,
+    /// Beginning-of-sequence id, if any.
+    pub bos_token_id: Option<u32>,
+    /// End-of-sequence ids (generation stops at any).
+    pub eos_token_ids: Vec<u32>,
+    /// Padding id, if any.
+    pub pad_token_id: Option<u32>,
+}
+
+/// Why a `config.json` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not JSON, or a field has the wrong type.
+    #[error("{}: line {line}: {message}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The architecture is not one we implement.
+    #[error("{}: architecture {found:?} is not supported (supported: {})", path.display(), supported())]
+    UnsupportedArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// What the file names.
+        found: String,
+    },
+    /// A required key is missing or a value is impossible.
+    #[error("{}: field `{field}`: {message}", path.display())]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn supported() -> String {
+    Family::ALL
+        .iter()
+        .map(|f| f.architecture())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The subset of Hugging Face keys we read; everything else is ignored.
+#[derive(Deserialize)]
+struct RawConfig {
+    architectures: Option<Vec<String>>,
+    model_type: Option<String>,
+    vocab_size: Option<usize>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    layer_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<serde_json::Value>,
+    /// transformers ≥ 5 writes θ and the scaling together here.
+    rope_parameters: Option<serde_json::Value>,
+    max_position_embeddings: Option<usize>,
+    clip_qkv: Option<f64>,
+    attention_bias: Option<bool>,
+    tie_word_embeddings: Option<bool>,
+    bos_token_id: Option<u32>,
+    eos_token_id: Option<serde_json::Value>,
+    pad_token_id: Option<u32>,
+}
+
+impl ModelConfig {
+    /// Reads and resolves a checkpoint's `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Resolves `config.json` text; `path` is only used in messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| ConfigError::Json {
+            path: path.to_path_buf(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        let field = |field: &'static str, message: &str| ConfigError::Field {
+            path: path.to_path_buf(),
+            field,
+            message: message.to_owned(),
+        };
+        let architecture = raw
+            .architectures
+            .as_ref()
+            .and_then(|a| a.first().cloned())
+            .or_else(|| {
+                let t = raw.model_type.as_deref()?;
+                Family::ALL
+                    .into_iter()
+                    .find(|f| f.model_type() == t)
+                    .map(|f| f.architecture().to_owned())
+            })
+            .ok_or_else(|| field("architectures", "missing (and no known `model_type`)"))?;
+        let family = Family::from_architecture(&architecture).ok_or_else(|| {
+            ConfigError::UnsupportedArchitecture {
+                path: path.to_path_buf(),
+                found: architecture.clone(),
+            }
+        })?;
+        let need = |v: Option<usize>, name: &'static str| {
+            v.filter(|&n| n > 0)
+                .ok_or_else(|| field(name, "missing or zero"))
+        };
+        let hidden_size = need(raw.hidden_size, "hidden_size")?;
+        let num_attention_heads = need(raw.num_attention_heads, "num_attention_heads")?;
+        let num_key_value_heads = raw.num_key_value_heads.unwrap_or(num_attention_heads);
+        if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
+            return Err(field(
+                "num_key_value_heads",
+                "must divide num_attention_heads",
+            ));
+        }
+        let head_dim = raw.head_dim.unwrap_or(hidden_size / num_attention_heads);
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
+            return Err(field(
+                "head_dim",
+                "must be even and positive (RoPE rotates pairs)",
+            ));
+        }
+        let rope_parameters = raw.rope_parameters.as_ref().filter(|v| v.is_object());
+        let rope_theta = rope_parameters
+            .and_then(|p| p.get("rope_theta"))
+            .and_then(|t| t.as_f64())
+            .or(raw.rope_theta)
+            .unwrap_or(10_000.0);
+        let rope_scaling = match rope_parameters.or(raw.rope_scaling.as_ref()) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let kind = v
+                    .get("rope_type")
+                    .or_else(|| v.get("type"))
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("");
+                match kind {
+                    "llama3" => Some(
+                        serde_json::from_value(v.clone())
+                            .map_err(|e| field("rope_scaling", &format!("llama3 scaling: {e}")))?,
+                    ),
+                    "default" => None,
+                    other => {
+                        return Err(field(
+                            "rope_scaling",
+                            &format!("rope type {other:?} is not supported (supported: llama3)"),
+                        ));
+                    }
+                }
+            }
+        };
+        let eos_token_ids = match &raw.eos_token_id {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Number(n)) => {
+                n.as_u64().map(|n| n as u32).into_iter().collect()
+            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_u64().map(|n| n as u32))
+                .collect(),
+            Some(_) => return Err(field("eos_token_id", "expected an id or a list of ids")),
+        };
+        let attention_bias = raw.attention_bias.unwrap_or(false);
+        let config = ModelConfig {
+            family,
+            vocab_size: need(raw.vocab_size, "vocab_size")?,
+            hidden_size,
+            intermediate_size: need(raw.intermediate_size, "intermediate_size")?,
+            num_hidden_layers: need(raw.num_hidden_layers, "num_hidden_layers")?,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            norm_eps: match family {
+                Family::Olmo => raw.layer_norm_eps.unwrap_or(1e-5),
+                _ => raw.rms_norm_eps.unwrap_or(1e-6),
+            },
+            rope_theta,
+            rope_scaling,
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
+            clip_qkv: raw.clip_qkv,
+            qkv_bias: family == Family::Qwen2 || attention_bias,
+            o_bias: family != Family::Qwen2 && attention_bias,
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+            bos_token_id: raw.bos_token_id,
+            eos_token_ids,
+            pad_token_id: raw.pad_token_id,
+        };
+        Ok(config)
+    }
+}
+
+impl ModelConfig {
+    /// The `config.json` transformers reads back into the same model.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "architectures": [self.family.architecture()],
+            "model_type": self.family.model_type(),
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "hidden_act": "silu",
+            "rope_theta": self.rope_theta,
+            "max_position_embeddings": self.max_position_embeddings,
+            "attention_bias": self.o_bias || (self.qkv_bias && self.family != Family::Qwen2),
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": match self.eos_token_ids.as_slice() {
+                [one] => serde_json::json!(one),
+                many => serde_json::json!(many),
+            },
+            "pad_token_id": self.pad_token_id,
+            "torch_dtype": "float32",
+        });
+        let obj = v.as_object_mut().expect("a JSON object literal");
+        match self.family {
+            Family::Olmo => {
+                obj.insert("clip_qkv".into(), serde_json::json!(self.clip_qkv));
+            }
+            _ => {
+                obj.insert("rms_norm_eps".into(), serde_json::json!(self.norm_eps));
+            }
+        }
+        if let Some(s) = self.rope_scaling {
+            obj.insert(
+                "rope_scaling".into(),
+                serde_json::json!({
+                    "rope_type": "llama3",
+                    "factor": s.factor,
+                    "low_freq_factor": s.low_freq_factor,
+                    "high_freq_factor": s.high_freq_factor,
+                    "original_max_position_embeddings": s.original_max_position_embeddings,
+                }),
+            );
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<ModelConfig, ConfigError> {
+        ModelConfig::from_json(json, Path::new("config.json"))
+    }
+
+    #[test]
+    fn reads_olmo_1b_as_the_protocol_describes_it() {
+        let c = parse(
+            r#"{"architectures":["OlmoForCausalLM"],"model_type":"olmo","vocab_size":50304,
+            "hidden_size":2048,"intermediate_size":8192,"num_hidden_layers":16,
+            "num_attention_heads":16,"num_key_value_heads":16,"clip_qkv":8.0,"rope_theta":10000.0,
+            "eos_token_id":50279,"pad_token_id":1,"tie_word_embeddings":true,"attention_bias":false}"#,
+        )
+        .unwrap();
+        assert_eq!(c.family, Family::Olmo);
+        assert_eq!(c.head_dim, 128);
+        assert_eq!(c.clip_qkv, Some(8.0));
+        assert_eq!(c.norm_eps, 1e-5);
+        assert_eq!(c.eos_token_ids, vec![50279]);
+        assert!(!c.qkv_bias);
+    }
+
+    #[test]
+    fn qwen2_has_qkv_biases_and_llama3_scaling_is_read() {
+        let c = parse(r#"{"architectures":["Qwen2ForCausalLM"],"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1}"#).unwrap();
+        assert!(c.qkv_bias && !c.o_bias);
+        let c = parse(r#"{"architectures":["LlamaForCausalLM"],"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,
+            "rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192},"eos_token_id":[1,2]}"#).unwrap();
+        assert_eq!(c.rope_scaling.unwrap().factor, 8.0);
+        assert_eq!(c.eos_token_ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn the_written_config_reads_back_the_same() {
+        let original = parse(r#"{"architectures":["LlamaForCausalLM"],"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,
+            "rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192},"eos_token_id":[1,2],"rope_theta":500000.0}"#).unwrap();
+        let again = parse(&original.to_hf_json().to_string()).unwrap();
+        assert_eq!(again, original);
+    }
+
+    #[test]
+    fn unknown_architectures_list_what_is_supported() {
+        let err = parse(r#"{"architectures":["GPT2LMHeadModel"],"vocab_size":10}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: architecture \"GPT2LMHeadModel\" is not supported (supported: LlamaForCausalLM, OlmoForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)"
+        );
+        let err = parse(r#"{"architectures":["LlamaForCausalLM"],"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("field `num_key_value_heads`"),
+            "{err}"
+        );
+        let err = parse("{\"architectures\": 5}").unwrap_err();
+        assert!(err.to_string().starts_with("config.json: line 1:"), "{err}");
+    }
+}

@@ -1,0 +1,339 @@
+//! The decoder: Llama-style blocks configured by [`ModelConfig`], Hugging Face semantics.
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::config::{Family, Llama3RopeScaling, ModelConfig};
+
+/// RMSNorm with a weight, or OLMo's LayerNorm with neither weight nor bias.
+#[derive(Module, Debug)]
+pub struct Norm {
+    /// `None` for OLMo's weightless LayerNorm.
+    pub weight: Option<Param<Tensor<1>>>,
+    /// Epsilon.
+    pub eps: f64,
+}
+
+impl Norm {
+    fn new(config: &ModelConfig, device: &Device) -> Self {
+        let weight = (config.family != Family::Olmo)
+            .then(|| Param::from_tensor(Tensor::ones([config.hidden_size], device)));
+        Norm {
+            weight,
+            eps: config.norm_eps,
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match &self.weight {
+            Some(weight) => {
+                let rms = x.clone().square().mean_dim(2).add_scalar(self.eps).sqrt();
+                (x / rms) * weight.val().unsqueeze_dim::<2>(0).unsqueeze_dim::<3>(0)
+            }
+            None => {
+                let (var, mean) = x.clone().var_mean_bias(2);
+                (x - mean) / var.add_scalar(self.eps).sqrt()
+            }
+        }
+    }
+}
+
+/// Multi-head attention with RoPE, grouped-query heads, optional biases and `clip_qkv`.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection, `[hidden, heads·head_dim]`.
+    pub q_proj: Linear,
+    /// Key projection.
+    pub k_proj: Linear,
+    /// Value projection.
+    pub v_proj: Linear,
+    /// Output projection.
+    pub o_proj: Linear,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Width of a head.
+    pub head_dim: usize,
+    /// OLMo's clamp, 0 when off.
+    pub clip_qkv: f64,
+}
+
+/// The SwiGLU MLP: `down(silu(gate(x)) · up(x))`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Gate projection.
+    pub gate_proj: Linear,
+    /// Up projection.
+    pub up_proj: Linear,
+    /// Down projection.
+    pub down_proj: Linear,
+}
+
+/// One decoder block (pre-norm residual attention, then MLP).
+#[derive(Module, Debug)]
+pub struct Block {
+    /// Norm before attention.
+    pub input_layernorm: Norm,
+    /// Attention.
+    pub self_attn: Attention,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: Norm,
+    /// MLP.
+    pub mlp: Mlp,
+}
+
+/// A causal language model.
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    /// Token embeddings `[vocab, hidden]`.
+    pub embed_tokens: Embedding,
+    /// Decoder blocks.
+    pub layers: Vec<Block>,
+    /// Final norm.
+    pub norm: Norm,
+    /// Output head `[hidden, vocab]`; `None` when tied to the embeddings.
+    pub lm_head: Option<Linear>,
+}
+
+/// What a forward pass returns.
+#[derive(Debug, Clone)]
+pub struct ForwardOutput {
+    /// `[batch, seq, vocab]`.
+    pub logits: Tensor<3>,
+    /// The residual stream after each block, when asked for.
+    pub hidden_states: Vec<Tensor<3>>,
+}
+
+fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
+    burn::nn::LinearConfig::new(d_in, d_out)
+        .with_bias(bias)
+        .with_initializer(burn::nn::Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        })
+        .init(device)
+}
+
+/// Inverse RoPE frequencies in f32, as transformers computes them.
+pub(crate) fn inverse_frequencies(config: &ModelConfig) -> Vec<f32> {
+    let dim = config.head_dim;
+    let base = config.rope_theta as f32;
+    let inv: Vec<f32> = (0..dim)
+        .step_by(2)
+        .map(|i| 1.0 / base.powf(i as f32 / dim as f32))
+        .collect();
+    match config.rope_scaling {
+        Some(s) => llama3_scaled(&inv, s),
+        None => inv,
+    }
+}
+
+fn llama3_scaled(inv: &[f32], s: Llama3RopeScaling) -> Vec<f32> {
+    let old = s.original_max_position_embeddings as f32;
+    let (low, high, factor) = (
+        s.low_freq_factor as f32,
+        s.high_freq_factor as f32,
+        s.factor as f32,
+    );
+    let (low_wavelen, high_wavelen) = (old / low, old / high);
+    inv.iter()
+        .map(|&f| {
+            let wavelen = 2.0 * std::f32::consts::PI / f;
+            let scaled = if wavelen > low_wavelen { f / factor } else { f };
+            // Neither a short (kept) nor a long (fully scaled) wavelength: interpolate.
+            let medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
+            if medium {
+                let smooth = (old / wavelen - low) / (high - low);
+                (1.0 - smooth) * scaled / factor + smooth * scaled
+            } else {
+                scaled
+            }
+        })
+        .collect()
+}
+
+fn rotate_half(x: Tensor<4>) -> Tensor<4> {
+    let [b, h, t, d] = x.dims();
+    let first = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
+    let second = x.slice([0..b, 0..h, 0..t, d / 2..d]);
+    Tensor::cat(vec![second.neg(), first], 3)
+}
+
+impl Attention {
+    fn new(config: &ModelConfig, device: &Device) -> Self {
+        let (h, kv, d) = (
+            config.num_attention_heads,
+            config.num_key_value_heads,
+            config.head_dim,
+        );
+        Attention {
+            q_proj: linear(config.hidden_size, h * d, config.qkv_bias, device),
+            k_proj: linear(config.hidden_size, kv * d, config.qkv_bias, device),
+            v_proj: linear(config.hidden_size, kv * d, config.qkv_bias, device),
+            o_proj: linear(h * d, config.hidden_size, config.o_bias, device),
+            heads: h,
+            kv_heads: kv,
+            head_dim: d,
+            clip_qkv: config.clip_qkv.unwrap_or(0.0),
+        }
+    }
+
+    fn project(&self, proj: &Linear, x: Tensor<3>, heads: usize) -> Tensor<4> {
+        let [b, t, _] = x.dims();
+        let mut y = proj.forward(x);
+        if self.clip_qkv > 0.0 {
+            y = y.clamp(-self.clip_qkv, self.clip_qkv);
+        }
+        y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2)
+    }
+
+    fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
+        let n_rep = self.heads / self.kv_heads;
+        if n_rep == 1 {
+            return x;
+        }
+        let [b, kv, t, d] = x.dims();
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, kv, n_rep, t, d])
+            .reshape([b, kv * n_rep, t, d])
+    }
+
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let q = self.project(&self.q_proj, x.clone(), self.heads);
+        let k = self.project(&self.k_proj, x.clone(), self.kv_heads);
+        let v = self.project(&self.v_proj, x, self.kv_heads);
+        let q = q.clone() * cos.clone() + rotate_half(q) * sin.clone();
+        let k = k.clone() * cos.clone() + rotate_half(k) * sin.clone();
+        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
+        let scores = q.matmul(k.swap_dims(2, 3)) / (self.head_dim as f64).sqrt();
+        // A finite minimum, as transformers uses: fully masked rows (left padding) stay finite.
+        let scores = scores.mask_fill(mask.clone(), f32::MIN);
+        let out = softmax(scores, 3).matmul(v);
+        self.o_proj.forward(
+            out.swap_dims(1, 2)
+                .reshape([b, t, self.heads * self.head_dim]),
+        )
+    }
+}
+
+impl CausalLm {
+    /// A randomly initialised model (normal, std 0.02, as transformers initialises).
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| Block {
+                input_layernorm: Norm::new(config, device),
+                self_attn: Attention::new(config, device),
+                post_attention_layernorm: Norm::new(config, device),
+                mlp: Mlp {
+                    gate_proj: linear(config.hidden_size, config.intermediate_size, false, device),
+                    up_proj: linear(config.hidden_size, config.intermediate_size, false, device),
+                    down_proj: linear(config.intermediate_size, config.hidden_size, false, device),
+                },
+            })
+            .collect();
+        CausalLm {
+            embed_tokens: burn::nn::EmbeddingConfig::new(config.vocab_size, config.hidden_size)
+                .with_initializer(burn::nn::Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device),
+            layers,
+            norm: Norm::new(config, device),
+            lm_head: (!config.tie_word_embeddings)
+                .then(|| linear(config.hidden_size, config.vocab_size, false, device)),
+        }
+    }
+
+    /// Logits for `ids` `[batch, seq]`. `attention_mask` is `true` on real tokens; positions
+    /// count from 0 in every row, as a plain transformers forward without `position_ids`.
+    pub fn forward(
+        &self,
+        config: &ModelConfig,
+        ids: Tensor<2, Int>,
+        attention_mask: Option<Tensor<2, Bool>>,
+        keep_hidden_states: bool,
+    ) -> ForwardOutput {
+        let [b, t] = ids.dims();
+        let device = ids.device();
+        let (cos, sin) = rope_tables(config, 0, t, &device);
+        // true = masked out: future keys (Burn's tril_mask is true above the diagonal), padded keys.
+        let mut mask: Tensor<4, Bool> = Tensor::<2, Bool>::tril_mask([t, t], 0, &device)
+            .unsqueeze_dim::<3>(0)
+            .unsqueeze_dim::<4>(0)
+            .expand([b, 1, t, t]);
+        if let Some(real) = attention_mask {
+            let padded = real
+                .bool_not()
+                .unsqueeze_dim::<3>(1)
+                .unsqueeze_dim::<4>(1)
+                .expand([b, 1, t, t]);
+            mask = mask.bool_or(padded);
+        }
+        let mut x = self.embed_tokens.forward(ids);
+        let mut hidden_states = Vec::new();
+        for layer in &self.layers {
+            let h = layer.input_layernorm.forward(x.clone());
+            x = x + layer.self_attn.forward(h, &cos, &sin, &mask);
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            let mlp = &layer.mlp;
+            x = x + mlp
+                .down_proj
+                .forward(silu(mlp.gate_proj.forward(h.clone())) * mlp.up_proj.forward(h));
+            if keep_hidden_states {
+                hidden_states.push(x.clone());
+            }
+        }
+        let x = self.norm.forward(x);
+        let logits = match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => x.matmul(
+                self.embed_tokens
+                    .weight
+                    .val()
+                    .transpose()
+                    .unsqueeze_dim::<3>(0),
+            ),
+        };
+        ForwardOutput {
+            logits,
+            hidden_states,
+        }
+    }
+}
+
+/// cos and sin of RoPE for positions `start..start + len`, shaped `[1, 1, len, head_dim]`.
+pub(crate) fn rope_tables(
+    config: &ModelConfig,
+    start: usize,
+    len: usize,
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>) {
+    let inv = inverse_frequencies(config);
+    let d = config.head_dim;
+    let mut cos = Vec::with_capacity(len * d);
+    let mut sin = Vec::with_capacity(len * d);
+    for p in start..start + len {
+        let row: Vec<f32> = inv.iter().map(|&f| p as f32 * f).collect();
+        for _ in 0..2 {
+            cos.extend(row.iter().map(|a| a.cos()));
+            sin.extend(row.iter().map(|a| a.sin()));
+        }
+    }
+    let make = |v: Vec<f32>| {
+        Tensor::<2>::from_data(TensorData::new(v, [len, d]), device)
+            .unsqueeze_dim::<3>(0)
+            .unsqueeze_dim::<4>(0)
+    };
+    (make(cos), make(sin))
+}

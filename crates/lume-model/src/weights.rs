@@ -1,0 +1,408 @@
+//! Weights in the Hugging Face layout: safetensors files (single or sharded), f32/bf16/f16.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::ModelConfig;
+use crate::decoder::CausalLm;
+
+/// Why weights cannot be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// A file could not be read or written.
+    #[error("cannot access {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a safetensors file, or a malformed index.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The tensors do not fit the config.
+    #[error("{}: {}", path.display(), problems.join("; "))]
+    Mismatch {
+        /// The checkpoint folder.
+        path: PathBuf,
+        /// Every missing, unexpected or mis-shaped tensor.
+        problems: Vec<String>,
+    },
+}
+
+/// Host copies of a checkpoint's tensors, by Hugging Face name, converted to f32.
+pub struct HostTensors {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
+}
+
+impl HostTensors {
+    /// Reads `model.safetensors`, or every shard named by `model.safetensors.index.json`.
+    pub fn read_dir(dir: &Path) -> Result<Self, WeightsError> {
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        let files: Vec<PathBuf> = if single.exists() {
+            vec![single]
+        } else if index.exists() {
+            let text = std::fs::read_to_string(&index).map_err(|source| WeightsError::Io {
+                path: index.clone(),
+                source,
+            })?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| WeightsError::Format {
+                    path: index.clone(),
+                    message: e.to_string(),
+                })?;
+            let map = json["weight_map"]
+                .as_object()
+                .ok_or_else(|| WeightsError::Format {
+                    path: index.clone(),
+                    message: "no `weight_map` object".into(),
+                })?;
+            let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+            shards.into_iter().map(|s| dir.join(s)).collect()
+        } else {
+            return Err(WeightsError::Format {
+                path: dir.to_path_buf(),
+                message: "no model.safetensors or model.safetensors.index.json".into(),
+            });
+        };
+        let mut tensors = BTreeMap::new();
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|source| WeightsError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let st = SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Format {
+                path: file.clone(),
+                message: e.to_string(),
+            })?;
+            for (name, view) in st.tensors() {
+                let data =
+                    to_f32(view.dtype(), view.data()).ok_or_else(|| WeightsError::Format {
+                        path: file.clone(),
+                        message: format!(
+                            "tensor {name}: dtype {:?} is not f32, bf16 or f16",
+                            view.dtype()
+                        ),
+                    })?;
+                tensors.insert(name, (view.shape().to_vec(), data));
+            }
+        }
+        Ok(HostTensors { tensors })
+    }
+}
+
+/// Every Hugging Face tensor name the config implies, with its stored shape.
+fn expected(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (
+        config.hidden_size,
+        config.intermediate_size,
+        config.vocab_size,
+    );
+    let (qd, kvd) = (
+        config.num_attention_heads * config.head_dim,
+        config.num_key_value_heads * config.head_dim,
+    );
+    let mut out = vec![("model.embed_tokens.weight".to_owned(), vec![v, h])];
+    for l in 0..config.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        for (name, shape) in [
+            ("self_attn.q_proj", vec![qd, h]),
+            ("self_attn.k_proj", vec![kvd, h]),
+            ("self_attn.v_proj", vec![kvd, h]),
+            ("self_attn.o_proj", vec![h, qd]),
+            ("mlp.gate_proj", vec![i, h]),
+            ("mlp.up_proj", vec![i, h]),
+            ("mlp.down_proj", vec![h, i]),
+        ] {
+            out.push((format!("{p}.{name}.weight"), shape));
+        }
+        if config.qkv_bias {
+            out.push((format!("{p}.self_attn.q_proj.bias"), vec![qd]));
+            out.push((format!("{p}.self_attn.k_proj.bias"), vec![kvd]));
+            out.push((format!("{p}.self_attn.v_proj.bias"), vec![kvd]));
+        }
+        if config.o_bias {
+            out.push((format!("{p}.self_attn.o_proj.bias"), vec![h]));
+        }
+        if config.family != crate::config::Family::Olmo {
+            out.push((format!("{p}.input_layernorm.weight"), vec![h]));
+            out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        }
+    }
+    if config.family != crate::config::Family::Olmo {
+        out.push(("model.norm.weight".to_owned(), vec![h]));
+    }
+    if !config.tie_word_embeddings {
+        out.push(("lm_head.weight".to_owned(), vec![v, h]));
+    }
+    out
+}
+
+/// Moves checked host tensors onto the device; names and shapes were verified before.
+struct Loader<'a> {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    device: &'a Device,
+}
+
+impl Loader<'_> {
+    fn take(&mut self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        self.tensors.remove(name).unwrap_or_default()
+    }
+
+    fn matrix(&mut self, name: &str) -> Tensor<2> {
+        let (s, d) = self.take(name);
+        Tensor::from_data(TensorData::new(d, [s[0], s[1]]), self.device)
+    }
+
+    fn vector(&mut self, name: &str) -> Param<Tensor<1>> {
+        let (s, d) = self.take(name);
+        Param::from_tensor(Tensor::from_data(TensorData::new(d, [s[0]]), self.device))
+    }
+
+    /// Hugging Face stores `[out, in]`; Burn's `Linear` holds `[in, out]`.
+    fn linear(&mut self, linear: &mut Linear, name: &str, bias: bool) {
+        linear.weight = Param::from_tensor(self.matrix(&format!("{name}.weight")).transpose());
+        linear.bias = bias.then(|| self.vector(&format!("{name}.bias")));
+    }
+}
+
+impl CausalLm {
+    /// Builds the model from a checkpoint's tensors; every missing, unexpected or mis-shaped
+    /// tensor is named in the error.
+    pub fn from_host_tensors(
+        config: &ModelConfig,
+        host: HostTensors,
+        dir: &Path,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        let tensors = host.tensors;
+        let mut problems = Vec::new();
+        let want = expected(config);
+        let wanted: BTreeSet<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
+        for name in tensors.keys() {
+            // Tied checkpoints sometimes carry lm_head anyway; RoPE buffers are recomputed.
+            let harmless = (name == "lm_head.weight" && config.tie_word_embeddings)
+                || name.ends_with("rotary_emb.inv_freq");
+            if !wanted.contains(name.as_str()) && !harmless {
+                problems.push(format!("unexpected tensor {name}"));
+            }
+        }
+        for (name, shape) in &want {
+            match tensors.get(name) {
+                None => problems.push(format!("missing tensor {name}")),
+                Some((s, _)) if s != shape => {
+                    problems.push(format!("tensor {name} has shape {s:?}, expected {shape:?}"))
+                }
+                Some(_) => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(WeightsError::Mismatch {
+                path: dir.to_path_buf(),
+                problems,
+            });
+        }
+        let mut loader = Loader { tensors, device };
+        let mut model = CausalLm::new(config, device);
+        model.embed_tokens.weight = Param::from_tensor(loader.matrix("model.embed_tokens.weight"));
+        for (l, layer) in model.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{l}");
+            let a = &mut layer.self_attn;
+            loader.linear(
+                &mut a.q_proj,
+                &format!("{p}.self_attn.q_proj"),
+                config.qkv_bias,
+            );
+            loader.linear(
+                &mut a.k_proj,
+                &format!("{p}.self_attn.k_proj"),
+                config.qkv_bias,
+            );
+            loader.linear(
+                &mut a.v_proj,
+                &format!("{p}.self_attn.v_proj"),
+                config.qkv_bias,
+            );
+            loader.linear(
+                &mut a.o_proj,
+                &format!("{p}.self_attn.o_proj"),
+                config.o_bias,
+            );
+            let m = &mut layer.mlp;
+            loader.linear(&mut m.gate_proj, &format!("{p}.mlp.gate_proj"), false);
+            loader.linear(&mut m.up_proj, &format!("{p}.mlp.up_proj"), false);
+            loader.linear(&mut m.down_proj, &format!("{p}.mlp.down_proj"), false);
+            if layer.input_layernorm.weight.is_some() {
+                layer.input_layernorm.weight =
+                    Some(loader.vector(&format!("{p}.input_layernorm.weight")));
+                layer.post_attention_layernorm.weight =
+                    Some(loader.vector(&format!("{p}.post_attention_layernorm.weight")));
+            }
+        }
+        if model.norm.weight.is_some() {
+            model.norm.weight = Some(loader.vector("model.norm.weight"));
+        }
+        if let Some(head) = model.lm_head.as_mut() {
+            loader.linear(head, "lm_head", false);
+        }
+        Ok(model)
+    }
+
+    /// Loads `config.json` and the safetensors weights of a Hugging Face checkpoint folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<(ModelConfig, Self), crate::LoadError> {
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let host = HostTensors::read_dir(dir)?;
+        let model = CausalLm::from_host_tensors(&config, host, dir, device)?;
+        Ok((config, model))
+    }
+}
+
+/// An f32 tensor on the host, ready for safetensors.
+struct HostView {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl safetensors::View for HostView {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn host_view<const D: usize>(t: Tensor<D>) -> HostView {
+    let shape = t.dims().to_vec();
+    let values: Vec<f32> = t.into_data().try_to_vec_as::<f32>().unwrap_or_default();
+    HostView {
+        shape,
+        bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
+    let tmp = path.with_extension("tmp");
+    let io = |source| WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+impl CausalLm {
+    /// Every tensor under its Hugging Face name, `[out, in]` like transformers stores them.
+    fn hf_tensors(&self) -> Vec<(String, HostView)> {
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_owned(),
+            host_view(self.embed_tokens.weight.val()),
+        )];
+        let linear = |out: &mut Vec<(String, HostView)>, l: &Linear, name: String| {
+            out.push((
+                format!("{name}.weight"),
+                host_view(l.weight.val().transpose()),
+            ));
+            if let Some(b) = &l.bias {
+                out.push((format!("{name}.bias"), host_view(b.val())));
+            }
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &layer.self_attn;
+            for (l, n) in [
+                (&a.q_proj, "q_proj"),
+                (&a.k_proj, "k_proj"),
+                (&a.v_proj, "v_proj"),
+                (&a.o_proj, "o_proj"),
+            ] {
+                linear(&mut out, l, format!("{p}.self_attn.{n}"));
+            }
+            let m = &layer.mlp;
+            for (l, n) in [
+                (&m.gate_proj, "gate_proj"),
+                (&m.up_proj, "up_proj"),
+                (&m.down_proj, "down_proj"),
+            ] {
+                linear(&mut out, l, format!("{p}.mlp.{n}"));
+            }
+            for (norm, n) in [
+                (&layer.input_layernorm, "input_layernorm"),
+                (&layer.post_attention_layernorm, "post_attention_layernorm"),
+            ] {
+                if let Some(w) = &norm.weight {
+                    out.push((format!("{p}.{n}.weight"), host_view(w.val())));
+                }
+            }
+        }
+        if let Some(w) = &self.norm.weight {
+            out.push(("model.norm.weight".to_owned(), host_view(w.val())));
+        }
+        if let Some(head) = &self.lm_head {
+            linear(&mut out, head, "lm_head".to_owned());
+        }
+        out
+    }
+
+    /// Writes `config.json`, `generation_config.json` and `model.safetensors` (f32) in the
+    /// Hugging Face layout, each written to a temporary file and renamed into place.
+    pub fn save(&self, config: &ModelConfig, dir: &Path) -> Result<(), WeightsError> {
+        std::fs::create_dir_all(dir).map_err(|source| WeightsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
+        let bytes = safetensors::serialize(self.hf_tensors(), Some(metadata)).map_err(|e| {
+            WeightsError::Format {
+                path: dir.join("model.safetensors"),
+                message: e.to_string(),
+            }
+        })?;
+        write_atomically(&dir.join("model.safetensors"), &bytes)?;
+        let pretty = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
+        write_atomically(&dir.join("config.json"), &pretty(config.to_hf_json()))?;
+        write_atomically(
+            &dir.join("generation_config.json"),
+            &pretty(serde_json::json!({
+                "bos_token_id": config.bos_token_id,
+                "eos_token_id": config.eos_token_ids,
+                "pad_token_id": config.pad_token_id,
+            })),
+        )
+    }
+}
