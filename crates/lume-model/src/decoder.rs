@@ -204,16 +204,21 @@ impl Attention {
     fn forward(
         &self,
         x: Tensor<3>,
-        cos: &Tensor<4>,
-        sin: &Tensor<4>,
+        rope: &(Tensor<4>, Tensor<4>),
         mask: &Tensor<4, Bool>,
+        cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
+        let (cos, sin) = rope;
         let q = self.project(&self.q_proj, x.clone(), self.heads);
         let k = self.project(&self.k_proj, x.clone(), self.kv_heads);
         let v = self.project(&self.v_proj, x, self.kv_heads);
         let q = q.clone() * cos.clone() + rotate_half(q) * sin.clone();
         let k = k.clone() * cos.clone() + rotate_half(k) * sin.clone();
+        let (k, v) = match cache {
+            Some(cache) => cache.append(k, v),
+            None => (k, v),
+        };
         let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
         let scores = q.matmul(k.swap_dims(2, 3)) / (self.head_dim as f64).sqrt();
         // A finite minimum, as transformers uses: fully masked rows (left padding) stay finite.
@@ -224,6 +229,67 @@ impl Attention {
                 .reshape([b, t, self.heads * self.head_dim]),
         )
     }
+}
+
+/// Keys and values of one layer, after RoPE and before the grouped heads are repeated.
+#[derive(Debug, Clone, Default)]
+pub struct LayerCache {
+    kv: Option<(Tensor<4>, Tensor<4>)>,
+}
+
+impl LayerCache {
+    fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let kv = match self.kv.take() {
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            None => (k, v),
+        };
+        self.kv = Some(kv.clone());
+        kv
+    }
+}
+
+/// The key/value cache of incremental decoding: one entry per layer, plus how many positions
+/// it holds.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<LayerCache>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions cached so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Masks for `t_new` queries against `past + t_new` keys: `true` where a key is in a query's
+/// future, or is padding (`key_real[row][j] == false`).
+fn attention_mask(
+    b: usize,
+    t_new: usize,
+    past: usize,
+    key_real: Option<&[bool]>,
+    device: &Device,
+) -> Tensor<4, Bool> {
+    let total = past + t_new;
+    let mut mask = Vec::with_capacity(b * t_new * total);
+    for row in 0..b {
+        for i in 0..t_new {
+            for j in 0..total {
+                let future = j > past + i;
+                let padded = key_real.is_some_and(|real| !real[row * total + j]);
+                mask.push(future || padded);
+            }
+        }
+    }
+    Tensor::<3, Bool>::from_data(TensorData::new(mask, [b, t_new, total]), device)
+        .unsqueeze_dim::<4>(1)
 }
 
 impl CausalLm {
@@ -265,26 +331,47 @@ impl CausalLm {
         keep_hidden_states: bool,
     ) -> ForwardOutput {
         let [b, t] = ids.dims();
+        let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+        let real: Option<Vec<bool>> =
+            attention_mask.map(|m| m.into_data().try_to_vec_as::<bool>().unwrap_or_default());
+        self.forward_at(
+            config,
+            ids,
+            &positions,
+            real.as_deref(),
+            None,
+            keep_hidden_states,
+        )
+    }
+
+    /// The general forward: `positions` (row-major `[batch, seq]`) place each new token for
+    /// RoPE, `key_real` (row-major `[batch, cached + seq]`) marks real keys, and a cache, when
+    /// given, supplies earlier keys and values and receives the new ones.
+    pub fn forward_at(
+        &self,
+        config: &ModelConfig,
+        ids: Tensor<2, Int>,
+        positions: &[usize],
+        key_real: Option<&[bool]>,
+        mut cache: Option<&mut KvCache>,
+        keep_hidden_states: bool,
+    ) -> ForwardOutput {
+        let [b, t] = ids.dims();
         let device = ids.device();
-        let (cos, sin) = rope_tables(config, 0, t, &device);
-        // true = masked out: future keys (Burn's tril_mask is true above the diagonal), padded keys.
-        let mut mask: Tensor<4, Bool> = Tensor::<2, Bool>::tril_mask([t, t], 0, &device)
-            .unsqueeze_dim::<3>(0)
-            .unsqueeze_dim::<4>(0)
-            .expand([b, 1, t, t]);
-        if let Some(real) = attention_mask {
-            let padded = real
-                .bool_not()
-                .unsqueeze_dim::<3>(1)
-                .unsqueeze_dim::<4>(1)
-                .expand([b, 1, t, t]);
-            mask = mask.bool_or(padded);
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        let rope = rope_tables(config, positions, b, t, &device);
+        let mask = attention_mask(b, t, past, key_real, &device);
+        if let Some(cache) = cache.as_deref_mut()
+            && cache.layers.is_empty()
+        {
+            cache.layers = vec![LayerCache::default(); self.layers.len()];
         }
         let mut x = self.embed_tokens.forward(ids);
         let mut hidden_states = Vec::new();
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let h = layer.input_layernorm.forward(x.clone());
-            x = x + layer.self_attn.forward(h, &cos, &sin, &mask);
+            x = x + layer.self_attn.forward(h, &rope, &mask, layer_cache);
             let h = layer.post_attention_layernorm.forward(x.clone());
             let mlp = &layer.mlp;
             x = x + mlp
@@ -293,6 +380,9 @@ impl CausalLm {
             if keep_hidden_states {
                 hidden_states.push(x.clone());
             }
+        }
+        if let Some(cache) = cache {
+            cache.len += t;
         }
         let x = self.norm.forward(x);
         let logits = match &self.lm_head {
@@ -312,18 +402,19 @@ impl CausalLm {
     }
 }
 
-/// cos and sin of RoPE for positions `start..start + len`, shaped `[1, 1, len, head_dim]`.
+/// cos and sin of RoPE at each row's positions, shaped `[batch, 1, seq, head_dim]`.
 pub(crate) fn rope_tables(
     config: &ModelConfig,
-    start: usize,
-    len: usize,
+    positions: &[usize],
+    b: usize,
+    t: usize,
     device: &Device,
 ) -> (Tensor<4>, Tensor<4>) {
     let inv = inverse_frequencies(config);
     let d = config.head_dim;
-    let mut cos = Vec::with_capacity(len * d);
-    let mut sin = Vec::with_capacity(len * d);
-    for p in start..start + len {
+    let mut cos = Vec::with_capacity(b * t * d);
+    let mut sin = Vec::with_capacity(b * t * d);
+    for &p in positions {
         let row: Vec<f32> = inv.iter().map(|&f| p as f32 * f).collect();
         for _ in 0..2 {
             cos.extend(row.iter().map(|a| a.cos()));
@@ -331,9 +422,7 @@ pub(crate) fn rope_tables(
         }
     }
     let make = |v: Vec<f32>| {
-        Tensor::<2>::from_data(TensorData::new(v, [len, d]), device)
-            .unsqueeze_dim::<3>(0)
-            .unsqueeze_dim::<4>(0)
+        Tensor::<3>::from_data(TensorData::new(v, [b, t, d]), device).unsqueeze_dim::<4>(1)
     };
     (make(cos), make(sin))
 }

@@ -15,12 +15,14 @@
 mod config;
 mod decoder;
 mod device;
+mod generation;
 mod scoring;
 mod weights;
 
 pub use config::{ConfigError, Family, Llama3RopeScaling, ModelConfig};
-pub use decoder::{Attention, Block, CausalLm, ForwardOutput, Mlp, Norm};
+pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
+pub use generation::{GenerationConfig, Sampling};
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
 pub use weights::{HostTensors, WeightsError};
 

@@ -186,3 +186,53 @@ fn a_checkpoint_that_does_not_fit_names_every_bad_tensor() {
         "{err}"
     );
 }
+
+#[test]
+fn kv_cached_batched_generation_matches_transformers_and_unbatched_runs() {
+    use lume_model::GenerationConfig;
+    for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
+        let (dir, expected) = fixture(name);
+        let device = DeviceSpec::Cpu.device().unwrap();
+        let (config, model) = CausalLm::load(&dir, &device).unwrap();
+        let prompts: Vec<Vec<u32>> = expected["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32)
+                    .collect()
+            })
+            .collect();
+        let want: Vec<Vec<u32>> = expected["greedy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                g.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32)
+                    .collect()
+            })
+            .collect();
+        // The fixture generated without stopping at EOS.
+        let mut generation = GenerationConfig::greedy(&config, 8);
+        generation.eos_token_ids.clear();
+        for (p, w) in prompts.iter().zip(&want) {
+            assert_eq!(
+                &model.generate(&config, std::slice::from_ref(p), &generation, &device)[0],
+                w,
+                "{name}"
+            );
+        }
+        // Both prompts in one left-padded batch (they differ in length).
+        assert_eq!(
+            model.generate(&config, &prompts, &generation, &device),
+            want,
+            "{name} batched"
+        );
+    }
+}
