@@ -17,6 +17,7 @@ mod decoder;
 mod device;
 mod generation;
 mod scoring;
+mod tokenizer;
 mod weights;
 
 pub use config::{ConfigError, Family, Llama3RopeScaling, ModelConfig};
@@ -24,6 +25,7 @@ pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache
 pub use device::{DeviceError, DeviceSpec};
 pub use generation::{GenerationConfig, Sampling};
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
+pub use tokenizer::{TextTokenizer, TokenizerError, clean_up_tokenization};
 pub use weights::{HostTensors, WeightsError};
 
 /// Why a checkpoint folder cannot be loaded.
