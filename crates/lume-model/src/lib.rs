@@ -15,6 +15,7 @@
 mod config;
 mod decoder;
 mod device;
+mod engine;
 mod generation;
 mod scoring;
 mod tokenizer;
@@ -23,6 +24,7 @@ mod weights;
 pub use config::{ConfigError, Family, Llama3RopeScaling, ModelConfig};
 pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
+pub use engine::{Engine, EngineError};
 pub use generation::{GenerationConfig, Sampling};
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
 pub use tokenizer::{TextTokenizer, TokenizerError, clean_up_tokenization};

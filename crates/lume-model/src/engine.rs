@@ -1,0 +1,183 @@
+//! A checkpoint, its tokenizer and a device: the protocol's [`LanguageModel`].
+
+use std::path::Path;
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use lume_data::{IGNORE_INDEX, TrainingExample};
+use lume_metrics::{LanguageModel, TokenStats};
+
+use crate::config::ModelConfig;
+use crate::decoder::CausalLm;
+use crate::generation::GenerationConfig;
+use crate::tokenizer::{TextTokenizer, TokenizerError};
+
+/// Why the engine failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Loading the checkpoint failed.
+    #[error(transparent)]
+    Load(#[from] crate::LoadError),
+    /// Tokenization failed.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// A prompt or text has no token to score.
+    #[error("nothing to score: {0}")]
+    Empty(String),
+}
+
+/// A loaded model ready for the benchmark's inference.
+pub struct Engine {
+    /// The architecture.
+    pub config: ModelConfig,
+    /// The weights.
+    pub model: CausalLm,
+    /// The tokenizer.
+    pub tokenizer: TextTokenizer,
+    /// Where tensors live.
+    pub device: Device,
+    /// Prompts generated together.
+    pub batch_size: usize,
+}
+
+impl Engine {
+    /// Loads a Hugging Face checkpoint folder (config, weights, tokenizer) onto `device`.
+    pub fn load(dir: &Path, device: Device) -> Result<Self, EngineError> {
+        let (config, model) = CausalLm::load(dir, &device)?;
+        let tokenizer = TextTokenizer::from_dir(dir)?;
+        Ok(Engine {
+            config,
+            model,
+            tokenizer,
+            device,
+            batch_size: 8,
+        })
+    }
+
+    fn logits(&self, ids: &[u32]) -> Tensor<3> {
+        let t = ids.len();
+        let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, t]), &self.device);
+        self.model.forward(&self.config, input, None, false).logits
+    }
+
+    /// Teacher-forced statistics of a tokenized example's counted positions.
+    pub fn example_stats(&self, example: &TrainingExample) -> Result<TokenStats, EngineError> {
+        let t = example.len();
+        let counted: Vec<usize> = (1..t)
+            .filter(|&i| example.labels[i] != IGNORE_INDEX)
+            .collect();
+        if counted.is_empty() {
+            return Err(EngineError::Empty(
+                "no answer token after truncation".into(),
+            ));
+        }
+        let logits = self.logits(&example.input_ids);
+        let v = self.config.vocab_size;
+        let log_probs = log_softmax(logits.slice([0..1, 0..t - 1, 0..v]), 2).reshape([t - 1, v]);
+        let targets: Vec<i64> = (1..t).map(|i| example.labels[i].max(0)).collect();
+        let index = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), &self.device);
+        let label_lp = log_probs.clone().gather(1, index).reshape([t - 1]);
+        let argmax = log_probs.clone().argmax(1).reshape([t - 1]);
+        let probs = log_probs.clone().exp();
+        let mean = (probs.clone() * log_probs.clone())
+            .sum_dim(1)
+            .reshape([t - 1]);
+        let second = (probs * log_probs.square()).sum_dim(1).reshape([t - 1]);
+        let host = |x: Tensor<1>| x.into_data().try_to_vec_as::<f32>().unwrap_or_default();
+        let (lp, mu, m2) = (host(label_lp), host(mean), host(second));
+        let am: Vec<i64> = argmax
+            .into_data()
+            .try_to_vec_as::<i64>()
+            .unwrap_or_default();
+        let mut stats = TokenStats::default();
+        for &i in &counted {
+            let p = i - 1;
+            stats.log_probs.push(f64::from(lp[p]));
+            stats.argmax_matches.push(am[p] == example.labels[i]);
+            let mu = f64::from(mu[p]);
+            stats.expected_log_prob.push(mu);
+            stats
+                .log_prob_variance
+                .push((f64::from(m2[p]) - mu * mu).max(0.0));
+        }
+        Ok(stats)
+    }
+}
+
+impl LanguageModel for Engine {
+    type Error = EngineError;
+
+    fn count_tokens(&self, text: &str) -> Result<usize, Self::Error> {
+        Ok(self.tokenizer.encode_ids(text)?.len())
+    }
+
+    fn context_length(&self) -> usize {
+        self.config.max_position_embeddings
+    }
+
+    fn generate(
+        &mut self,
+        prompts: &[&str],
+        max_new_tokens: usize,
+    ) -> Result<Vec<String>, Self::Error> {
+        let generation = GenerationConfig::greedy(&self.config, max_new_tokens);
+        let mut out = Vec::with_capacity(prompts.len());
+        for chunk in prompts.chunks(self.batch_size.max(1)) {
+            let ids = chunk
+                .iter()
+                .map(|p| self.tokenizer.encode_ids(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            for tokens in self
+                .model
+                .generate(&self.config, &ids, &generation, &self.device)
+            {
+                out.push(self.tokenizer.decode(&tokens)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn token_stats(&mut self, prompt: &str, answer: &str) -> Result<TokenStats, Self::Error> {
+        let example = TrainingExample::prompt_answer(
+            &self.tokenizer,
+            prompt,
+            answer,
+            Some(self.config.max_position_embeddings),
+        )
+        .map_err(|e| EngineError::Tokenizer(TokenizerError::Codec(e.0)))?;
+        self.example_stats(&example)
+    }
+
+    fn continuation_logits(
+        &mut self,
+        prompt: &str,
+        continuations: &[&str],
+    ) -> Result<Vec<f64>, Self::Error> {
+        let ids = self.tokenizer.encode_ids(prompt)?;
+        if ids.is_empty() {
+            return Err(EngineError::Empty(format!(
+                "prompt {prompt:?} encodes to no token"
+            )));
+        }
+        let logits = self.logits(&ids);
+        let [_, t, v] = logits.dims();
+        let last: Vec<f32> = logits
+            .slice([0..1, t - 1..t, 0..v])
+            .into_data()
+            .try_to_vec_as::<f32>()
+            .unwrap_or_default();
+        continuations
+            .iter()
+            .map(|c| {
+                let ids = self.tokenizer.encode_ids(c)?;
+                let id = *ids.last().ok_or_else(|| {
+                    EngineError::Empty(format!("continuation {c:?} encodes to no token"))
+                })?;
+                Ok(f64::from(
+                    last.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY),
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,63 @@
+//! The engine through the protocol's trait: statistics agree with the plain forward pass,
+//! generation decodes, MMLU runs end to end.
+
+use std::path::Path;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use lume_data::TrainingExample;
+use lume_metrics::{LanguageModel, evaluate_mmlu, read_mmlu};
+use lume_model::{CausalLm, DeviceSpec, Engine, ModelConfig, row_losses};
+
+fn engine() -> (tempfile::TempDir, Engine) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixtures.join("tokenizer").join(f), dir.path().join(f)).unwrap();
+    }
+    // A random Llama over the fixture tokenizer's vocabulary.
+    let config_json = r#"{"architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":32,"intermediate_size":64,
+        "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":4096,"eos_token_id":0,"pad_token_id":1}"#;
+    let config = ModelConfig::from_json(config_json, Path::new("config.json")).unwrap();
+    let device = DeviceSpec::Cpu.device().unwrap();
+    CausalLm::new(&config, &device)
+        .save(&config, dir.path())
+        .unwrap();
+    let engine = Engine::load(dir.path(), device).unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn token_stats_agree_with_the_forward_pass() {
+    let (_dir, mut engine) = engine();
+    let (prompt, answer) = ("What is the birth date of Tiffi Magenta?", " 1984-12-31");
+    let stats = engine.token_stats(prompt, answer).unwrap();
+    let example = TrainingExample::prompt_answer(&engine.tokenizer, prompt, answer, None).unwrap();
+    assert_eq!(stats.len(), example.answer_tokens());
+    let t = example.len();
+    let ids: Vec<i64> = example.input_ids.iter().map(|&i| i64::from(i)).collect();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, t]), &engine.device);
+    let logits = engine
+        .model
+        .forward(&engine.config, input, None, false)
+        .logits;
+    let loss = row_losses(logits, &example.labels)[0].unwrap();
+    assert!((stats.mean_nll().unwrap() - loss).abs() < 1e-5);
+    for (&mu, &var) in stats.expected_log_prob.iter().zip(&stats.log_prob_variance) {
+        assert!(mu <= 0.0 && var >= 0.0);
+    }
+}
+
+#[test]
+fn generation_decodes_and_mmlu_runs_through_the_engine() {
+    let (_dir, mut engine) = engine();
+    let outputs = engine
+        .generate(&["The river stone", "Madera, a"], 5)
+        .unwrap();
+    assert_eq!(outputs.len(), 2);
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-metrics/tests/fixtures/mmlu_sample");
+    let subjects = read_mmlu(&sample).unwrap();
+    let report = evaluate_mmlu(&mut engine, &subjects, 2).unwrap();
+    assert_eq!(report.questions, 8);
+    assert!((0.0..=1.0).contains(&report.average_acc));
+}
