@@ -22,6 +22,8 @@ enum Command {
     /// Inspect, validate and generate benchmark data.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Run the benchmark's inference on a checkpoint and score it.
+    Eval(commands::eval::EvalArgs),
     /// Score inference outputs (the reference evaluator's CSV layout) into evaluation_results.json.
     Score(commands::score::ScoreArgs),
 }
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Score(args) => commands::score::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(code) => code,

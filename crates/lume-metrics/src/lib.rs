@@ -20,6 +20,8 @@ mod aggregate;
 mod attacks;
 mod auc;
 mod exact_match;
+mod inference;
+mod inference_io;
 mod kolmogorov;
 mod ks;
 mod language_model;
@@ -39,6 +41,8 @@ pub use attacks::{
 };
 pub use auc::{AucError, mia_auc, mia_score, roc_auc};
 pub use exact_match::{exact_match, python_strip};
+pub use inference::{InferenceError, InferenceOptions, InferenceOutputs, run_inference};
+pub use inference_io::{write_inference_csv, write_mia_csv};
 pub use ks::{KsError, KsMethod, KsResult, ks_2samp};
 pub use language_model::LanguageModel;
 pub use memorization::{exact_memorization, extraction_strength, probability};

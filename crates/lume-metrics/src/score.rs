@@ -189,7 +189,10 @@ pub fn read_inference_csv(path: &Path) -> Result<Vec<InferenceRow>, ScoreError> 
                 input: get(input).to_owned(),
                 expected_output: as_pandas_text(get(expected)),
                 model_output: as_pandas_text(get(output)),
-                nll: nll.map(|i| table.float(row, i, "nll")).transpose()?,
+                nll: nll
+                    .filter(|&i| !get(i).trim().is_empty())
+                    .map(|i| table.float(row, i, "nll"))
+                    .transpose()?,
             })
         })
         .collect()

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
 #[derive(Args)]
@@ -23,10 +22,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let out = args
         .out
         .unwrap_or_else(|| args.dir.join("evaluation_results.json"));
-    let json = serde_json::to_string_pretty(&report.to_json())?;
-    let tmp = out.with_extension("json.tmp");
-    std::fs::write(&tmp, json + "\n").with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+    super::write_json(&out, &report.to_json())?;
     println!("{}", report.table());
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,132 @@
+//! The `lume` binary end to end on generated data and a tiny random checkpoint.
+
+use std::path::Path;
+use std::process::Command;
+
+fn lume(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn synth_validate_stats_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = lume(&[
+        "data",
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--docs-per-task",
+        "4",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lume(&["data", "validate", data.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = lume(&["data", "stats", "--json", data.to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["forget"]["Task2"]["qa"], 10);
+
+    std::fs::write(data.join("forget.jsonl"), "{\"id\": 3}\n").unwrap();
+    let out = lume(&["data", "validate", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("forget.jsonl:1: field `id`: expected a string, found a number"),
+        "{stdout}"
+    );
+    let out = lume(&["score", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read /nonexistent"));
+}
+
+#[test]
+fn eval_writes_the_reference_layout_and_scores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let model = dir.path().join("model");
+    let out = dir.path().join("eval");
+    assert!(
+        lume(&[
+            "data",
+            "synth",
+            "--out",
+            data.to_str().unwrap(),
+            "--docs-per-task",
+            "2"
+        ])
+        .status
+        .success()
+    );
+    // A random Llama over a small byte-level BPE tokenizer.
+    let tokenizer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-model/tests/fixtures/tokenizer");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(tokenizer.join(f), model.join(f)).unwrap();
+    }
+    let config = lume_model::ModelConfig::from_json(
+        r#"{"architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":16,"intermediate_size":32,
+        "num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":2048,"eos_token_id":0,"pad_token_id":1}"#,
+        Path::new("config.json"),
+    )
+    .unwrap();
+    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
+    lume_model::CausalLm::new(&config, &device)
+        .save(&config, &model)
+        .unwrap();
+    let run = lume(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--max-new-tokens",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for f in [
+        "forget_0.csv",
+        "retain_0.csv",
+        "mia_results/member_0.csv",
+        "mia_results/nonmember_0.csv",
+        "evaluation_results.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("evaluation_results.json")).unwrap(),
+    )
+    .unwrap();
+    for key in [
+        "forget-set",
+        "retain-set",
+        "mia_loss_acc",
+        "harmonic-mean-task-aggregate",
+        "aggregate-score",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    // No MMLU given: the reference's -1.
+    assert_eq!(json["aggregate-score"], -1.0);
+    let forget = std::fs::read_to_string(out.join("forget_0.csv")).unwrap();
+    assert!(forget.starts_with("id,task,input,expected_output,model_output,nll\n"));
+    // One forget document per task: Task1 sc+qa, Task2 sc+5 qa, Task3 sc+qa.
+    let rows = lume_metrics::read_inference_csv(&out.join("forget_0.csv")).unwrap();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| r.nll.is_some_and(|n| n > 0.0)));
+}

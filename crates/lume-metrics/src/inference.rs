@@ -1,0 +1,141 @@
+//! The benchmark's inference (protocol §2) through any [`LanguageModel`], written in the
+//! reference evaluator's layout so that [`crate::score_dir`] — or the reference itself — can
+//! score it.
+
+use std::path::{Path, PathBuf};
+
+use lume_data::{MiaDocument, Record, Split};
+
+use crate::inference_io::{write_inference_csv, write_mia_csv};
+use crate::language_model::LanguageModel;
+use crate::score::InferenceRow;
+
+/// Inference settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InferenceOptions {
+    /// Tokens generated per prompt (the protocol uses 256).
+    pub max_new_tokens: usize,
+    /// Prompts handed to the model at once.
+    pub batch_size: usize,
+}
+
+impl Default for InferenceOptions {
+    fn default() -> Self {
+        InferenceOptions {
+            max_new_tokens: 256,
+            batch_size: 8,
+        }
+    }
+}
+
+/// What inference produced.
+#[derive(Debug, Clone, Default)]
+pub struct InferenceOutputs {
+    /// Forget rows with generations and answer NLLs.
+    pub forget: Vec<InferenceRow>,
+    /// Retain rows likewise.
+    pub retain: Vec<InferenceRow>,
+    /// `(id, loss)` of member documents.
+    pub members: Vec<(String, f64)>,
+    /// `(id, loss)` of non-member documents.
+    pub nonmembers: Vec<(String, f64)>,
+}
+
+/// An inference failure, with the record or document it happened on.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct InferenceError {
+    /// The record or document.
+    pub what: String,
+    /// The engine's error.
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Generates and scores every record, then the MIA documents. `progress(done, total)` is called
+/// after each unit of work.
+pub fn run_inference<M: LanguageModel>(
+    model: &mut M,
+    records: &[Record],
+    mia: Option<(&[MiaDocument], &[MiaDocument])>,
+    options: InferenceOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<InferenceOutputs, InferenceError> {
+    let fail = |what: String| {
+        move |e: M::Error| InferenceError {
+            what,
+            source: Box::new(e),
+        }
+    };
+    let mia_count = mia.map_or(0, |(m, n)| m.len() + n.len());
+    let total = 2 * records.len() + mia_count;
+    let mut done = 0;
+    let mut out = InferenceOutputs::default();
+    for chunk in records.chunks(options.batch_size.max(1)) {
+        let prompts: Vec<&str> = chunk.iter().map(|r| r.input.as_str()).collect();
+        let generations = model
+            .generate(&prompts, options.max_new_tokens)
+            .map_err(fail(format!("generating for {}", chunk[0].id)))?;
+        for (record, generation) in chunk.iter().zip(generations) {
+            let stats = model
+                .token_stats(&record.input, &record.output)
+                .map_err(fail(format!("scoring {}", record.id)))?;
+            let row = InferenceRow {
+                id: record.id.to_string(),
+                task: record.task,
+                input: record.input.clone(),
+                expected_output: record.output.clone(),
+                model_output: generation,
+                nll: stats.mean_nll(),
+            };
+            match record.split {
+                Split::Forget => out.forget.push(row),
+                Split::Retain => out.retain.push(row),
+            }
+            done += 2;
+            progress(done, total);
+        }
+    }
+    if let Some((members, nonmembers)) = mia {
+        for (docs, into) in [
+            (members, &mut out.members),
+            (nonmembers, &mut out.nonmembers),
+        ] {
+            for doc in docs {
+                let stats = model
+                    .token_stats("", &doc.document)
+                    .map_err(fail(format!("MIA document {}", doc.id)))?;
+                let loss = stats.mean_nll().ok_or_else(|| InferenceError {
+                    what: format!("MIA document {}", doc.id),
+                    source: "the document encodes to fewer than two tokens".into(),
+                })?;
+                into.push((doc.id.clone(), loss));
+                done += 1;
+                progress(done, total);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl InferenceOutputs {
+    /// Writes `forget_0.csv`, `retain_0.csv` and, with MIA results, `mia_results/member_0.csv`
+    /// and `mia_results/nonmember_0.csv` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let mut written = vec![dir.join("forget_0.csv"), dir.join("retain_0.csv")];
+        write_inference_csv(&written[0], &self.forget)?;
+        write_inference_csv(&written[1], &self.retain)?;
+        if !self.members.is_empty() || !self.nonmembers.is_empty() {
+            let mia = dir.join("mia_results");
+            std::fs::create_dir_all(&mia)?;
+            for (name, rows) in [
+                ("member_0.csv", &self.members),
+                ("nonmember_0.csv", &self.nonmembers),
+            ] {
+                write_mia_csv(&mia.join(name), rows)?;
+                written.push(mia.join(name));
+            }
+        }
+        Ok(written)
+    }
+}
