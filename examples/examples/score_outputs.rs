@@ -24,14 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows = |split| -> Vec<InferenceRow> {
         bench
             .split(split)
-            .map(|r| InferenceRow {
-                id: r.id.to_string(),
-                task: r.task,
-                input: r.input.clone(),
-                expected_output: r.output.clone(),
-                model_output: answer(&r.output, split),
-                nll: None,
-            })
+            .map(|r| InferenceRow::from_record(r, answer(&r.output, split), None))
             .collect()
     };
     // Member losses a bit lower than non-member ones: some membership signal remains.

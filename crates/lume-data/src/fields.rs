@@ -30,6 +30,23 @@ impl<T> Located<T> {
     }
 }
 
+/// The text of a raw field, or the problem it has (missing, or not a string).
+pub(crate) fn text_or_problem(
+    file: &Path,
+    position: Position,
+    name: &'static str,
+    raw: RawField,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let kind = match raw {
+        RawField::Text(s) => return Some(s),
+        RawField::Missing => ProblemKind::MissingField,
+        RawField::NotString(found) => ProblemKind::NotAString(found),
+    };
+    problems.push(Problem::new(file, position, Some(name), kind));
+    None
+}
+
 /// Builds a record from raw fields; `split` is `None` when the row itself carries one.
 pub(crate) fn record_from_fields(
     file: &Path,
@@ -39,26 +56,8 @@ pub(crate) fn record_from_fields(
     problems: &mut Vec<Problem>,
 ) -> Option<Record> {
     let before = problems.len();
-    let mut text = |name: &'static str, problems: &mut Vec<Problem>| match field(name) {
-        RawField::Text(s) => Some(s),
-        RawField::Missing => {
-            problems.push(Problem::new(
-                file,
-                position,
-                Some(name),
-                ProblemKind::MissingField,
-            ));
-            None
-        }
-        RawField::NotString(found) => {
-            problems.push(Problem::new(
-                file,
-                position,
-                Some(name),
-                ProblemKind::NotAString(found),
-            ));
-            None
-        }
+    let mut text = |name: &'static str, problems: &mut Vec<Problem>| {
+        text_or_problem(file, position, name, field(name), problems)
     };
     let id = text("id", problems);
     let input = text("input", problems);

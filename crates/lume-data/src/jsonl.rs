@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::fields::{Located, RawField, record_from_fields};
+use crate::fields::{Located, RawField, record_from_fields, text_or_problem};
 use crate::problem::{DataError, Position, Problem, ProblemKind};
 use crate::record::{MiaDocument, Record, RecordLine, Split};
 use crate::scan::Scan;
@@ -103,26 +103,8 @@ pub fn scan_mia(path: &Path) -> Result<Scan<MiaDocument>, DataError> {
     for_each_object(path, &text, &mut scan.problems, |line, obj, problems| {
         let position = Position::Line(line);
         let before = problems.len();
-        let mut get = |name: &'static str| match raw_field(obj, name) {
-            RawField::Text(s) => Some(s),
-            RawField::Missing => {
-                problems.push(Problem::new(
-                    path,
-                    position,
-                    Some(name),
-                    ProblemKind::MissingField,
-                ));
-                None
-            }
-            RawField::NotString(t) => {
-                problems.push(Problem::new(
-                    path,
-                    position,
-                    Some(name),
-                    ProblemKind::NotAString(t),
-                ));
-                None
-            }
+        let mut get = |name: &'static str| {
+            text_or_problem(path, position, name, raw_field(obj, name), problems)
         };
         let (id, document) = (get("id"), get("document"));
         if document.as_deref().is_some_and(|d| d.trim().is_empty()) {

@@ -44,14 +44,7 @@ fn bench(c: &mut Criterion) {
     let rows = |split| -> Vec<InferenceRow> {
         bench
             .split(split)
-            .map(|r| InferenceRow {
-                id: r.id.to_string(),
-                task: r.task,
-                input: r.input.clone(),
-                expected_output: r.output.clone(),
-                model_output: prediction(&r.input, &r.output),
-                nll: Some(1.0),
-            })
+            .map(|r| InferenceRow::from_record(r, prediction(&r.input, &r.output), Some(1.0)))
             .collect()
     };
     let (forget, retain) = (rows(Split::Forget), rows(Split::Retain));

@@ -79,14 +79,7 @@ pub fn run_inference<M: LanguageModel>(
             let stats = model
                 .token_stats(&record.input, &record.output)
                 .map_err(fail(format!("scoring {}", record.id)))?;
-            let row = InferenceRow {
-                id: record.id.to_string(),
-                task: record.task,
-                input: record.input.clone(),
-                expected_output: record.output.clone(),
-                model_output: generation,
-                nll: stats.mean_nll(),
-            };
+            let row = InferenceRow::from_record(record, generation, stats.mean_nll());
             match record.split {
                 Split::Forget => out.forget.push(row),
                 Split::Retain => out.retain.push(row),

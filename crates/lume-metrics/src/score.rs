@@ -61,6 +61,18 @@ pub struct InferenceRow {
 }
 
 impl InferenceRow {
+    /// A record with a model's answer to it.
+    pub fn from_record(record: &lume_data::Record, model_output: String, nll: Option<f64>) -> Self {
+        InferenceRow {
+            id: record.id.to_string(),
+            task: record.task,
+            input: record.input.clone(),
+            expected_output: record.output.clone(),
+            model_output,
+            nll,
+        }
+    }
+
     /// The reference's classification: `id[:-1].endswith("sc")` / `("qa")`.
     pub fn kind(&self) -> Option<Kind> {
         let mut chars = self.id.chars();
