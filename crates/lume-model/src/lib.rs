@@ -2,8 +2,10 @@
 //!
 //! The engine of `lume`: Llama-style decoders on Burn 0.22 (`LlamaForCausalLM`,
 //! `OlmoForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`) configured from a Hugging Face
-//! `config.json`, weights from safetensors in the Hugging Face layout, and device selection —
-//! Burn's `flex` CPU backend by default, `wgpu` and `cuda` behind cargo features.
+//! `config.json`, weights from safetensors in the Hugging Face layout (load and save),
+//! `tokenizer.json`, KV-cache batched generation, and [`Engine`], which implements the
+//! benchmark's `lume_metrics::LanguageModel`. Devices: Burn's `flex` CPU backend by default,
+//! `wgpu` and `cuda` behind cargo features.
 //!
 //! ```
 //! let device = lume_model::DeviceSpec::Cpu.device()?;
