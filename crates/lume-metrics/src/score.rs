@@ -437,45 +437,21 @@ impl ScoreReport {
 /// # Ok::<(), lume_metrics::ScoreError>(())
 /// ```
 pub fn score_dir(dir: &Path, mmlu_metrics: Option<&Path>) -> Result<ScoreReport, ScoreError> {
-    let mut splits = Vec::new();
-    for split in Split::ALL {
-        let files = shards(dir, split.as_str())?;
-        if files.is_empty() {
-            return Err(ScoreError::Layout {
-                path: dir.to_path_buf(),
-                message: format!("no {split}_*.csv inference file"),
-            });
-        }
-        let mut rows = Vec::new();
-        for f in files {
-            rows.extend(read_inference_csv(&f)?);
-        }
-        splits.push(rows);
-    }
+    let forget = read_shards(dir, "forget", read_inference_csv)?;
+    let retain = read_shards(dir, "retain", read_inference_csv)?;
     let mia_dir = dir.join("mia_results");
     let mia = if mia_dir.is_dir() {
-        let read = |prefix| -> Result<Vec<f64>, ScoreError> {
-            let files = shards(&mia_dir, prefix)?;
-            if files.is_empty() {
-                return Err(ScoreError::Layout {
-                    path: mia_dir.clone(),
-                    message: format!("no {prefix}_*.csv file"),
-                });
-            }
-            let mut all = Vec::new();
-            for f in files {
-                all.extend(read_mia_csv(&f)?);
-            }
-            Ok(all)
-        };
-        Some((read("member")?, read("nonmember")?))
+        Some((
+            read_shards(&mia_dir, "member", read_mia_csv)?,
+            read_shards(&mia_dir, "nonmember", read_mia_csv)?,
+        ))
     } else {
         None
     };
     let mmlu_average = mmlu_metrics.map(read_mmlu_average).transpose()?;
     ScoreReport::from_rows(
-        &splits[0],
-        &splits[1],
+        &forget,
+        &retain,
         mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice())),
         mmlu_average,
     )
@@ -483,6 +459,26 @@ pub fn score_dir(dir: &Path, mmlu_metrics: Option<&Path>) -> Result<ScoreReport,
         path: mia_dir,
         message: e.to_string(),
     })
+}
+
+/// Every `dir/<prefix>_*.csv` shard read and concatenated; none at all is an error.
+fn read_shards<T>(
+    dir: &Path,
+    prefix: &str,
+    read: impl Fn(&Path) -> Result<Vec<T>, ScoreError>,
+) -> Result<Vec<T>, ScoreError> {
+    let files = shards(dir, prefix)?;
+    if files.is_empty() {
+        return Err(ScoreError::Layout {
+            path: dir.to_path_buf(),
+            message: format!("no {prefix}_*.csv file"),
+        });
+    }
+    let mut all = Vec::new();
+    for f in files {
+        all.extend(read(&f)?);
+    }
+    Ok(all)
 }
 
 fn read_mmlu_average(path: &Path) -> Result<f64, ScoreError> {

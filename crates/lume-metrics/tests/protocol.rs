@@ -76,43 +76,26 @@ fn score_dir_without_mia_or_mmlu_reports_minus_one() {
 #[test]
 fn bad_csv_names_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("forget_0.csv"),
-        "id,task,input,expected_output,model_output,nll\nasc1,Task1,i,e,m,0.5\nbqa0,Task7,i,e,m,0.1\n",
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("retain_0.csv"),
-        "id,task,input,expected_output,model_output,nll\n",
-    )
-    .unwrap();
-    let err = score_dir(tmp.path(), None).unwrap_err().to_string();
-    assert!(
-        err.contains("forget_0.csv:3: column `task`: unknown task \"Task7\""),
-        "{err}"
-    );
-
-    std::fs::write(
-        tmp.path().join("forget_0.csv"),
-        "id,task,input,expected_output,model_output,nll\nasc1,Task1,i,e,m,oops\n",
-    )
-    .unwrap();
-    let err = score_dir(tmp.path(), None).unwrap_err().to_string();
-    assert!(
-        err.contains("forget_0.csv:2: column `nll`: \"oops\" is not a number"),
-        "{err}"
-    );
-
-    std::fs::write(
-        tmp.path().join("forget_0.csv"),
-        "id,task,input\nasc1,Task1,i\n",
-    )
-    .unwrap();
-    let err = score_dir(tmp.path(), None).unwrap_err().to_string();
-    assert!(
-        err.contains("forget_0.csv:1: column `expected_output`: missing column"),
-        "{err}"
-    );
+    let header = "id,task,input,expected_output,model_output,nll\n";
+    std::fs::write(tmp.path().join("retain_0.csv"), header).unwrap();
+    for (forget, want) in [
+        (
+            format!("{header}asc1,Task1,i,e,m,0.5\nbqa0,Task7,i,e,m,0.1\n"),
+            "forget_0.csv:3: column `task`: unknown task \"Task7\"",
+        ),
+        (
+            format!("{header}asc1,Task1,i,e,m,oops\n"),
+            "forget_0.csv:2: column `nll`: \"oops\" is not a number",
+        ),
+        (
+            "id,task,input\nasc1,Task1,i\n".to_owned(),
+            "forget_0.csv:1: column `expected_output`: missing column",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("forget_0.csv"), forget).unwrap();
+        let err = score_dir(tmp.path(), None).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
 }
 
 #[test]

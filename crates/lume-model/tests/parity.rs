@@ -28,6 +28,14 @@ fn matrix<T: Copy>(v: &Value, f: impl Fn(&Value) -> T) -> (Vec<T>, usize, usize)
     )
 }
 
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
 fn greedy(model: &CausalLm, config: &ModelConfig, prompt: &[i64], steps: usize) -> Vec<i64> {
     let device = DeviceSpec::Cpu.device().unwrap();
     let mut ids = prompt.to_vec();
@@ -95,18 +103,8 @@ fn check(name: &str) {
         .iter()
         .zip(expected["greedy"].as_array().unwrap())
     {
-        let prompt: Vec<i64> = p
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_i64().unwrap())
-            .collect();
-        let want: Vec<i64> = g
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_i64().unwrap())
-            .collect();
+        let prompt = ints(p);
+        let want = ints(g);
         assert_eq!(
             greedy(&model, &config, &prompt, want.len()),
             want,
