@@ -311,6 +311,93 @@ impl ModelConfig {
     }
 }
 
+/// The shape of a Llama model built from scratch (by `lume perf`, `lume train`, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlamaShape {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Residual stream width.
+    pub hidden_size: usize,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Query heads (must divide `hidden_size`).
+    pub heads: usize,
+    /// Key/value heads (must divide `heads`).
+    pub kv_heads: usize,
+    /// MLP width.
+    pub intermediate_size: usize,
+    /// Longest sequence.
+    pub max_positions: usize,
+}
+
+impl ModelConfig {
+    /// A `LlamaForCausalLM` of the given shape (RMSNorm eps 1e-6, θ 10000, untied head).
+    ///
+    /// ```
+    /// use lume_model::{LlamaShape, ModelConfig};
+    /// let shape = LlamaShape { vocab_size: 64, hidden_size: 32, layers: 2, heads: 4, kv_heads: 2,
+    ///     intermediate_size: 64, max_positions: 128 };
+    /// let config = ModelConfig::llama(shape).unwrap();
+    /// assert_eq!(config.head_dim, 8);
+    /// assert!(ModelConfig::llama(LlamaShape { heads: 5, ..shape }).is_err());
+    /// ```
+    pub fn llama(shape: LlamaShape) -> Result<Self, ConfigError> {
+        let bad = |message: String| ConfigError::Field {
+            path: std::path::PathBuf::from("<llama shape>"),
+            field: "shape",
+            message,
+        };
+        let LlamaShape {
+            vocab_size,
+            hidden_size,
+            layers,
+            heads,
+            kv_heads,
+            intermediate_size,
+            max_positions,
+        } = shape;
+        if [
+            vocab_size,
+            hidden_size,
+            layers,
+            heads,
+            kv_heads,
+            intermediate_size,
+            max_positions,
+        ]
+        .contains(&0)
+        {
+            return Err(bad("every size must be positive".into()));
+        }
+        if hidden_size % heads != 0 || heads % kv_heads != 0 || (hidden_size / heads) % 2 != 0 {
+            return Err(bad(format!(
+                "hidden {hidden_size}, heads {heads}, kv heads {kv_heads}: heads must divide hidden into an even head width, and kv heads must divide heads"
+            )));
+        }
+        Ok(ModelConfig {
+            family: Family::Llama,
+            vocab_size,
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            num_key_value_heads: kv_heads,
+            head_dim: hidden_size / heads,
+            norm_eps: 1e-6,
+            rope_theta: 10_000.0,
+            rope_scaling: None,
+            max_position_embeddings: max_positions,
+            clip_qkv: None,
+            qkv_bias: false,
+            o_bias: false,
+            tie_word_embeddings: false,
+            bos_token_id: None,
+            eos_token_ids: Vec::new(),
+            pad_token_id: None,
+        })
+    }
+}
+
 impl ModelConfig {
     /// The `config.json` transformers reads back into the same model.
     pub fn to_hf_json(&self) -> serde_json::Value {

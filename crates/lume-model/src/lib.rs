@@ -14,6 +14,7 @@
 //! # Ok::<(), lume_model::DeviceError>(())
 //! ```
 
+mod causal;
 mod config;
 mod decoder;
 mod device;
@@ -23,7 +24,8 @@ mod scoring;
 mod tokenizer;
 mod weights;
 
-pub use config::{ConfigError, Family, Llama3RopeScaling, ModelConfig};
+pub use causal::{CausalModel, Model};
+pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig};
 pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
 pub use engine::{Engine, EngineError};

@@ -1,5 +1,104 @@
 //! # lume-unlearn
 //!
-//! Unlearning methods and their trainer for the LUME benchmark. Not implemented yet: this
-//! crate reserves the place of the method trait, the method registry and the trainer in the
-//! workspace (see its README for what is planned).
+//! Make a language model forget: the field's unlearning methods (protocol §4) behind one
+//! [`UnlearningMethod`] trait, a registry that names them ([`build_method`]), and a
+//! [`train`]er with AdamW, warm-up/decay schedules, **global**-norm clipping, gradient
+//! accumulation, freezing, seeded data order, atomic checkpoints, resume, and a hard stop on
+//! NaN. Fine-tuning the target and gold models uses the same trainer ([`FineTune`]).
+//!
+//! Methods see the model through [`lume_model::CausalModel`], so any Burn model that
+//! implements it (and [`TrainableModel`] to be checkpointed) can be unlearned.
+//!
+//! ```
+//! use lume_unlearn::{build_method, method_names};
+//! assert!(method_names().contains(&"npo-gd"));
+//! let gd = build_method("gd", &Default::default()).unwrap();
+//! assert_eq!(gd.hyperparameters()["alpha"], 1.0);
+//! ```
+
+mod batch;
+mod checkpoint;
+mod logprob;
+mod method;
+mod methods;
+mod optim;
+mod refusals;
+mod schedule;
+mod trainer;
+
+pub use batch::TensorBatch;
+pub use checkpoint::{StepRecord, TrainerState, checkpoint_dir, latest_checkpoint};
+pub use logprob::{
+    answer_lengths, mean_kl, mean_nll, one_hot_targets, sequence_log_probs, shifted_log_softmax,
+    target_log_probs, weighted_mean,
+};
+pub use method::{
+    DataPlan, LossTerms, LossValues, RetainTerm, StepContext, Trainable, UnlearningMethod,
+};
+pub use methods::{
+    CeU, FineTune, GradientAscent, GradientDifference, IdkDpo, MethodInfo, Npo, Pdu, Rmu, SatImp,
+    SequentialGd, SimNpo, Undial, Wga, build_method, describe_methods, method_names,
+};
+pub use optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze, global_norm};
+pub use refusals::{REFUSALS, refusal_for};
+pub use schedule::Schedule;
+pub use trainer::{
+    Silent, TrainObserver, TrainOutcome, TrainableModel, TrainerConfig, UnlearnData, train,
+};
+
+use std::path::PathBuf;
+
+/// Why a method or a training run cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlearnError {
+    /// A batch has nothing to learn from.
+    #[error("empty batch: {0}")]
+    EmptyBatch(String),
+    /// A method needs an input the trainer did not give it.
+    #[error("the method needs a {0}, and none was given")]
+    MissingInput(&'static str),
+    /// No method of that name.
+    #[error("unknown method `{name}` (known: {known})")]
+    UnknownMethod {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+    /// A hyperparameter is unknown or of the wrong type.
+    #[error("method `{method}`: {message}")]
+    BadHyperparameter {
+        /// The method.
+        method: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a checkpoint failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// A method's saved state is unusable.
+    #[error("method state: {0}")]
+    BadState(String),
+    /// The data does not fit the method.
+    #[error("data: {0}")]
+    Data(String),
+    /// The device does not fit.
+    #[error("device: {0}")]
+    Device(String),
+    /// Every parameter is frozen.
+    #[error("no parameter is trainable (check `trainable` and the method's restrictions)")]
+    NothingToTrain,
+    /// The loss or the gradients became NaN or infinite; nothing was applied.
+    #[error("step {step}: {what} is not finite; stopped before applying it{}", match last_good {
+        Some(dir) => format!(" (last good checkpoint: {})", dir.display()),
+        None => " (no checkpoint written yet)".to_string(),
+    })]
+    NonFinite {
+        /// The step that failed (1-based).
+        step: usize,
+        /// What was not finite.
+        what: String,
+        /// The last checkpoint written, which stays loadable.
+        last_good: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,142 @@
+//! The causal-LM interface that unlearning methods and metrics program against, and
+//! [`Model`], our decoder bundled with its configuration.
+
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::ModelConfig;
+use crate::decoder::{CausalLm, ForwardOutput};
+use crate::weights::WeightsError;
+
+/// What a training method needs from a causal language model: teacher-forced logits, optionally
+/// with the residual stream after every layer (RMU reads it), and how many layers it has.
+///
+/// Implement it for any Burn model to run `lume-unlearn` methods on it.
+pub trait CausalModel {
+    /// Logits `[batch, seq, vocab]` for `ids` `[batch, seq]`; `attention_mask` is `true` on real
+    /// tokens. With `keep_hidden_states`, the residual stream after each layer, in order.
+    fn forward_tokens(
+        &self,
+        ids: Tensor<2, Int>,
+        attention_mask: Option<Tensor<2, Bool>>,
+        keep_hidden_states: bool,
+    ) -> ForwardOutput;
+
+    /// Number of decoder layers.
+    fn num_layers(&self) -> usize;
+
+    /// Width of the residual stream.
+    fn hidden_size(&self) -> usize;
+}
+
+/// Our decoder together with the configuration that shaped it.
+///
+/// ```
+/// use lume_model::{CausalModel, DeviceSpec, LlamaShape, Model, ModelConfig};
+/// let config = ModelConfig::llama(LlamaShape { vocab_size: 64, hidden_size: 32, layers: 2,
+///     heads: 4, kv_heads: 2, intermediate_size: 64, max_positions: 128 }).unwrap();
+/// let device = DeviceSpec::Cpu.device()?;
+/// let model = Model::random(config, 7, &device);
+/// let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_ints([[1, 2, 3]], &device);
+/// assert_eq!(model.forward_tokens(ids, None, false).logits.dims(), [1, 3, 64]);
+/// # Ok::<(), lume_model::DeviceError>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct Model {
+    /// The configuration (`config.json`).
+    #[module(skip)]
+    pub config: ModelConfig,
+    /// The weights.
+    pub lm: CausalLm,
+}
+
+impl Model {
+    /// A randomly initialised model as transformers initialises one (matrices normal with
+    /// std 0.02, norms 1, biases 0); the same seed gives the same weights on any backend and
+    /// thread, since the numbers are drawn on the host from the seed alone.
+    pub fn random(config: ModelConfig, seed: u64, device: &Device) -> Self {
+        let lm = CausalLm::new(&config, device).map(&mut SeededInit {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            path: Vec::new(),
+        });
+        Model { config, lm }
+    }
+
+    /// Loads a Hugging Face checkpoint folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, crate::LoadError> {
+        let (config, lm) = CausalLm::load(dir, device)?;
+        Ok(Model { config, lm })
+    }
+
+    /// Saves in the Hugging Face layout (atomically, file by file).
+    pub fn save(&self, dir: &Path) -> Result<(), WeightsError> {
+        self.lm.save(&self.config, dir)
+    }
+}
+
+impl CausalModel for Model {
+    fn forward_tokens(
+        &self,
+        ids: Tensor<2, Int>,
+        attention_mask: Option<Tensor<2, Bool>>,
+        keep_hidden_states: bool,
+    ) -> ForwardOutput {
+        self.lm
+            .forward(&self.config, ids, attention_mask, keep_hidden_states)
+    }
+
+    fn num_layers(&self) -> usize {
+        self.lm.layers.len()
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+}
+
+struct SeededInit {
+    rng: ChaCha8Rng,
+    path: Vec<String>,
+}
+
+impl SeededInit {
+    /// A standard normal draw (Box–Muller).
+    fn normal(&mut self) -> f32 {
+        let u1: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = self.rng.random();
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    }
+}
+
+impl ModuleMapper for SeededInit {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape();
+        let n = shape.num_elements();
+        let values: Vec<f32> = if D >= 2 {
+            (0..n).map(|_| 0.02 * self.normal()).collect()
+        } else if self.path.iter().any(|p| p.contains("norm")) {
+            vec![1.0; n]
+        } else {
+            vec![0.0; n]
+        };
+        let device = tensor.device();
+        let value = Tensor::<D>::from_data(TensorData::new(values, shape), &device);
+        let value = if tensor.is_require_grad() {
+            value.require_grad()
+        } else {
+            value
+        };
+        Param::from_mapped_value(id, value, mapper)
+    }
+}

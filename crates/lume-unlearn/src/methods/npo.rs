@@ -1,0 +1,176 @@
+//! NPO and SimNPO: preference-style forgetting with a bounded loss (protocol §4).
+
+use burn::tensor::activation::log_sigmoid;
+use serde::{Deserialize, Serialize};
+
+use crate::UnlearnError;
+use crate::logprob::{answer_lengths, sequence_log_probs, target_log_probs};
+use crate::method::{LossTerms, RetainTerm, StepContext, UnlearningMethod};
+
+/// NPO: `−(2/β)·mean log σ(−β·(log π_θ(y|x) − log π_ref(y|x)))` on forget, plus an optional
+/// retain term (`npo-gd`: NLL, `npo-kl`: KL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Npo {
+    /// Inverse temperature β.
+    pub beta: f64,
+    /// Weight of the forget term.
+    pub gamma: f64,
+    /// Weight of the retain term.
+    pub alpha: f64,
+    /// Retain term.
+    pub retain: RetainTerm,
+}
+
+impl Npo {
+    /// NPO with β = 0.1 and the given retain term.
+    pub fn with_retain(retain: RetainTerm) -> Self {
+        Npo {
+            beta: 0.1,
+            gamma: 1.0,
+            alpha: 1.0,
+            retain,
+        }
+    }
+}
+
+impl UnlearningMethod for Npo {
+    fn name(&self) -> &str {
+        match self.retain {
+            RetainTerm::None => "npo",
+            RetainTerm::Nll => "npo-gd",
+            RetainTerm::Kl => "npo-kl",
+        }
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn needs_reference(&self) -> bool {
+        true
+    }
+    fn needs_retain(&self) -> bool {
+        self.retain != RetainTerm::None
+    }
+    fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
+        let batch = ctx.forget;
+        let policy = sequence_log_probs(target_log_probs(ctx.log_probs(batch), batch));
+        let reference =
+            sequence_log_probs(target_log_probs(ctx.reference_log_probs(batch)?, batch));
+        let forget = log_sigmoid((policy - reference).mul_scalar(-self.beta))
+            .mean()
+            .mul_scalar(-2.0 / self.beta);
+        Ok(LossTerms::combine(
+            forget,
+            self.gamma,
+            ctx.retain_loss(self.retain)?,
+            self.alpha,
+        ))
+    }
+}
+
+/// SimNPO: `−(2/β)·mean log σ(β·NLL_θ(y|x)/|y| − δ)`, no reference model, plus α·NLL on retain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimNpo {
+    /// Inverse temperature β.
+    pub beta: f64,
+    /// Margin δ.
+    pub delta: f64,
+    /// Weight of the forget term.
+    pub gamma: f64,
+    /// Weight of the retain NLL.
+    pub alpha: f64,
+}
+
+impl Default for SimNpo {
+    fn default() -> Self {
+        SimNpo {
+            beta: 4.5,
+            delta: 0.0,
+            gamma: 0.125,
+            alpha: 1.0,
+        }
+    }
+}
+
+impl UnlearningMethod for SimNpo {
+    fn name(&self) -> &str {
+        "simnpo"
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
+        let batch = ctx.forget;
+        let nll = sequence_log_probs(target_log_probs(ctx.log_probs(batch), batch)).neg();
+        let normalised = nll / answer_lengths(batch);
+        let forget = log_sigmoid(normalised.mul_scalar(self.beta).sub_scalar(self.delta))
+            .mean()
+            .mul_scalar(-2.0 / self.beta);
+        Ok(LossTerms::combine(
+            forget,
+            self.gamma,
+            ctx.retain_loss(RetainTerm::Nll)?,
+            self.alpha,
+        ))
+    }
+}
+
+/// IdkDPO: DPO preferring a refusal over the forget answer,
+/// `−(2/β)·mean log σ(β·((π_θ − π_ref)(refusal) − (π_θ − π_ref)(answer)))`, plus α·NLL on retain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdkDpo {
+    /// Inverse temperature β.
+    pub beta: f64,
+    /// Weight of the forget term.
+    pub gamma: f64,
+    /// Weight of the retain NLL.
+    pub alpha: f64,
+}
+
+impl Default for IdkDpo {
+    fn default() -> Self {
+        IdkDpo {
+            beta: 0.1,
+            gamma: 1.0,
+            alpha: 1.0,
+        }
+    }
+}
+
+impl UnlearningMethod for IdkDpo {
+    fn name(&self) -> &str {
+        "idkdpo"
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn needs_reference(&self) -> bool {
+        true
+    }
+    fn needs_refusals(&self) -> bool {
+        true
+    }
+    fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
+        let refusal = ctx
+            .refusal
+            .ok_or(UnlearnError::MissingInput("refusal batch"))?;
+        let ratio = |batch| -> Result<_, UnlearnError> {
+            let policy = sequence_log_probs(target_log_probs(ctx.log_probs(batch), batch));
+            let reference =
+                sequence_log_probs(target_log_probs(ctx.reference_log_probs(batch)?, batch));
+            Ok(policy - reference)
+        };
+        let margin = ratio(refusal)? - ratio(ctx.forget)?;
+        let forget = log_sigmoid(margin.mul_scalar(self.beta))
+            .mean()
+            .mul_scalar(-2.0 / self.beta);
+        Ok(LossTerms::combine(
+            forget,
+            self.gamma,
+            ctx.retain_loss(RetainTerm::Nll)?,
+            self.alpha,
+        ))
+    }
+}

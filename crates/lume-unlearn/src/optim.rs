@@ -1,0 +1,348 @@
+//! AdamW as PyTorch defines it, with clipping by the **global** gradient norm
+//! (`torch.nn.utils.clip_grad_norm_`), over parameters named by their module path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::UnlearnError;
+use crate::method::Trainable;
+
+/// AdamW hyperparameters (PyTorch's names and defaults, but weight decay 0.01).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamWConfig {
+    /// β1.
+    pub beta1: f64,
+    /// β2.
+    pub beta2: f64,
+    /// ε added to the denominator.
+    pub eps: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+/// Gradients of the trainable parameters, flattened, accumulated over micro-batches.
+#[derive(Debug, Default)]
+pub struct GradientBuffer {
+    grads: HashMap<ParamId, (String, Tensor<1>)>,
+}
+
+impl GradientBuffer {
+    /// Moves the gradients of `module`'s trainable parameters out of `grads` into the buffer,
+    /// adding to what is there.
+    pub fn accumulate<M: Module>(&mut self, module: &M, grads: &mut Gradients) {
+        let mut visitor = Collect {
+            path: Vec::new(),
+            grads,
+            buffer: self,
+        };
+        module.visit(&mut visitor);
+    }
+
+    /// The global L2 norm of all buffered gradients (one host read).
+    pub fn global_norm(&self) -> f64 {
+        let grads: Vec<Tensor<1>> = self.grads.values().map(|(_, g)| g.clone()).collect();
+        global_norm(&grads)
+    }
+
+    /// Number of parameters with a gradient.
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+
+    /// Whether no gradient is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
+
+    /// The buffered gradient of the parameter at `path`, if any.
+    pub fn get(&self, path: &str) -> Option<Tensor<1>> {
+        self.grads
+            .values()
+            .find(|(p, _)| p == path)
+            .map(|(_, g)| g.clone())
+    }
+}
+
+struct Collect<'a> {
+    path: Vec<String>,
+    grads: &'a mut Gradients,
+    buffer: &'a mut GradientBuffer,
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(grad) = param.val().grad_remove(self.grads) else {
+            return;
+        };
+        let n = grad.shape().num_elements();
+        let grad = grad.reshape([n]);
+        match self.buffer.grads.get_mut(&param.id) {
+            Some((_, acc)) => *acc = acc.clone() + grad,
+            None => {
+                self.buffer
+                    .grads
+                    .insert(param.id, (self.path.join("."), grad));
+            }
+        }
+    }
+}
+
+/// The L2 norm of all `grads` taken together, as `clip_grad_norm_` computes it (one host read).
+pub fn global_norm(grads: &[Tensor<1>]) -> f64 {
+    let squares: Vec<Tensor<1>> = grads.iter().map(|g| g.clone().square().sum()).collect();
+    if squares.is_empty() {
+        return 0.0;
+    }
+    let total: f32 = Tensor::cat(squares, 0).sum().into_scalar();
+    f64::from(total).sqrt()
+}
+
+/// `max_norm / (norm + 1e-6)` capped at 1, as `clip_grad_norm_` scales.
+///
+/// ```
+/// assert_eq!(lume_unlearn::clip_coefficient(0.5, 1.0), 1.0);
+/// assert!((lume_unlearn::clip_coefficient(4.0, 1.0) - 0.25).abs() < 1e-6);
+/// ```
+pub fn clip_coefficient(norm: f64, max_norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
+}
+
+#[derive(Debug, Clone)]
+struct Moments {
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// AdamW with state keyed by parameter path, so it can be saved and resumed.
+#[derive(Debug, Clone)]
+pub struct AdamW {
+    config: AdamWConfig,
+    moments: BTreeMap<String, Moments>,
+    steps: u64,
+}
+
+impl AdamW {
+    /// A fresh optimizer.
+    pub fn new(config: AdamWConfig) -> Self {
+        AdamW {
+            config,
+            moments: BTreeMap::new(),
+            steps: 0,
+        }
+    }
+
+    /// Updates taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// One update of every parameter with a buffered gradient, the gradients first scaled by
+    /// `grad_scale` (the clipping coefficient). Empties the buffer.
+    pub fn step<M: Module>(
+        &mut self,
+        module: M,
+        buffer: &mut GradientBuffer,
+        lr: f64,
+        grad_scale: f64,
+    ) -> M {
+        self.steps += 1;
+        let t = self.steps as i32;
+        let c = self.config;
+        let mut mapper = Update {
+            optimizer: self,
+            buffer,
+            lr,
+            grad_scale,
+            bias1: 1.0 - c.beta1.powi(t),
+            bias2: 1.0 - c.beta2.powi(t),
+        };
+        module.map(&mut mapper)
+    }
+
+    /// Writes the moments to `dir/optimizer.safetensors`.
+    pub fn save(&self, dir: &Path) -> Result<(), UnlearnError> {
+        let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+        for (path, moments) in &self.moments {
+            for (kind, t) in [("m", &moments.m), ("v", &moments.v)] {
+                let data: Vec<f32> = t
+                    .clone()
+                    .into_data()
+                    .try_to_vec_as::<f32>()
+                    .map_err(|e| UnlearnError::Checkpoint(format!("{e:?}")))?;
+                let shape = vec![data.len()];
+                let raw = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+                bytes.push((format!("{kind}.{path}"), raw, shape));
+            }
+        }
+        let views = bytes
+            .iter()
+            .map(|(name, data, shape)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .map(|v| (name.clone(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("steps".to_string(), self.steps.to_string());
+        let serialized = safetensors::serialize(views, Some(meta))
+            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
+        crate::checkpoint::write_atomically(&dir.join("optimizer.safetensors"), &serialized)
+    }
+
+    /// Reads moments written by [`save`](Self::save).
+    pub fn load(config: AdamWConfig, dir: &Path, device: &Device) -> Result<Self, UnlearnError> {
+        let path = dir.join("optimizer.safetensors");
+        let bad = |m: String| UnlearnError::Checkpoint(format!("{}: {m}", path.display()));
+        let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let steps = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("steps"))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no `steps` in the metadata".into()))?;
+        let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let mut halves: BTreeMap<String, (Option<Tensor<1>>, Option<Tensor<1>>)> = BTreeMap::new();
+        for (name, view) in file.tensors() {
+            let data: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let n = data.len();
+            let t = Tensor::<1>::from_data(TensorData::new(data, [n]), device);
+            let (kind, param) = name
+                .split_once('.')
+                .ok_or_else(|| bad(format!("unexpected tensor `{name}`")))?;
+            let entry = halves.entry(param.to_string()).or_default();
+            match kind {
+                "m" => entry.0 = Some(t),
+                "v" => entry.1 = Some(t),
+                _ => return Err(bad(format!("unexpected tensor `{name}`"))),
+            }
+        }
+        let mut moments = BTreeMap::new();
+        for (param, pair) in halves {
+            match pair {
+                (Some(m), Some(v)) => {
+                    moments.insert(param, Moments { m, v });
+                }
+                _ => return Err(bad(format!("`{param}` lacks its m or v"))),
+            }
+        }
+        Ok(AdamW {
+            config,
+            moments,
+            steps,
+        })
+    }
+}
+
+struct Update<'a> {
+    optimizer: &'a mut AdamW,
+    buffer: &'a mut GradientBuffer,
+    lr: f64,
+    grad_scale: f64,
+    bias1: f64,
+    bias2: f64,
+}
+
+impl ModuleMapper for Update<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some((path, grad)) = self.buffer.grads.remove(&param.id) else {
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape();
+        let n = shape.num_elements();
+        let flat = tensor.inner().reshape([n]);
+        let grad = if self.grad_scale == 1.0 {
+            grad
+        } else {
+            grad.mul_scalar(self.grad_scale)
+        };
+        let c = self.optimizer.config;
+        let moments = match self.optimizer.moments.remove(&path) {
+            Some(Moments { m, v }) => Moments {
+                m: m.mul_scalar(c.beta1) + grad.clone().mul_scalar(1.0 - c.beta1),
+                v: v.mul_scalar(c.beta2) + grad.square().mul_scalar(1.0 - c.beta2),
+            },
+            None => Moments {
+                m: grad.clone().mul_scalar(1.0 - c.beta1),
+                v: grad.square().mul_scalar(1.0 - c.beta2),
+            },
+        };
+        let denom = moments
+            .v
+            .clone()
+            .sqrt()
+            .div_scalar(self.bias2.sqrt())
+            .add_scalar(c.eps);
+        let decayed = if c.weight_decay == 0.0 {
+            flat
+        } else {
+            flat.mul_scalar(1.0 - self.lr * c.weight_decay)
+        };
+        let updated = decayed - (moments.m.clone() / denom).mul_scalar(self.lr / self.bias1);
+        self.optimizer.moments.insert(path, moments);
+        let updated = Tensor::<D>::from_inner(updated.reshape(shape)).require_grad();
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// Marks every parameter that `trainable` excludes as not requiring gradients, so backward
+/// skips it and the optimizer never sees it. Returns the module and how many tensors train.
+pub fn freeze<M: Module>(module: M, trainable: &Trainable, num_layers: usize) -> (M, usize) {
+    let mut mapper = Freeze {
+        path: Vec::new(),
+        trainable,
+        num_layers,
+        trained: 0,
+    };
+    let module = module.map(&mut mapper);
+    (module, mapper.trained)
+}
+
+struct Freeze<'a> {
+    path: Vec<String>,
+    trainable: &'a Trainable,
+    num_layers: usize,
+    trained: usize,
+}
+
+impl ModuleMapper for Freeze<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let train = self.trainable.allows(&self.path.join("."), self.num_layers);
+        self.trained += usize::from(train);
+        param.set_require_grad(train)
+    }
+}

@@ -1,0 +1,390 @@
+//! The trainer: AdamW, warm-up and decay, global-norm clipping, gradient accumulation,
+//! freezing, seeded data order, atomic checkpoints, resume, and a hard stop on NaN.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use lume_data::{Batch, PaddingSide, PairedBatch, PairedSampler, PairingConfig, TrainingExample};
+use lume_model::CausalModel;
+use serde::{Deserialize, Serialize};
+
+use crate::UnlearnError;
+use crate::batch::TensorBatch;
+use crate::checkpoint::{
+    StepRecord, TrainerState, commit_checkpoint, latest_checkpoint, write_atomically,
+};
+use crate::method::{DataPlan, LossValues, StepContext, Trainable, UnlearningMethod};
+use crate::optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze};
+use crate::schedule::Schedule;
+
+/// Every knob of a training run. Defaults follow open-unlearning's unlearning runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainerConfig {
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Shape after warm-up.
+    pub schedule: Schedule,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// AdamW's other hyperparameters.
+    pub optimizer: AdamWConfig,
+    /// Clip the global gradient norm to this (`None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+    /// Micro-batches per optimizer step.
+    pub grad_accumulation: usize,
+    /// Passes over the forget set (over each chunk, for chunked methods).
+    pub epochs: usize,
+    /// Stop after this many optimizer steps.
+    pub max_steps: Option<usize>,
+    /// Forget (or training) examples per micro-batch.
+    pub batch_size: usize,
+    /// Retain examples per forget example, unless the method says otherwise.
+    pub retain_per_forget: usize,
+    /// Shuffle the data each epoch.
+    pub shuffle: bool,
+    /// Seed of the data order (and of nothing else: weights come from the model given).
+    pub seed: u64,
+    /// Parameters that train, unless the method restricts them.
+    pub trainable: Trainable,
+    /// Write a checkpoint every this many steps (and always after the last one).
+    pub checkpoint_every: Option<usize>,
+    /// Call the observer's evaluation every this many steps.
+    pub eval_every: Option<usize>,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig {
+            learning_rate: 1e-5,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            optimizer: AdamWConfig::default(),
+            max_grad_norm: Some(1.0),
+            grad_accumulation: 1,
+            epochs: 5,
+            max_steps: None,
+            batch_size: 4,
+            retain_per_forget: 1,
+            shuffle: true,
+            seed: 0,
+            trainable: Trainable::All,
+            checkpoint_every: None,
+            eval_every: None,
+        }
+    }
+}
+
+/// The tokenized data of a run. For fine-tuning, the training examples go in `forget`.
+#[derive(Debug, Clone, Default)]
+pub struct UnlearnData {
+    /// Forget examples (or training examples).
+    pub forget: Vec<TrainingExample>,
+    /// Retain examples.
+    pub retain: Vec<TrainingExample>,
+    /// For each forget example, its prompt with a refusal answer (IdkDPO).
+    pub refusals: Vec<TrainingExample>,
+    /// Padding id.
+    pub pad_id: u32,
+}
+
+/// A model the trainer can checkpoint: any [`CausalModel`] that is a Burn module and can be
+/// saved and reloaded.
+pub trait TrainableModel: CausalModel + Module + Sized {
+    /// Writes the model into `dir` (Hugging Face layout for ours).
+    fn save_checkpoint(&self, dir: &Path) -> Result<(), UnlearnError>;
+    /// The same architecture with the weights found in `dir`, on `device`.
+    fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, UnlearnError>;
+}
+
+impl TrainableModel for lume_model::Model {
+    fn save_checkpoint(&self, dir: &Path) -> Result<(), UnlearnError> {
+        self.save(dir)
+            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))
+    }
+    fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, UnlearnError> {
+        lume_model::Model::load(dir, device).map_err(|e| UnlearnError::Checkpoint(e.to_string()))
+    }
+}
+
+/// Hooks into a run: progress, checkpoints, evaluation.
+pub trait TrainObserver {
+    /// Before the first step; `resumed_at` is the step a checkpoint brought back (0: fresh).
+    fn on_start(&mut self, _total_steps: usize, _resumed_at: usize) {}
+    /// After every optimizer step.
+    fn on_step(&mut self, _record: &StepRecord) {}
+    /// After a checkpoint is in place.
+    fn on_checkpoint(&mut self, _step: usize, _dir: &Path) {}
+    /// Every `eval_every` steps, with the model as it is.
+    fn evaluate(&mut self, _step: usize, _model: &dyn CausalModel) {}
+}
+
+/// An observer that does nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+impl TrainObserver for Silent {}
+
+/// What a run returns.
+#[derive(Debug)]
+pub struct TrainOutcome<M> {
+    /// The trained model.
+    pub model: M,
+    /// Every step's record, including those before a resume.
+    pub history: Vec<StepRecord>,
+    /// The step the run resumed from (0: fresh).
+    pub resumed_at: usize,
+}
+
+/// The micro-batches of a whole run, fixed by the seed.
+fn build_plan(
+    forget_len: usize,
+    retain_len: usize,
+    retain_per_forget: usize,
+    data_plan: DataPlan,
+    config: &TrainerConfig,
+) -> Vec<PairedBatch> {
+    let pairing = |seed| PairingConfig {
+        forget_batch_size: config.batch_size.max(1),
+        retain_per_forget,
+        shuffle: config.shuffle,
+        drop_last: false,
+        seed,
+    };
+    let Some(chunk) = data_plan.chunk_size else {
+        let mut sampler = PairedSampler::new(forget_len, retain_len, pairing(config.seed));
+        return (0..config.epochs)
+            .flat_map(|_| sampler.next_epoch())
+            .collect();
+    };
+    let mut plan = Vec::new();
+    for (i, start) in (0..forget_len).step_by(chunk.max(1)).enumerate() {
+        let len = chunk.min(forget_len - start);
+        let mut sampler =
+            PairedSampler::new(len, retain_len, pairing(config.seed.wrapping_add(i as u64)));
+        for _ in 0..config.epochs {
+            plan.extend(sampler.next_epoch().into_iter().map(|mut b| {
+                b.forget.iter_mut().for_each(|f| *f += start);
+                b
+            }));
+        }
+    }
+    plan
+}
+
+fn collate(
+    examples: &[TrainingExample],
+    indices: &[usize],
+    pad_id: u32,
+    device: &Device,
+) -> Result<TensorBatch, UnlearnError> {
+    let rows: Vec<&TrainingExample> = indices.iter().map(|&i| &examples[i]).collect();
+    TensorBatch::new(&Batch::collate(&rows, pad_id, PaddingSide::Right), device)
+}
+
+fn scalar(t: &burn::tensor::Tensor<1>) -> f64 {
+    f64::from(t.clone().into_scalar::<f32>())
+}
+
+/// Runs `method` on `model` over `data`. With a `run_dir`, checkpoints go there and a run
+/// found there is resumed from its latest checkpoint.
+///
+/// The model must live on an autodiff device (`DeviceSpec::training_device`). The method's
+/// reference model, when it needs one, is a frozen copy of `model` as given.
+pub fn train<M: TrainableModel>(
+    model: M,
+    method: &mut dyn UnlearningMethod,
+    data: &UnlearnData,
+    config: &TrainerConfig,
+    run_dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome<M>, UnlearnError> {
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or(UnlearnError::NothingToTrain)?;
+    if !device.is_autodiff() {
+        return Err(UnlearnError::Device(
+            "the model must be on an autodiff device (DeviceSpec::training_device)".into(),
+        ));
+    }
+    if data.forget.is_empty() {
+        return Err(UnlearnError::Data("no forget (training) examples".into()));
+    }
+    let retain_per_forget = if method.needs_retain() {
+        if data.retain.is_empty() {
+            return Err(UnlearnError::Data(format!(
+                "method `{}` needs retain examples, and there are none",
+                method.name()
+            )));
+        }
+        method
+            .data_plan()
+            .retain_per_forget
+            .unwrap_or(config.retain_per_forget)
+            .max(1)
+    } else {
+        0
+    };
+    if method.needs_refusals() && data.refusals.len() != data.forget.len() {
+        return Err(UnlearnError::Data(format!(
+            "method `{}` needs one refusal example per forget example ({} for {})",
+            method.name(),
+            data.refusals.len(),
+            data.forget.len()
+        )));
+    }
+    let num_layers = model.num_layers();
+    let reference = method.needs_reference().then(|| model.valid());
+    let trainable = method
+        .trainable(num_layers)
+        .unwrap_or_else(|| config.trainable.clone());
+
+    let plan = build_plan(
+        data.forget.len(),
+        data.retain.len(),
+        retain_per_forget,
+        method.data_plan(),
+        config,
+    );
+    let accumulation = config.grad_accumulation.max(1);
+    let mut total_steps = plan.len().div_ceil(accumulation);
+    if let Some(max) = config.max_steps {
+        total_steps = total_steps.min(max);
+    }
+
+    let mut model = model;
+    let mut optimizer = AdamW::new(config.optimizer);
+    let mut history = Vec::new();
+    let mut resumed_at = 0;
+    let mut last_good: Option<PathBuf> = None;
+    if let Some((step, dir)) = run_dir.and_then(latest_checkpoint) {
+        model = model.load_checkpoint(&dir, &device)?;
+        optimizer = AdamW::load(config.optimizer, &dir, &device.clone().inner())?;
+        let state_path = dir.join("trainer_state.json");
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", state_path.display())))?;
+        let state: TrainerState = serde_json::from_str(&text)
+            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", state_path.display())))?;
+        method.load_state(&state.method_state)?;
+        history = state.history;
+        resumed_at = step;
+        last_good = Some(dir);
+    }
+    let (frozen, trained) = freeze(model, &trainable, num_layers);
+    model = frozen;
+    if trained == 0 {
+        return Err(UnlearnError::NothingToTrain);
+    }
+
+    observer.on_start(total_steps, resumed_at);
+    let mut buffer = GradientBuffer::default();
+    for step in resumed_at..total_steps {
+        let lr = config
+            .schedule
+            .lr(config.learning_rate, step, config.warmup_steps, total_steps);
+        let micro = &plan[step * accumulation..((step + 1) * accumulation).min(plan.len())];
+        let mut sums = LossValues {
+            total: 0.0,
+            forget: None,
+            retain: None,
+        };
+        for paired in micro {
+            let forget = collate(&data.forget, &paired.forget, data.pad_id, &device)?;
+            let retain = if paired.retain.is_empty() {
+                None
+            } else {
+                Some(collate(&data.retain, &paired.retain, data.pad_id, &device)?)
+            };
+            let refusal = if method.needs_refusals() {
+                Some(collate(
+                    &data.refusals,
+                    &paired.forget,
+                    data.pad_id,
+                    &device,
+                )?)
+            } else {
+                None
+            };
+            let ctx = StepContext {
+                model: &model,
+                reference: reference.as_ref().map(|r| r as &dyn CausalModel),
+                forget: &forget,
+                retain: retain.as_ref(),
+                refusal: refusal.as_ref(),
+                step,
+            };
+            let terms = method.loss(&ctx)?;
+            let k = micro.len() as f64;
+            sums.total += scalar(&terms.total) / k;
+            if let Some(f) = &terms.forget {
+                *sums.forget.get_or_insert(0.0) += scalar(f) / k;
+            }
+            if let Some(r) = &terms.retain {
+                *sums.retain.get_or_insert(0.0) += scalar(r) / k;
+            }
+            if !sums.total.is_finite() {
+                return Err(UnlearnError::NonFinite {
+                    step: step + 1,
+                    what: format!("loss {}", sums.total),
+                    last_good,
+                });
+            }
+            let mut grads = terms.total.div_scalar(k).backward();
+            buffer.accumulate(&model, &mut grads);
+        }
+        let grad_norm = buffer.global_norm();
+        if !grad_norm.is_finite() {
+            return Err(UnlearnError::NonFinite {
+                step: step + 1,
+                what: format!("gradient norm {grad_norm}"),
+                last_good,
+            });
+        }
+        let scale = config
+            .max_grad_norm
+            .map_or(1.0, |max| clip_coefficient(grad_norm, max));
+        model = optimizer.step(model, &mut buffer, lr, scale);
+        method.after_step(&sums);
+        let record = StepRecord {
+            step: step + 1,
+            lr,
+            grad_norm,
+            loss: sums,
+        };
+        history.push(record);
+        observer.on_step(&record);
+        let done = step + 1;
+        if config.eval_every.is_some_and(|n| n > 0 && done % n == 0) {
+            observer.evaluate(done, &model);
+        }
+        let due = config
+            .checkpoint_every
+            .is_some_and(|n| n > 0 && done % n == 0);
+        if let Some(run_dir) = run_dir
+            && (due || done == total_steps)
+        {
+            let state = TrainerState {
+                step: done,
+                total_steps,
+                method_state: method.state(),
+                history: history.clone(),
+            };
+            let dir = commit_checkpoint(run_dir, done, |tmp| {
+                model.save_checkpoint(tmp)?;
+                optimizer.save(tmp)?;
+                let json = serde_json::to_vec_pretty(&state)
+                    .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
+                write_atomically(&tmp.join("trainer_state.json"), &json)
+            })?;
+            observer.on_checkpoint(done, &dir);
+            last_good = Some(dir);
+        }
+    }
+    Ok(TrainOutcome {
+        model,
+        history,
+        resumed_at,
+    })
+}
