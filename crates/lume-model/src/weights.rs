@@ -188,9 +188,22 @@ impl Loader<'_> {
         Param::from_tensor(Tensor::from_data(TensorData::new(d, [s[0]]), self.device))
     }
 
-    /// Hugging Face stores `[out, in]`; Burn's `Linear` holds `[in, out]`.
+    /// Hugging Face stores `[out, in]`; Burn's `Linear` holds `[in, out]`. Transposed on the
+    /// host so the weight is contiguous, like a freshly built one: a strided view would take
+    /// other kernels and round differently, and a resumed run would drift from an unbroken one.
     fn linear(&mut self, linear: &mut Linear, name: &str, bias: bool) {
-        linear.weight = Param::from_tensor(self.matrix(&format!("{name}.weight")).transpose());
+        let (s, d) = self.take(&format!("{name}.weight"));
+        let (rows, cols) = (s[0], s[1]);
+        let mut t = vec![0.0f32; d.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                t[c * rows + r] = d[r * cols + c];
+            }
+        }
+        linear.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(t, [cols, rows]),
+            self.device,
+        ));
         linear.bias = bias.then(|| self.vector(&format!("{name}.bias")));
     }
 }

@@ -56,7 +56,10 @@ impl GradientBuffer {
 
     /// The global L2 norm of all buffered gradients (one host read).
     pub fn global_norm(&self) -> f64 {
-        let grads: Vec<Tensor<1>> = self.grads.values().map(|(_, g)| g.clone()).collect();
+        // A fixed summation order (by path), so that the same run gives the same bits.
+        let mut named: Vec<&(String, Tensor<1>)> = self.grads.values().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let grads: Vec<Tensor<1>> = named.into_iter().map(|(_, g)| g.clone()).collect();
         global_norm(&grads)
     }
 

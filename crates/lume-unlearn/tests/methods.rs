@@ -3,9 +3,9 @@
 
 mod common;
 
+use burn::module::Module;
 use common::*;
 use lume_data::TrainingExample;
-use burn::module::Module;
 use lume_model::{CausalModel, Model};
 use lume_unlearn::{
     LossTerms, Rmu, Silent, StepContext, TrainerConfig, UnlearningMethod, build_method, train,
@@ -240,6 +240,7 @@ fn token_weighted_methods_equal_their_formulas() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn rmu_equals_its_formula() {
     let f = Fixture::new();
     let mut rmu = Rmu::default();
@@ -282,10 +283,12 @@ fn forget_nll(name: &str, model: &Model, data: &lume_unlearn::UnlearnData) -> f6
         return nll(model, &data.forget, model);
     }
     let rows = answer_log_probs(model, &data.forget, model);
-    mean(&rows
-        .iter()
-        .map(|r| -r.iter().map(|(id, lp)| lp[*id]).sum::<f64>() / r.len() as f64)
-        .collect::<Vec<_>>())
+    mean(
+        &rows
+            .iter()
+            .map(|r| -r.iter().map(|(id, lp)| lp[*id]).sum::<f64>() / r.len() as f64)
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn one_step(name: &str) -> (f64, f64, Model) {
@@ -299,7 +302,9 @@ fn one_step(name: &str) -> (f64, f64, Model) {
         ..TrainerConfig::default()
     };
     // The forget term alone: retain terms pull the other way on this shared vocabulary.
-    let defaults = build_method(name, &Default::default()).unwrap().hyperparameters();
+    let defaults = build_method(name, &Default::default())
+        .unwrap()
+        .hyperparameters();
     let mut overrides = serde_json::Map::new();
     for key in ["alpha", "retain_weight"] {
         if defaults.get(key).is_some() && name != "rmu" {
@@ -406,5 +411,3 @@ fn hyperparameter_errors_name_the_method_and_key() {
         assert!(info.defaults.is_object(), "{}", info.name);
     }
 }
-
-

@@ -1,0 +1,203 @@
+//! The trainer's promises: repeatable, resumable, stops on NaN, freezes what it is told.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use common::*;
+use lume_model::Model;
+use lume_unlearn::{
+    LossTerms, Schedule, Silent, StepContext, StepRecord, TrainObserver, Trainable, TrainerConfig,
+    UnlearnError, UnlearningMethod, build_method, latest_checkpoint, train,
+};
+
+fn config() -> TrainerConfig {
+    TrainerConfig {
+        learning_rate: 5e-3,
+        schedule: Schedule::Linear,
+        warmup_steps: 1,
+        max_steps: Some(6),
+        batch_size: 2,
+        grad_accumulation: 2,
+        seed: 11,
+        ..TrainerConfig::default()
+    }
+}
+
+fn run(name: &str, config: &TrainerConfig, dir: Option<&Path>) -> (Model, Vec<StepRecord>) {
+    let mut method = build_method(name, &Default::default()).unwrap();
+    let out = train(model(5), method.as_mut(), &data(), config, dir, &mut Silent).unwrap();
+    (out.model, out.history)
+}
+
+#[test]
+fn the_same_seed_gives_bitwise_identical_weights() {
+    let (a, history_a) = run("npo-gd", &config(), None);
+    let (b, history_b) = run("npo-gd", &config(), None);
+    assert!(params(&a) == params(&b), "same seed, other weights");
+    assert_eq!(history_a, history_b);
+    assert_eq!(
+        history_a.len(),
+        5,
+        "4 examples / 2 per batch × 5 epochs / 2 accumulated"
+    );
+    let other = TrainerConfig {
+        seed: 12,
+        ..config()
+    };
+    let (c, _) = run("npo-gd", &other, None);
+    assert_ne!(
+        params(&a),
+        params(&c),
+        "another data order gives other weights"
+    );
+}
+
+/// Panics on the first step after `kill_after`, as a crash would.
+struct Crash {
+    kill_after: usize,
+}
+
+impl TrainObserver for Crash {
+    fn on_step(&mut self, record: &StepRecord) {
+        assert!(record.step <= self.kill_after, "simulated crash");
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainerConfig {
+        checkpoint_every: Some(2),
+        ..config()
+    };
+    let crashed = catch_unwind(AssertUnwindSafe(|| {
+        let mut method = build_method("pdu", &Default::default()).unwrap();
+        let _ = train(
+            model(5),
+            method.as_mut(),
+            &data(),
+            &config,
+            Some(dir.path()),
+            &mut Crash { kill_after: 3 },
+        );
+    }));
+    assert!(crashed.is_err());
+    let (step, _) = latest_checkpoint(dir.path()).unwrap();
+    assert_eq!(step, 2, "the checkpoint before the crash is the one left");
+
+    let mut method = build_method("pdu", &Default::default()).unwrap();
+    let resumed = train(
+        model(5),
+        method.as_mut(),
+        &data(),
+        &config,
+        Some(dir.path()),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.resumed_at, 2);
+    let (uninterrupted, history) = run("pdu", &config, None);
+    assert!(
+        params(&resumed.model) == params(&uninterrupted),
+        "resumed weights differ"
+    );
+    assert_eq!(
+        resumed.history, history,
+        "PDU's λ came back with the checkpoint"
+    );
+    assert_eq!(latest_checkpoint(dir.path()).unwrap().0, 5);
+
+    // A finished run started again does nothing and returns the final weights.
+    let mut method = build_method("pdu", &Default::default()).unwrap();
+    let again = train(
+        model(5),
+        method.as_mut(),
+        &data(),
+        &config,
+        Some(dir.path()),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(again.resumed_at, 5);
+    assert!(
+        params(&again.model) == params(&uninterrupted),
+        "finished run changed"
+    );
+}
+
+/// Gradient ascent whose loss turns NaN at a given step.
+struct NanAt(usize);
+
+impl UnlearningMethod for NanAt {
+    fn name(&self) -> &str {
+        "nan-at"
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({ "step": self.0 })
+    }
+    fn needs_retain(&self) -> bool {
+        false
+    }
+    fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
+        let nll = ctx.nll(ctx.forget);
+        let loss = if ctx.step + 1 == self.0 {
+            nll.clone().log().mul_scalar(f64::NAN)
+        } else {
+            nll.neg()
+        };
+        Ok(LossTerms::combine(loss, 1.0, None, 0.0))
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainerConfig {
+        checkpoint_every: Some(1),
+        ..config()
+    };
+    let err = train(
+        model(5),
+        &mut NanAt(4),
+        &data(),
+        &config,
+        Some(dir.path()),
+        &mut Silent,
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("step 4") && message.contains("checkpoint-3"),
+        "{message}"
+    );
+    let UnlearnError::NonFinite { last_good, .. } = err else {
+        panic!("expected NonFinite, got {message}");
+    };
+    let good = last_good.unwrap();
+    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
+    let loaded = Model::load(&good, &device).unwrap();
+    assert!(params(&loaded).iter().flatten().all(|x| x.is_finite()));
+}
+
+#[test]
+fn frozen_parameters_do_not_move() {
+    let config = TrainerConfig {
+        trainable: Trainable::LastLayers(1),
+        ..config()
+    };
+    let before = params(&model(5));
+    let (after, _) = run("gd", &config, None);
+    let after = params(&after);
+    // Module order: embeddings, then layers 0, 1, 2 (9 tensors each with 2 norms), norm, head.
+    let per_layer = 9;
+    let layer2 = 1 + 2 * per_layer..1 + 3 * per_layer;
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        if layer2.contains(&i) {
+            assert_ne!(b, a, "tensor {i} of the last layer trains");
+        } else {
+            assert_eq!(b, a, "tensor {i} is frozen");
+        }
+    }
+}
