@@ -26,6 +26,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Score inference outputs (the reference evaluator's CSV layout) into evaluation_results.json.
     Score(commands::score::ScoreArgs),
+    /// Training and decoding throughput of a random model of a given shape (one JSON line).
+    Perf(commands::perf::PerfArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Score(args) => commands::score::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Perf(args) => commands::perf::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod perf;
 pub mod score;
 
 use std::path::Path;

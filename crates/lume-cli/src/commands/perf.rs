@@ -1,0 +1,167 @@
+//! `lume perf`: training and decoding throughput of a random model of a given shape, printed
+//! as one JSON line comparable with `shared/bench/torch_ref.py`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::module::Module;
+use clap::Args;
+use lume_data::TrainingExample;
+use lume_model::{DeviceSpec, GenerationConfig, LlamaShape, Model, ModelConfig};
+use lume_unlearn::{FineTune, StepRecord, TrainObserver, TrainerConfig, UnlearnData, train};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+#[derive(Args)]
+pub struct PerfArgs {
+    /// Residual stream width.
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    /// Decoder layers.
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// Query heads.
+    #[arg(long, default_value_t = 8)]
+    heads: usize,
+    /// Key/value heads.
+    #[arg(long, default_value_t = 8)]
+    kv_heads: usize,
+    /// MLP width.
+    #[arg(long, default_value_t = 688)]
+    ffn: usize,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 8192)]
+    vocab: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Training sequence length.
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    /// Timed training steps (after 2 warm-up steps, as the PyTorch reference).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Tokens generated after a 32-token prompt.
+    #[arg(long, default_value_t = 64)]
+    gen_tokens: usize,
+    /// Prompts decoded together.
+    #[arg(long, default_value_t = 1)]
+    gen_batch: usize,
+    /// cpu, wgpu[:N] or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of the weights and token ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+const WARMUP_STEPS: usize = 2;
+
+/// Times every step after the warm-up.
+struct Stopwatch {
+    timed_from: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl TrainObserver for Stopwatch {
+    fn on_step(&mut self, record: &StepRecord) {
+        let now = Instant::now();
+        if record.step == WARMUP_STEPS {
+            self.timed_from = Some(now);
+        }
+        self.last = Some(now);
+    }
+}
+
+pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
+    let spec: DeviceSpec = args.device.parse()?;
+    let config = ModelConfig::llama(LlamaShape {
+        vocab_size: args.vocab,
+        hidden_size: args.hidden,
+        layers: args.layers,
+        heads: args.heads,
+        kv_heads: args.kv_heads,
+        intermediate_size: args.ffn,
+        max_positions: (args.seq + 1).max(32 + args.gen_tokens + 1).max(2048),
+    })?;
+    anyhow::ensure!(
+        args.steps > 0 && args.batch > 0 && args.seq > 1,
+        "--steps, --batch must be positive and --seq at least 2"
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let mut tokens = |n: usize| -> Vec<u32> {
+        (0..n)
+            .map(|_| rng.random_range(0..args.vocab as u32))
+            .collect()
+    };
+
+    // Training: forward + backward + global-norm clipping + AdamW, through the real trainer.
+    let model = Model::random(config.clone(), args.seed, &spec.training_device()?);
+    let params = model.lm.num_params();
+    let example = TrainingExample {
+        input_ids: tokens(args.seq),
+        labels: Vec::new(),
+    };
+    let example = TrainingExample {
+        labels: example.input_ids.iter().map(|&t| i64::from(t)).collect(),
+        ..example
+    };
+    let data = UnlearnData {
+        forget: vec![example; args.batch],
+        ..UnlearnData::default()
+    };
+    let total = WARMUP_STEPS + args.steps;
+    let trainer = TrainerConfig {
+        learning_rate: 1e-4,
+        batch_size: args.batch,
+        epochs: total,
+        max_steps: Some(total),
+        shuffle: false,
+        ..TrainerConfig::default()
+    };
+    let mut watch = Stopwatch {
+        timed_from: None,
+        last: None,
+    };
+    let out = train(
+        model,
+        &mut FineTune::default(),
+        &data,
+        &trainer,
+        None,
+        &mut watch,
+    )?;
+    drop(out);
+    let (Some(from), Some(to)) = (watch.timed_from, watch.last) else {
+        anyhow::bail!("the training steps did not run");
+    };
+    let train_step_s = (to - from).as_secs_f64() / args.steps as f64;
+
+    // Decoding: greedy, KV-cached, without autodiff; EOS never stops it (random ids).
+    let device = spec.device()?;
+    let model = Model::random(config.clone(), args.seed, &device);
+    let prompts: Vec<Vec<u32>> = (0..args.gen_batch).map(|_| tokens(32)).collect();
+    let warm = GenerationConfig {
+        eos_token_ids: Vec::new(),
+        ..GenerationConfig::greedy(&config, 4)
+    };
+    model.lm.generate(&config, &prompts, &warm, &device);
+    let generation = GenerationConfig {
+        max_new_tokens: args.gen_tokens,
+        ..warm
+    };
+    let start = Instant::now();
+    let generated = model.lm.generate(&config, &prompts, &generation, &device);
+    let gen_s = start.elapsed().as_secs_f64();
+    let produced: usize = generated.iter().map(Vec::len).sum();
+
+    let line = serde_json::json!({
+        "engine": format!("lume {} (burn, {})", env!("CARGO_PKG_VERSION"), spec),
+        "params": params,
+        "train_tokens_per_s": (args.batch * args.seq) as f64 / train_step_s,
+        "train_step_s": train_step_s,
+        "gen_tokens_per_s": produced as f64 / gen_s,
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
