@@ -26,6 +26,11 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Score inference outputs (the reference evaluator's CSV layout) into evaluation_results.json.
     Score(commands::score::ScoreArgs),
+    /// Fine-tune a checkpoint on the benchmark: the target (forget + retain) or, with --gold,
+    /// the retain-only model.
+    Train(commands::unlearn::TrainArgs),
+    /// Make a checkpoint forget the forget split with a named method.
+    Unlearn(commands::unlearn::UnlearnArgs),
     /// Training and decoding throughput of a random model of a given shape (one JSON line).
     Perf(commands::perf::PerfArgs),
 }
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Perf(args) => commands::perf::run(args),
+        Command::Train(args) => commands::unlearn::run_train(args),
+        Command::Unlearn(args) => commands::unlearn::run_unlearn(args),
     };
     match result {
         Ok(code) => code,

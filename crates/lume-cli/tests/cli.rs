@@ -10,6 +10,152 @@ fn lume(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A random Llama over a small byte-level BPE tokenizer, saved in `dir`.
+fn tiny_checkpoint(dir: &Path) {
+    let tokenizer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-model/tests/fixtures/tokenizer");
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(tokenizer.join(f), dir.join(f)).unwrap();
+    }
+    let config = lume_model::ModelConfig::from_json(
+        r#"{"architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":16,"intermediate_size":32,
+        "num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":2048,"eos_token_id":0,"pad_token_id":1}"#,
+        Path::new("config.json"),
+    )
+    .unwrap();
+    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
+    lume_model::Model::random(config, 0, &device)
+        .save(dir)
+        .unwrap();
+}
+
+fn synth(data: &Path) {
+    let out = lume(&[
+        "data",
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--docs-per-task",
+        "2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn train_then_unlearn_with_resume_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, base, target, unlearned) = (
+        dir.path().join("data"),
+        dir.path().join("base"),
+        dir.path().join("target"),
+        dir.path().join("gd"),
+    );
+    synth(&data);
+    tiny_checkpoint(&base);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let run = lume(&[
+        "train",
+        "--model",
+        &s(&base),
+        "--data",
+        &s(&data),
+        "--out",
+        &s(&target),
+        "--set",
+        "trainer.epochs=2",
+        "--set",
+        "trainer.learning_rate=1e-3",
+        "--set",
+        "max_length=64",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "lume_config.json",
+        "train_history.json",
+    ] {
+        assert!(target.join(f).is_file(), "{f}");
+    }
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(target.join("train_history.json")).unwrap())
+            .unwrap();
+    let steps = history["steps"].as_array().unwrap();
+    let first = steps[0]["loss"]["total"].as_f64().unwrap();
+    let last = steps[steps.len() - 1]["loss"]["total"].as_f64().unwrap();
+    assert!(
+        last < first,
+        "fine-tuning lowers the loss: {first} -> {last}"
+    );
+
+    let unlearn = |extra: &[&str]| {
+        let mut args = vec![
+            "unlearn",
+            "--model",
+            target.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(&[
+            "--out",
+            unlearned.to_str().unwrap(),
+            "--set",
+            "trainer.max_steps=3",
+        ]);
+        args.extend_from_slice(extra);
+        lume(&args)
+    };
+    let run = unlearn(&["--method", "gd", "--set", "method.alpha=0.5"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(unlearned.join("lume_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["hyperparameters"]["alpha"], 0.5);
+    assert_eq!(config["run"]["trainer"]["max_steps"], 3);
+    // Started again, the finished run is reused, not redone.
+    let run = unlearn(&["--method", "gd", "--set", "method.alpha=0.5"]);
+    let history: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(unlearned.join("train_history.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(run.status.success());
+    assert_eq!(history["resumed_at"], 3);
+
+    let run = unlearn(&["--method", "gradient-descent"]);
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("unknown method `gradient-descent`") && err.contains("seq-gd"),
+        "{err}"
+    );
+    let run = unlearn(&["--method", "npo", "--set", "method.betta=1"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("betta"));
+    let run = unlearn(&["--method", "npo", "--set", "trainer.learnig_rate=1"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("learnig_rate"));
+
+    let list = lume(&["unlearn", "--list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    for name in lume_unlearn::method_names() {
+        assert!(text.contains(name), "{name} listed");
+    }
+}
+
 #[test]
 fn synth_validate_stats_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,23 +212,7 @@ fn eval_writes_the_reference_layout_and_scores_it() {
         .status
         .success()
     );
-    // A random Llama over a small byte-level BPE tokenizer.
-    let tokenizer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-model/tests/fixtures/tokenizer");
-    std::fs::create_dir_all(&model).unwrap();
-    for f in ["tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(tokenizer.join(f), model.join(f)).unwrap();
-    }
-    let config = lume_model::ModelConfig::from_json(
-        r#"{"architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":16,"intermediate_size":32,
-        "num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":2048,"eos_token_id":0,"pad_token_id":1}"#,
-        Path::new("config.json"),
-    )
-    .unwrap();
-    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
-    lume_model::CausalLm::new(&config, &device)
-        .save(&config, &model)
-        .unwrap();
+    tiny_checkpoint(&model);
     let run = lume(&[
         "eval",
         "--model",

@@ -3,7 +3,9 @@
 pub mod data;
 pub mod eval;
 pub mod perf;
+pub mod run_config;
 pub mod score;
+pub mod unlearn;
 
 use std::path::Path;
 
