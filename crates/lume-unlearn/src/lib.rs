@@ -19,6 +19,7 @@
 mod batch;
 mod checkpoint;
 mod logprob;
+mod merge;
 mod method;
 mod methods;
 mod optim;
@@ -32,6 +33,7 @@ pub use logprob::{
     answer_lengths, mean_kl, mean_nll, one_hot_targets, sequence_log_probs, shifted_log_softmax,
     target_log_probs, weighted_mean,
 };
+pub use merge::{MergeMethod, merge_models, merge_vectors};
 pub use method::{
     DataPlan, LossTerms, LossValues, RetainTerm, StepContext, Trainable, UnlearningMethod,
 };
