@@ -1,6 +1,6 @@
 //! Weights in the Hugging Face layout: safetensors files (single or sharded), f32/bf16/f16.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
@@ -42,7 +42,7 @@ pub enum WeightsError {
 
 /// Host copies of a checkpoint's tensors, by Hugging Face name, converted to f32.
 pub struct HostTensors {
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: NamedTensors,
 }
 
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
@@ -96,28 +96,59 @@ impl HostTensors {
         };
         let mut tensors = BTreeMap::new();
         for file in files {
-            let bytes = std::fs::read(&file).map_err(|source| WeightsError::Io {
-                path: file.clone(),
-                source,
-            })?;
-            let st = SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Format {
-                path: file.clone(),
-                message: e.to_string(),
-            })?;
-            for (name, view) in st.tensors() {
-                let data =
-                    to_f32(view.dtype(), view.data()).ok_or_else(|| WeightsError::Format {
-                        path: file.clone(),
-                        message: format!(
-                            "tensor {name}: dtype {:?} is not f32, bf16 or f16",
-                            view.dtype()
-                        ),
-                    })?;
-                tensors.insert(name, (view.shape().to_vec(), data));
-            }
+            tensors.extend(read_f32_safetensors(&file)?.0);
         }
         Ok(HostTensors { tensors })
     }
+}
+
+/// Tensors on the host by name: shape and f32 values.
+pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// A safetensors file's tensors, converted to f32 (from f32, bf16 or f16), and its metadata.
+pub fn read_f32_safetensors(
+    file: &Path,
+) -> Result<(NamedTensors, HashMap<String, String>), WeightsError> {
+    let bytes = std::fs::read(file).map_err(|source| WeightsError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let format = |message: String| WeightsError::Format {
+        path: file.to_path_buf(),
+        message,
+    };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| format(e.to_string()))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let data = to_f32(view.dtype(), view.data()).ok_or_else(|| {
+            format(format!(
+                "tensor {name}: dtype {:?} is not f32, bf16 or f16",
+                view.dtype()
+            ))
+        })?;
+        tensors.insert(name, (view.shape().to_vec(), data));
+    }
+    Ok((tensors, metadata))
+}
+
+/// Writes f32 tensors `(name, shape, values)` as one safetensors file, atomically.
+pub fn write_f32_safetensors(
+    file: &Path,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    metadata: HashMap<String, String>,
+) -> Result<(), WeightsError> {
+    let views = tensors.into_iter().map(|(name, shape, values)| {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        (name, HostView { shape, bytes })
+    });
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format {
+            path: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    write_atomically(file, &bytes)
 }
 
 /// Every Hugging Face tensor name the config implies, with its stored shape.
@@ -320,16 +351,16 @@ impl safetensors::View for HostView {
     }
 }
 
-fn host_view<const D: usize>(t: Tensor<D>) -> HostView {
+type HostTensor = (String, Vec<usize>, Vec<f32>);
+
+fn host_tensor<const D: usize>(name: String, t: Tensor<D>) -> HostTensor {
     let shape = t.dims().to_vec();
     let values: Vec<f32> = t.into_data().try_to_vec_as::<f32>().unwrap_or_default();
-    HostView {
-        shape,
-        bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    }
+    (name, shape, values)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
     let tmp = path.with_extension("tmp");
     let io = |source| WeightsError::Io {
         path: path.to_path_buf(),
@@ -341,18 +372,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
 
 impl CausalLm {
     /// Every tensor under its Hugging Face name, `[out, in]` like transformers stores them.
-    fn hf_tensors(&self) -> Vec<(String, HostView)> {
-        let mut out = vec![(
+    fn hf_tensors(&self) -> Vec<HostTensor> {
+        let mut out = vec![host_tensor(
             "model.embed_tokens.weight".to_owned(),
-            host_view(self.embed_tokens.weight.val()),
+            self.embed_tokens.weight.val(),
         )];
-        let linear = |out: &mut Vec<(String, HostView)>, l: &Linear, name: String| {
-            out.push((
+        let linear = |out: &mut Vec<HostTensor>, l: &Linear, name: String| {
+            out.push(host_tensor(
                 format!("{name}.weight"),
-                host_view(l.weight.val().transpose()),
+                l.weight.val().transpose(),
             ));
             if let Some(b) = &l.bias {
-                out.push((format!("{name}.bias"), host_view(b.val())));
+                out.push(host_tensor(format!("{name}.bias"), b.val()));
             }
         };
         for (i, layer) in self.layers.iter().enumerate() {
@@ -379,12 +410,12 @@ impl CausalLm {
                 (&layer.post_attention_layernorm, "post_attention_layernorm"),
             ] {
                 if let Some(w) = &norm.weight {
-                    out.push((format!("{p}.{n}.weight"), host_view(w.val())));
+                    out.push(host_tensor(format!("{p}.{n}.weight"), w.val()));
                 }
             }
         }
         if let Some(w) = &self.norm.weight {
-            out.push(("model.norm.weight".to_owned(), host_view(w.val())));
+            out.push(host_tensor("model.norm.weight".to_owned(), w.val()));
         }
         if let Some(head) = &self.lm_head {
             linear(&mut out, head, "lm_head".to_owned());
@@ -399,14 +430,8 @@ impl CausalLm {
             path: dir.to_path_buf(),
             source,
         })?;
-        let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-        let bytes = safetensors::serialize(self.hf_tensors(), Some(metadata)).map_err(|e| {
-            WeightsError::Format {
-                path: dir.join("model.safetensors"),
-                message: e.to_string(),
-            }
-        })?;
-        write_atomically(&dir.join("model.safetensors"), &bytes)?;
+        let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
+        write_f32_safetensors(&dir.join("model.safetensors"), self.hf_tensors(), metadata)?;
         let pretty = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
         write_atomically(&dir.join("config.json"), &pretty(config.to_hf_json()))?;
         write_atomically(

@@ -35,10 +35,7 @@ pub struct TrainerState {
 }
 
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UnlearnError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", path.display())))
+    lume_model::write_atomically(path, bytes).map_err(|e| UnlearnError::Checkpoint(e.to_string()))
 }
 
 /// `run_dir/checkpoint-<step>`.

@@ -186,7 +186,7 @@ impl AdamW {
 
     /// Writes the moments to `dir/optimizer.safetensors`.
     pub fn save(&self, dir: &Path) -> Result<(), UnlearnError> {
-        let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+        let mut tensors = Vec::with_capacity(2 * self.moments.len());
         for (path, moments) in &self.moments {
             for (kind, t) in [("m", &moments.m), ("v", &moments.v)] {
                 let data: Vec<f32> = t
@@ -194,67 +194,45 @@ impl AdamW {
                     .into_data()
                     .try_to_vec_as::<f32>()
                     .map_err(|e| UnlearnError::Checkpoint(format!("{e:?}")))?;
-                let shape = vec![data.len()];
-                let raw = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-                bytes.push((format!("{kind}.{path}"), raw, shape));
+                tensors.push((format!("{kind}.{path}"), vec![data.len()], data));
             }
         }
-        let views = bytes
-            .iter()
-            .map(|(name, data, shape)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
-                    .map(|v| (name.clone(), v))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
-        let mut meta = std::collections::HashMap::new();
-        meta.insert("steps".to_string(), self.steps.to_string());
-        let serialized = safetensors::serialize(views, Some(meta))
-            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
-        crate::checkpoint::write_atomically(&dir.join("optimizer.safetensors"), &serialized)
+        let metadata = HashMap::from([("steps".to_string(), self.steps.to_string())]);
+        lume_model::write_f32_safetensors(&dir.join(OPTIMIZER_FILE), tensors, metadata)
+            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))
     }
 
     /// Reads moments written by [`save`](Self::save).
     pub fn load(config: AdamWConfig, dir: &Path, device: &Device) -> Result<Self, UnlearnError> {
-        let path = dir.join("optimizer.safetensors");
+        let path = dir.join(OPTIMIZER_FILE);
         let bad = |m: String| UnlearnError::Checkpoint(format!("{}: {m}", path.display()));
-        let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-        let (_, meta) =
-            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let steps = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("steps"))
+        let (tensors, metadata) = lume_model::read_f32_safetensors(&path)
+            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
+        let steps = metadata
+            .get("steps")
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad("no `steps` in the metadata".into()))?;
-        let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let mut halves: BTreeMap<String, (Option<Tensor<1>>, Option<Tensor<1>>)> = BTreeMap::new();
-        for (name, view) in file.tensors() {
-            let data: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+        for (name, (_, data)) in tensors {
             let n = data.len();
             let t = Tensor::<1>::from_data(TensorData::new(data, [n]), device);
             let (kind, param) = name
                 .split_once('.')
+                .filter(|(kind, _)| matches!(*kind, "m" | "v"))
                 .ok_or_else(|| bad(format!("unexpected tensor `{name}`")))?;
-            let entry = halves.entry(param.to_string()).or_default();
-            match kind {
-                "m" => entry.0 = Some(t),
-                "v" => entry.1 = Some(t),
-                _ => return Err(bad(format!("unexpected tensor `{name}`"))),
+            let pair = halves.entry(param.to_string()).or_default();
+            if kind == "m" {
+                pair.0 = Some(t);
+            } else {
+                pair.1 = Some(t);
             }
         }
         let mut moments = BTreeMap::new();
         for (param, pair) in halves {
-            match pair {
-                (Some(m), Some(v)) => {
-                    moments.insert(param, Moments { m, v });
-                }
-                _ => return Err(bad(format!("`{param}` lacks its m or v"))),
-            }
+            let (Some(m), Some(v)) = pair else {
+                return Err(bad(format!("`{param}` lacks its m or v")));
+            };
+            moments.insert(param, Moments { m, v });
         }
         Ok(AdamW {
             config,
@@ -263,6 +241,8 @@ impl AdamW {
         })
     }
 }
+
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 struct Update<'a> {
     optimizer: &'a mut AdamW,
