@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
 use crate::batch::TensorBatch;
-use crate::logprob::{mean_kl, mean_nll, shifted_log_softmax, target_log_probs};
+use crate::logprob::{
+    mean_kl, mean_nll, sequence_log_probs, shifted_log_softmax, target_log_probs,
+};
 
 /// Everything a method may read to compute one step's loss.
 pub struct StepContext<'a> {
@@ -70,6 +72,39 @@ impl StepContext<'_> {
     /// Mean NLL of the model on `batch` (Hugging Face's causal-LM loss).
     pub fn nll(&self, batch: &TensorBatch) -> Tensor<1> {
         mean_nll(target_log_probs(self.log_probs(batch), batch), batch)
+    }
+
+    /// `log π_θ(y|x)` of each row: the sum over its answer tokens, `[batch]`.
+    pub fn sequence_log_probs(&self, batch: &TensorBatch) -> Tensor<1> {
+        sequence_log_probs(target_log_probs(self.log_probs(batch), batch))
+    }
+
+    /// `log π_ref(y|x)` of each row, a constant for autodiff.
+    pub fn reference_sequence_log_probs(
+        &self,
+        batch: &TensorBatch,
+    ) -> Result<Tensor<1>, UnlearnError> {
+        Ok(sequence_log_probs(target_log_probs(
+            self.reference_log_probs(batch)?,
+            batch,
+        )))
+    }
+
+    /// `gamma · forget + alpha · retain term`; the retain batch is not even run when
+    /// `alpha` is 0 or the term is `None`.
+    pub fn with_retain(
+        &self,
+        forget: Tensor<1>,
+        gamma: f64,
+        term: RetainTerm,
+        alpha: f64,
+    ) -> Result<LossTerms, UnlearnError> {
+        let retain = if alpha == 0.0 {
+            None
+        } else {
+            self.retain_loss(term)?
+        };
+        Ok(LossTerms::combine(forget, gamma, retain, alpha))
     }
 
     /// The retain term of protocol §4: NLL on retain data, or KL(π_ref ‖ π_θ) on it.

@@ -79,12 +79,7 @@ impl UnlearningMethod for GradientDifference {
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let forget = ctx.nll(ctx.forget).neg();
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(self.retain)?,
-            self.alpha,
-        ))
+        ctx.with_retain(forget, self.gamma, self.retain, self.alpha)
     }
 }
 

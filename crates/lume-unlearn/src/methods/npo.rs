@@ -4,8 +4,13 @@ use burn::tensor::activation::log_sigmoid;
 use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
-use crate::logprob::{answer_lengths, sequence_log_probs, target_log_probs};
+use crate::logprob::answer_lengths;
 use crate::method::{LossTerms, RetainTerm, StepContext, UnlearningMethod};
+
+/// `−(2/β)·mean log σ(x)`: the bounded loss NPO, SimNPO and DPO share.
+fn preference_loss(x: burn::tensor::Tensor<1>, beta: f64) -> burn::tensor::Tensor<1> {
+    log_sigmoid(x).mean().mul_scalar(-2.0 / beta)
+}
 
 /// NPO: `−(2/β)·mean log σ(−β·(log π_θ(y|x) − log π_ref(y|x)))` on forget, plus an optional
 /// retain term (`npo-gd`: NLL, `npo-kl`: KL).
@@ -53,18 +58,9 @@ impl UnlearningMethod for Npo {
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let batch = ctx.forget;
-        let policy = sequence_log_probs(target_log_probs(ctx.log_probs(batch), batch));
-        let reference =
-            sequence_log_probs(target_log_probs(ctx.reference_log_probs(batch)?, batch));
-        let forget = log_sigmoid((policy - reference).mul_scalar(-self.beta))
-            .mean()
-            .mul_scalar(-2.0 / self.beta);
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(self.retain)?,
-            self.alpha,
-        ))
+        let ratio = ctx.sequence_log_probs(batch) - ctx.reference_sequence_log_probs(batch)?;
+        let forget = preference_loss(ratio.mul_scalar(-self.beta), self.beta);
+        ctx.with_retain(forget, self.gamma, self.retain, self.alpha)
     }
 }
 
@@ -102,17 +98,12 @@ impl UnlearningMethod for SimNpo {
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let batch = ctx.forget;
-        let nll = sequence_log_probs(target_log_probs(ctx.log_probs(batch), batch)).neg();
-        let normalised = nll / answer_lengths(batch);
-        let forget = log_sigmoid(normalised.mul_scalar(self.beta).sub_scalar(self.delta))
-            .mean()
-            .mul_scalar(-2.0 / self.beta);
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(RetainTerm::Nll)?,
-            self.alpha,
-        ))
+        let normalised = ctx.sequence_log_probs(batch).neg() / answer_lengths(batch);
+        let forget = preference_loss(
+            normalised.mul_scalar(self.beta).sub_scalar(self.delta),
+            self.beta,
+        );
+        ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
     }
 }
 
@@ -157,20 +148,10 @@ impl UnlearningMethod for IdkDpo {
             .refusal
             .ok_or(UnlearnError::MissingInput("refusal batch"))?;
         let ratio = |batch| -> Result<_, UnlearnError> {
-            let policy = sequence_log_probs(target_log_probs(ctx.log_probs(batch), batch));
-            let reference =
-                sequence_log_probs(target_log_probs(ctx.reference_log_probs(batch)?, batch));
-            Ok(policy - reference)
+            Ok(ctx.sequence_log_probs(batch) - ctx.reference_sequence_log_probs(batch)?)
         };
         let margin = ratio(refusal)? - ratio(ctx.forget)?;
-        let forget = log_sigmoid(margin.mul_scalar(self.beta))
-            .mean()
-            .mul_scalar(-2.0 / self.beta);
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(RetainTerm::Nll)?,
-            self.alpha,
-        ))
+        let forget = preference_loss(margin.mul_scalar(self.beta), self.beta);
+        ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
     }
 }

@@ -51,11 +51,11 @@ impl UnlearningMethod for SequentialGd {
         }
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
-        Ok(LossTerms::combine(
+        ctx.with_retain(
             ctx.nll(ctx.forget).neg(),
             self.forget_weight,
-            ctx.retain_loss(RetainTerm::Nll)?,
+            RetainTerm::Nll,
             self.retain_weight,
-        ))
+        )
     }
 }

@@ -40,12 +40,7 @@ impl UnlearningMethod for Wga {
         let log_p = target_log_probs(ctx.log_probs(batch), batch);
         let weight = log_p.clone().detach().mul_scalar(self.beta).exp();
         let forget = weighted_mean(weight * log_p, batch.weights.clone());
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(RetainTerm::Nll)?,
-            self.alpha,
-        ))
+        ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
     }
 }
 
@@ -88,12 +83,7 @@ impl UnlearningMethod for SatImp {
         let weight =
             p.clone().powf_scalar(self.beta1) * p.neg().add_scalar(1.0).powf_scalar(self.beta2);
         let forget = weighted_mean(weight * log_p, batch.weights.clone());
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(RetainTerm::Nll)?,
-            self.alpha,
-        ))
+        ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
     }
 }
 
@@ -144,12 +134,7 @@ impl UnlearningMethod for Undial {
         );
         let cross_entropy = (teacher * log_p).sum_dim(2).squeeze_dim::<2>(2).neg();
         let forget = weighted_mean(cross_entropy, batch.weights.clone());
-        let retain = if self.alpha != 0.0 {
-            ctx.retain_loss(RetainTerm::Nll)?
-        } else {
-            None
-        };
-        Ok(LossTerms::combine(forget, self.gamma, retain, self.alpha))
+        ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
     }
 }
 
@@ -192,11 +177,6 @@ impl UnlearningMethod for CeU {
         let teacher = burn::tensor::activation::softmax(others, 2);
         let cross_entropy = (teacher * log_p).sum_dim(2).squeeze_dim::<2>(2).neg();
         let forget = weighted_mean(cross_entropy, batch.weights_after_first.clone());
-        Ok(LossTerms::combine(
-            forget,
-            self.gamma,
-            ctx.retain_loss(RetainTerm::Nll)?,
-            self.alpha,
-        ))
+        ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
     }
 }
