@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use lume_data::{Batch, PaddingSide, PairedBatch, PairedSampler, PairingConfig, TrainingExample};
 use lume_model::CausalModel;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::batch::TensorBatch;
 use crate::checkpoint::{
     StepRecord, TrainerState, commit_checkpoint, latest_checkpoint, write_atomically,
 };
-use crate::method::{DataPlan, LossValues, StepContext, Trainable, UnlearningMethod};
+use crate::method::{DataPlan, LossTerms, LossValues, StepContext, Trainable, UnlearningMethod};
 use crate::optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze};
 use crate::schedule::Schedule;
 
@@ -182,8 +182,28 @@ fn collate(
     TensorBatch::new(&Batch::collate(&rows, pad_id, PaddingSide::Right), device)
 }
 
-fn scalar(t: &burn::tensor::Tensor<1>) -> f64 {
-    f64::from(t.clone().into_scalar::<f32>())
+/// The host values of a step's terms, read in one transfer.
+fn loss_values(terms: &LossTerms) -> LossValues {
+    let parts: Vec<Tensor<1>> = [
+        Some(&terms.total),
+        terms.forget.as_ref(),
+        terms.retain.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| t.clone().detach())
+    .collect();
+    let host: Vec<f32> = Tensor::cat(parts, 0)
+        .into_data()
+        .try_to_vec_as::<f32>()
+        .unwrap_or_default();
+    let mut values = host.iter().map(|&x| f64::from(x));
+    let total = values.next().unwrap_or(f64::NAN);
+    LossValues {
+        total,
+        forget: terms.forget.as_ref().and_then(|_| values.next()),
+        retain: terms.retain.as_ref().and_then(|_| values.next()),
+    }
 }
 
 /// Runs `method` on `model` over `data`. With a `run_dir`, checkpoints go there and a run
@@ -317,12 +337,13 @@ pub fn train<M: TrainableModel>(
             };
             let terms = method.loss(&ctx)?;
             let k = micro.len() as f64;
-            sums.total += scalar(&terms.total) / k;
-            if let Some(f) = &terms.forget {
-                *sums.forget.get_or_insert(0.0) += scalar(f) / k;
+            let values = loss_values(&terms);
+            sums.total += values.total / k;
+            if let Some(f) = values.forget {
+                *sums.forget.get_or_insert(0.0) += f / k;
             }
-            if let Some(r) = &terms.retain {
-                *sums.retain.get_or_insert(0.0) += scalar(r) / k;
+            if let Some(r) = values.retain {
+                *sums.retain.get_or_insert(0.0) += r / k;
             }
             if !sums.total.is_finite() {
                 return Err(UnlearnError::NonFinite {
