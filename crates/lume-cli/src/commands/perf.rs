@@ -98,13 +98,10 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     // Training: forward + backward + global-norm clipping + AdamW, through the real trainer.
     let model = Model::random(config.clone(), args.seed, &spec.training_device()?);
     let params = model.lm.num_params();
+    let input_ids = tokens(args.seq);
     let example = TrainingExample {
-        input_ids: tokens(args.seq),
-        labels: Vec::new(),
-    };
-    let example = TrainingExample {
-        labels: example.input_ids.iter().map(|&t| i64::from(t)).collect(),
-        ..example
+        labels: input_ids.iter().map(|&t| i64::from(t)).collect(),
+        input_ids,
     };
     let data = UnlearnData {
         forget: vec![example; args.batch],
@@ -123,7 +120,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         timed_from: None,
         last: None,
     };
-    let out = train(
+    train(
         model,
         &mut FineTune::default(),
         &data,
@@ -131,7 +128,6 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         None,
         &mut watch,
     )?;
-    drop(out);
     let (Some(from), Some(to)) = (watch.timed_from, watch.last) else {
         anyhow::bail!("the training steps did not run");
     };
