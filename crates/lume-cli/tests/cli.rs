@@ -10,6 +10,18 @@ fn lume(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// A random Llama over a small byte-level BPE tokenizer, saved in `dir`.
 fn tiny_checkpoint(dir: &Path) {
     let tokenizer =
@@ -39,11 +51,7 @@ fn synth(data: &Path) {
         "--docs-per-task",
         "2",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -73,11 +81,7 @@ fn train_then_unlearn_with_resume_and_clear_errors() {
         "--set",
         "max_length=64",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     for f in [
         "config.json",
         "model.safetensors",
@@ -87,9 +91,7 @@ fn train_then_unlearn_with_resume_and_clear_errors() {
     ] {
         assert!(target.join(f).is_file(), "{f}");
     }
-    let history: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(target.join("train_history.json")).unwrap())
-            .unwrap();
+    let history = read_json(&target.join("train_history.json"));
     let steps = history["steps"].as_array().unwrap();
     let first = steps[0]["loss"]["total"].as_f64().unwrap();
     let last = steps[steps.len() - 1]["loss"]["total"].as_f64().unwrap();
@@ -116,22 +118,13 @@ fn train_then_unlearn_with_resume_and_clear_errors() {
         lume(&args)
     };
     let run = unlearn(&["--method", "gd", "--set", "method.alpha=0.5"]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(unlearned.join("lume_config.json")).unwrap())
-            .unwrap();
+    assert_success(&run);
+    let config = read_json(&unlearned.join("lume_config.json"));
     assert_eq!(config["hyperparameters"]["alpha"], 0.5);
     assert_eq!(config["run"]["trainer"]["max_steps"], 3);
     // Started again, the finished run is reused, not redone.
     let run = unlearn(&["--method", "gd", "--set", "method.alpha=0.5"]);
-    let history: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(unlearned.join("train_history.json")).unwrap(),
-    )
-    .unwrap();
+    let history = read_json(&unlearned.join("train_history.json"));
     assert!(run.status.success());
     assert_eq!(history["resumed_at"], 3);
 
@@ -170,11 +163,7 @@ fn synth_validate_stats_and_bad_input() {
         "--docs-per-task",
         "4",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = lume(&["data", "validate", data.to_str().unwrap()]);
     assert!(out.status.success());
     let out = lume(&["data", "stats", "--json", data.to_str().unwrap()]);
@@ -224,11 +213,7 @@ fn eval_writes_the_reference_layout_and_scores_it() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     for f in [
         "forget_0.csv",
         "retain_0.csv",
@@ -238,10 +223,7 @@ fn eval_writes_the_reference_layout_and_scores_it() {
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("evaluation_results.json")).unwrap(),
-    )
-    .unwrap();
+    let json = read_json(&out.join("evaluation_results.json"));
     for key in [
         "forget-set",
         "retain-set",

@@ -276,6 +276,17 @@ fn rmu_equals_its_formula() {
     );
 }
 
+fn train_named(
+    model: Model,
+    data: &lume_unlearn::UnlearnData,
+    name: &str,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+    config: &TrainerConfig,
+) -> lume_unlearn::TrainOutcome<Model> {
+    let mut method = build_method(name, overrides).unwrap();
+    train(model, method.as_mut(), data, config, None, &mut Silent).unwrap()
+}
+
 /// The forget NLL the method targets: token-mean, or for SimNPO the mean of length-normalised
 /// row NLLs (rows are weighted by σ(−β·NLL/|y|), so the token mean need not follow).
 fn forget_nll(name: &str, model: &Model, data: &lume_unlearn::UnlearnData) -> f64 {
@@ -316,16 +327,7 @@ fn one_step(name: &str) -> (f64, f64, Model) {
         // below Adam's ε, so one step is noise; β = 0.1 gives the method a real gradient.
         overrides.insert("beta".into(), serde_json::json!(0.1));
     }
-    let mut method = build_method(name, &overrides).unwrap();
-    let out = train(
-        f.model,
-        method.as_mut(),
-        &f.data,
-        &config,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let out = train_named(f.model, &f.data, name, &overrides, &config);
     assert_eq!(out.history.len(), 1);
     let after = forget_nll(name, &out.model, &f.data);
     (before, after, out.model)
@@ -374,16 +376,7 @@ fn gd_keeps_retain_nll_below_ga_after_the_same_steps() {
             batch_size: 2,
             ..TrainerConfig::default()
         };
-        let mut method = build_method(name, &Default::default()).unwrap();
-        let out = train(
-            f.model,
-            method.as_mut(),
-            &f.data,
-            &config,
-            None,
-            &mut Silent,
-        )
-        .unwrap();
+        let out = train_named(f.model, &f.data, name, &Default::default(), &config);
         nll(&out.model, &f.data.retain, &out.model)
     };
     let (ga, gd) = (run("ga"), run("gd"));

@@ -8,8 +8,8 @@ use std::path::Path;
 use common::*;
 use lume_model::Model;
 use lume_unlearn::{
-    LossTerms, Schedule, Silent, StepContext, StepRecord, TrainObserver, Trainable, TrainerConfig,
-    UnlearnError, UnlearningMethod, build_method, latest_checkpoint, train,
+    LossTerms, Schedule, Silent, StepContext, StepRecord, TrainObserver, TrainOutcome, Trainable,
+    TrainerConfig, UnlearnError, UnlearningMethod, build_method, latest_checkpoint, train,
 };
 
 fn config() -> TrainerConfig {
@@ -25,9 +25,19 @@ fn config() -> TrainerConfig {
     }
 }
 
-fn run(name: &str, config: &TrainerConfig, dir: Option<&Path>) -> (Model, Vec<StepRecord>) {
+/// Runs the named method with its defaults on the shared tiny model and data.
+fn attempt(
+    name: &str,
+    config: &TrainerConfig,
+    dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome<Model>, UnlearnError> {
     let mut method = build_method(name, &Default::default()).unwrap();
-    let out = train(model(5), method.as_mut(), &data(), config, dir, &mut Silent).unwrap();
+    train(model(5), method.as_mut(), &data(), config, dir, observer)
+}
+
+fn run(name: &str, config: &TrainerConfig, dir: Option<&Path>) -> (Model, Vec<StepRecord>) {
+    let out = attempt(name, config, dir, &mut Silent).unwrap();
     (out.model, out.history)
 }
 
@@ -73,11 +83,8 @@ fn a_killed_run_resumes_to_the_same_weights() {
         ..config()
     };
     let crashed = catch_unwind(AssertUnwindSafe(|| {
-        let mut method = build_method("pdu", &Default::default()).unwrap();
-        let _ = train(
-            model(5),
-            method.as_mut(),
-            &data(),
+        let _ = attempt(
+            "pdu",
             &config,
             Some(dir.path()),
             &mut Crash { kill_after: 3 },
@@ -87,16 +94,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
     let (step, _) = latest_checkpoint(dir.path()).unwrap();
     assert_eq!(step, 2, "the checkpoint before the crash is the one left");
 
-    let mut method = build_method("pdu", &Default::default()).unwrap();
-    let resumed = train(
-        model(5),
-        method.as_mut(),
-        &data(),
-        &config,
-        Some(dir.path()),
-        &mut Silent,
-    )
-    .unwrap();
+    let resumed = attempt("pdu", &config, Some(dir.path()), &mut Silent).unwrap();
     assert_eq!(resumed.resumed_at, 2);
     let (uninterrupted, history) = run("pdu", &config, None);
     assert!(
@@ -110,16 +108,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
     assert_eq!(latest_checkpoint(dir.path()).unwrap().0, 5);
 
     // A finished run started again does nothing and returns the final weights.
-    let mut method = build_method("pdu", &Default::default()).unwrap();
-    let again = train(
-        model(5),
-        method.as_mut(),
-        &data(),
-        &config,
-        Some(dir.path()),
-        &mut Silent,
-    )
-    .unwrap();
+    let again = attempt("pdu", &config, Some(dir.path()), &mut Silent).unwrap();
     assert_eq!(again.resumed_at, 5);
     assert!(
         params(&again.model) == params(&uninterrupted),
