@@ -46,8 +46,12 @@ impl StepContext<'_> {
     }
 
     /// The residual stream after `layer` (0-based) on `batch`, `[batch, seq, hidden]`.
-    pub fn hidden_state(&self, batch: &TensorBatch, layer: usize) -> Tensor<3> {
-        hidden_after(self.model, batch.ids.clone(), batch, layer)
+    pub fn hidden_state(
+        &self,
+        batch: &TensorBatch,
+        layer: usize,
+    ) -> Result<Tensor<3>, UnlearnError> {
+        hidden_after(self.model, batch, layer)
     }
 
     /// The reference model's residual stream after `layer`, a constant for autodiff.
@@ -59,8 +63,7 @@ impl StepContext<'_> {
         let reference = self
             .reference
             .ok_or(UnlearnError::MissingInput("reference model"))?;
-        let plain = batch.inner();
-        Ok(hidden_after(reference, plain.ids.clone(), &plain, layer))
+        hidden_after(reference, &batch.inner(), layer)
     }
 
     /// The retain batch, or an error naming the method's need.
@@ -123,16 +126,16 @@ impl StepContext<'_> {
 
 fn hidden_after(
     model: &dyn CausalModel,
-    ids: burn::tensor::Tensor<2, burn::tensor::Int>,
     batch: &TensorBatch,
     layer: usize,
-) -> Tensor<3> {
-    let out = model.forward_tokens(ids, Some(batch.attention_mask.clone()), true);
-    let last = out.hidden_states.len().saturating_sub(1);
-    out.hidden_states
-        .into_iter()
-        .nth(layer.min(last))
-        .unwrap_or(out.logits)
+) -> Result<Tensor<3>, UnlearnError> {
+    let out = model.forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), true);
+    let returned = out.hidden_states.len();
+    out.hidden_states.into_iter().nth(layer).ok_or_else(|| {
+        UnlearnError::Data(format!(
+            "hidden state after layer {layer} asked for, the model returned {returned}"
+        ))
+    })
 }
 
 /// Which retain term a method adds (protocol §4).

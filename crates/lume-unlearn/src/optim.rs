@@ -72,14 +72,6 @@ impl GradientBuffer {
     pub fn is_empty(&self) -> bool {
         self.grads.is_empty()
     }
-
-    /// The buffered gradient of the parameter at `path`, if any.
-    pub fn get(&self, path: &str) -> Option<Tensor<1>> {
-        self.grads
-            .values()
-            .find(|(p, _)| p == path)
-            .map(|(_, g)| g.clone())
-    }
 }
 
 struct Collect<'a> {

@@ -91,14 +91,14 @@ impl UnlearningMethod for Rmu {
         let hidden = ctx.model.hidden_size();
         let c = self.steering_coefficient as f32;
         let control: Vec<f32> = self.direction(hidden).iter().map(|u| u * c).collect();
-        let forget_h = ctx.hidden_state(ctx.forget, layer);
+        let forget_h = ctx.hidden_state(ctx.forget, layer)?;
         let device = forget_h.device();
         let control = Tensor::<1>::from_data(TensorData::new(control, [hidden]), &device)
             .reshape([1, 1, hidden]);
         let forget = masked_mse(forget_h - control, ctx.forget);
         let retain_batch = ctx.retain_batch()?;
         let retain = masked_mse(
-            ctx.hidden_state(retain_batch, layer)
+            ctx.hidden_state(retain_batch, layer)?
                 - ctx.reference_hidden_state(retain_batch, layer)?,
             retain_batch,
         );
