@@ -19,6 +19,7 @@
 mod batch;
 mod checkpoint;
 mod logprob;
+mod lora;
 mod merge;
 mod method;
 mod methods;
@@ -33,13 +34,18 @@ pub use logprob::{
     answer_lengths, mean_kl, mean_nll, one_hot_targets, sequence_log_probs, shifted_log_softmax,
     target_log_probs, weighted_mean,
 };
+pub use lora::{
+    ADAPTERS_FILE, LoraConfig, attach_lora, is_adapter_path, load_adapters, merge_lora,
+    save_adapters,
+};
 pub use merge::{MergeMethod, merge_models, merge_vectors};
 pub use method::{
-    DataPlan, LossTerms, LossValues, RetainTerm, StepContext, Trainable, UnlearningMethod,
+    DataPlan, LossTerms, LossValues, MergePlan, MergeVariant, RetainTerm, StepContext, Trainable,
+    UnlearningMethod,
 };
 pub use methods::{
-    CeU, FineTune, GradientAscent, GradientDifference, IdkDpo, MethodInfo, Npo, Pdu, Rmu, SatImp,
-    SequentialGd, SimNpo, Undial, Wga, build_method, describe_methods, method_names,
+    CeU, FineTune, GradientAscent, GradientDifference, IdkDpo, LoraTies, MethodInfo, Npo, Pdu, Rmu,
+    SatImp, SequentialGd, SimNpo, Undial, Wga, build_method, describe_methods, method_names,
 };
 pub use optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze, global_norm};
 pub use refusals::{REFUSALS, refusal_for};

@@ -9,6 +9,8 @@ use crate::batch::TensorBatch;
 use crate::logprob::{
     mean_kl, mean_nll, sequence_log_probs, shifted_log_softmax, target_log_probs,
 };
+use crate::lora::LoraConfig;
+use crate::merge::MergeMethod;
 
 /// Everything a method may read to compute one step's loss.
 pub struct StepContext<'a> {
@@ -236,6 +238,24 @@ pub struct DataPlan {
     pub retain_per_forget: Option<usize>,
 }
 
+/// One of the runs a [`MergePlan`] trains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeVariant {
+    /// Its name, and the folder of its checkpoints (`variant-<name>`).
+    pub name: String,
+    /// Factor on the trainer's learning rate.
+    pub learning_rate_scale: f64,
+}
+
+/// A method that trains several variants from the same model and merges them (`lora-ties`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePlan {
+    /// The runs, in order.
+    pub variants: Vec<MergeVariant>,
+    /// How their task vectors are combined.
+    pub merge: MergeMethod,
+}
+
 /// An unlearning method: a loss over a [`StepContext`], plus whatever it needs served.
 ///
 /// A new method is a struct and this impl; see `examples/custom_method.rs`.
@@ -263,6 +283,15 @@ pub trait UnlearningMethod: Send {
     /// How the data is served.
     fn data_plan(&self) -> DataPlan {
         DataPlan::default()
+    }
+    /// LoRA adapters the method trains through instead of the full weights (the trainer's
+    /// `lora` setting applies when this is `None`).
+    fn lora(&self) -> Option<LoraConfig> {
+        None
+    }
+    /// Several runs merged into one model, when the method is such a recipe.
+    fn merge_plan(&self) -> Option<MergePlan> {
+        None
     }
     /// The loss of one micro-batch.
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError>;

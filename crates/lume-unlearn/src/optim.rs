@@ -9,6 +9,7 @@ use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
+use crate::lora::is_adapter_path;
 use crate::method::Trainable;
 
 /// AdamW hyperparameters (PyTorch's names and defaults, but weight decay 0.01).
@@ -289,22 +290,46 @@ impl ModuleMapper for Update<'_> {
 }
 
 /// Marks every parameter that `trainable` excludes as not requiring gradients, so backward
-/// skips it and the optimizer never sees it. Returns the module and how many tensors train.
+/// skips it and the optimizer never sees it. When the module has LoRA adapters, only their
+/// factors can train. Returns the module and how many tensors train.
 pub fn freeze<M: Module>(module: M, trainable: &Trainable, num_layers: usize) -> (M, usize) {
+    let mut paths = ParamPaths::default();
+    module.visit(&mut paths);
+    let adapters_only = paths.all.iter().any(|p| is_adapter_path(p));
     let mut mapper = Freeze {
         path: Vec::new(),
         trainable,
         num_layers,
+        adapters_only,
         trained: 0,
     };
     let module = module.map(&mut mapper);
     (module, mapper.trained)
 }
 
+#[derive(Default)]
+struct ParamPaths {
+    path: Vec<String>,
+    all: Vec<String>,
+}
+
+impl ModuleVisitor for ParamPaths {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+        self.all.push(self.path.join("."));
+    }
+}
+
 struct Freeze<'a> {
     path: Vec<String>,
     trainable: &'a Trainable,
     num_layers: usize,
+    adapters_only: bool,
     trained: usize,
 }
 
@@ -316,7 +341,9 @@ impl ModuleMapper for Freeze<'_> {
         self.path.pop();
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let train = self.trainable.allows(&self.path.join("."), self.num_layers);
+        let path = self.path.join(".");
+        let train = (!self.adapters_only || is_adapter_path(&path))
+            && self.trainable.allows(&path, self.num_layers);
         self.trained += usize::from(train);
         param.set_require_grad(train)
     }

@@ -14,6 +14,10 @@ use crate::batch::TensorBatch;
 use crate::checkpoint::{
     StepRecord, TrainerState, commit_checkpoint, latest_checkpoint, write_atomically,
 };
+use crate::lora::{
+    ADAPTERS_FILE, LoraConfig, attach_lora, load_adapters, merge_lora, save_adapters,
+};
+use crate::merge::merge_models;
 use crate::method::{DataPlan, LossTerms, LossValues, StepContext, Trainable, UnlearningMethod};
 use crate::optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze};
 use crate::schedule::Schedule;
@@ -52,6 +56,9 @@ pub struct TrainerConfig {
     pub checkpoint_every: Option<usize>,
     /// Call the observer's evaluation every this many steps.
     pub eval_every: Option<usize>,
+    /// Train LoRA adapters instead of the weights, merged into them at the end (a method's
+    /// own adapters take precedence).
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for TrainerConfig {
@@ -72,6 +79,7 @@ impl Default for TrainerConfig {
             trainable: Trainable::All,
             checkpoint_every: None,
             eval_every: None,
+            lora: None,
         }
     }
 }
@@ -210,8 +218,50 @@ fn loss_values(terms: &LossTerms) -> LossValues {
 /// found there is resumed from its latest checkpoint.
 ///
 /// The model must live on an autodiff device (`DeviceSpec::training_device`). The method's
-/// reference model, when it needs one, is a frozen copy of `model` as given.
+/// reference model, when it needs one, is a frozen copy of `model` as given. With LoRA (the
+/// method's or `config.lora`), only adapters train and the model returned has them merged.
+/// A method with a [`MergePlan`](crate::MergePlan) trains each variant from `model` (in
+/// `run_dir/variant-<name>`) and returns their merge; the history is theirs, one after the
+/// other.
 pub fn train<M: TrainableModel>(
+    model: M,
+    method: &mut dyn UnlearningMethod,
+    data: &UnlearnData,
+    config: &TrainerConfig,
+    run_dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome<M>, UnlearnError> {
+    let Some(plan) = method.merge_plan() else {
+        return train_run(model, method, data, config, run_dir, observer);
+    };
+    let mut runs = Vec::with_capacity(plan.variants.len());
+    for variant in &plan.variants {
+        let scaled = TrainerConfig {
+            learning_rate: config.learning_rate * variant.learning_rate_scale,
+            ..config.clone()
+        };
+        let dir = run_dir.map(|d| d.join(format!("variant-{}", variant.name)));
+        runs.push(train_run(
+            model.clone(),
+            method,
+            data,
+            &scaled,
+            dir.as_deref(),
+            observer,
+        )?);
+    }
+    let resumed_at = runs.first().map_or(0, |r| r.resumed_at);
+    let history = runs.iter().flat_map(|r| r.history.clone()).collect();
+    let trained: Vec<&M> = runs.iter().map(|r| &r.model).collect();
+    let merged = merge_models(model, &trained, plan.merge)?;
+    Ok(TrainOutcome {
+        model: merged,
+        history,
+        resumed_at,
+    })
+}
+
+fn train_run<M: TrainableModel>(
     model: M,
     method: &mut dyn UnlearningMethod,
     data: &UnlearnData,
@@ -274,13 +324,20 @@ pub fn train<M: TrainableModel>(
         total_steps = total_steps.min(max);
     }
 
-    let mut model = model;
+    let lora = method.lora().or_else(|| config.lora.clone());
+    let mut model = match &lora {
+        Some(lora) => attach_lora(model, lora)?,
+        None => model,
+    };
     let mut optimizer = AdamW::new(config.optimizer);
     let mut history = Vec::new();
     let mut resumed_at = 0;
     let mut last_good: Option<PathBuf> = None;
     if let Some((step, dir)) = run_dir.and_then(latest_checkpoint) {
-        model = model.load_checkpoint(&dir, &device)?;
+        model = match lora {
+            Some(_) => load_adapters(model, &dir.join(ADAPTERS_FILE))?,
+            None => model.load_checkpoint(&dir, &device)?,
+        };
         optimizer = AdamW::load(config.optimizer, &dir, &device.clone().inner())?;
         let state_path = dir.join("trainer_state.json");
         let text = std::fs::read_to_string(&state_path)
@@ -394,6 +451,9 @@ pub fn train<M: TrainableModel>(
             };
             let dir = commit_checkpoint(run_dir, done, |tmp| {
                 model.save_checkpoint(tmp)?;
+                if lora.is_some() {
+                    save_adapters(&model, &tmp.join(ADAPTERS_FILE))?;
+                }
                 optimizer.save(tmp)?;
                 let json = serde_json::to_vec_pretty(&state)
                     .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
@@ -402,6 +462,9 @@ pub fn train<M: TrainableModel>(
             observer.on_checkpoint(done, &dir);
             last_good = Some(dir);
         }
+    }
+    if lora.is_some() {
+        model = merge_lora(model);
     }
     Ok(TrainOutcome {
         model,

@@ -156,6 +156,11 @@ fn preference_methods_equal_their_formulas() {
         f.ours("npo-kl"),
         npo_forget(&f, 0.1) + kl_retain(&f),
     );
+    assert_close(
+        "lora-ties",
+        f.ours("lora-ties"),
+        npo_forget(&f, 0.1) + nll_r + kl_retain(&f),
+    );
 
     let forget = f.forget();
     let simnpo: Vec<f64> = forget
@@ -328,7 +333,8 @@ fn one_step(name: &str) -> (f64, f64, Model) {
         overrides.insert("beta".into(), serde_json::json!(0.1));
     }
     let out = train_named(f.model, &f.data, name, &overrides, &config);
-    assert_eq!(out.history.len(), 1);
+    let runs = if name == "lora-ties" { 2 } else { 1 };
+    assert_eq!(out.history.len(), runs, "{name}: one step per run");
     let after = forget_nll(name, &out.model, &f.data);
     (before, after, out.model)
 }
@@ -395,6 +401,16 @@ fn hyperparameter_errors_name_the_method_and_key() {
     overrides.clear();
     overrides.insert("beta".into(), serde_json::json!("high"));
     assert!(build_method("npo", &overrides).is_err());
+    overrides.clear();
+    overrides.insert("lora".into(), serde_json::json!({ "rnak": 4 }));
+    let err = build_method("lora-ties", &overrides)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("lora-ties") && err.contains("lora.rnak") && err.contains("lora.rank"),
+        "{err}"
+    );
     let err = build_method("sgd", &Default::default())
         .err()
         .unwrap()

@@ -1,6 +1,7 @@
 //! The field's unlearning methods (protocol §4) and the registry that names them.
 
 mod gradient;
+mod lora_ties;
 mod npo;
 mod pdu;
 mod rmu;
@@ -8,6 +9,7 @@ mod sequential;
 mod token_weighted;
 
 pub use gradient::{FineTune, GradientAscent, GradientDifference};
+pub use lora_ties::LoraTies;
 pub use npo::{IdkDpo, Npo, SimNpo};
 pub use pdu::Pdu;
 pub use rmu::Rmu;
@@ -80,6 +82,10 @@ const SUMMARIES: &[(&str, &str)] = &[
         "seq-gd",
         "sequential chunked gradient difference on the last layers (SemEval winner)",
     ),
+    (
+        "lora-ties",
+        "over- and under-forgetting LoRA runs of NPO+GD+KL merged with TIES",
+    ),
 ];
 
 /// Every registered method name, in `lume unlearn --list` order.
@@ -108,34 +114,47 @@ fn configure<T: Serialize + DeserializeOwned>(
     base: T,
     overrides: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, UnlearnError> {
-    let mut value = serde_json::to_value(&base).map_err(|e| UnlearnError::BadHyperparameter {
+    let bad = |message: String| UnlearnError::BadHyperparameter {
         method: name.to_string(),
-        message: e.to_string(),
-    })?;
-    let known: Vec<String> = value
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
+        message,
+    };
+    let mut value = serde_json::to_value(&base).map_err(|e| bad(e.to_string()))?;
+    override_known(&mut value, overrides, "").map_err(bad)?;
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// Writes `overrides` into `value`, key by key (nested tables key by key too), refusing keys
+/// the defaults do not have.
+fn override_known(
+    value: &mut serde_json::Value,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+) -> Result<(), String> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(format!("`{prefix}` is not a table"));
+    };
     for (key, v) in overrides {
-        if !known.contains(key) {
-            return Err(UnlearnError::BadHyperparameter {
-                method: name.to_string(),
-                message: format!(
-                    "unknown hyperparameter `{key}` (known: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            });
+        let Some(slot) = object.get_mut(key) else {
+            let known: Vec<&String> = object.keys().collect();
+            return Err(format!(
+                "unknown hyperparameter `{prefix}{key}` (known: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known
+                        .iter()
+                        .map(|k| format!("{prefix}{k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+        };
+        match (slot.is_object(), v.as_object()) {
+            (true, Some(nested)) => override_known(slot, nested, &format!("{prefix}{key}."))?,
+            _ => *slot = v.clone(),
         }
-        value[key] = v.clone();
     }
-    serde_json::from_value(value).map_err(|e| UnlearnError::BadHyperparameter {
-        method: name.to_string(),
-        message: e.to_string(),
-    })
+    Ok(())
 }
 
 /// The method called `name`, its defaults overridden by `overrides`.
@@ -180,6 +199,7 @@ pub fn build_method(
         "ceu" => Box::new(configure(name, CeU::default(), overrides)?),
         "pdu" => Box::new(configure(name, Pdu::default(), overrides)?),
         "seq-gd" => Box::new(configure(name, SequentialGd::default(), overrides)?),
+        "lora-ties" => Box::new(configure(name, LoraTies::default(), overrides)?),
         "finetune" => Box::new(configure(name, FineTune::default(), overrides)?),
         _ => {
             return Err(UnlearnError::UnknownMethod {

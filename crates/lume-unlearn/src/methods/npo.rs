@@ -12,6 +12,16 @@ fn preference_loss(x: burn::tensor::Tensor<1>, beta: f64) -> burn::tensor::Tenso
     log_sigmoid(x).mean().mul_scalar(-2.0 / beta)
 }
 
+/// NPO's forget term on the context's forget batch.
+pub(super) fn npo_forget_loss(
+    ctx: &StepContext<'_>,
+    beta: f64,
+) -> Result<burn::tensor::Tensor<1>, UnlearnError> {
+    let batch = ctx.forget;
+    let ratio = ctx.sequence_log_probs(batch) - ctx.reference_sequence_log_probs(batch)?;
+    Ok(preference_loss(ratio.mul_scalar(-beta), beta))
+}
+
 /// NPO: `−(2/β)·mean log σ(−β·(log π_θ(y|x) − log π_ref(y|x)))` on forget, plus an optional
 /// retain term (`npo-gd`: NLL, `npo-kl`: KL).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,9 +67,7 @@ impl UnlearningMethod for Npo {
         self.retain != RetainTerm::None
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
-        let batch = ctx.forget;
-        let ratio = ctx.sequence_log_probs(batch) - ctx.reference_sequence_log_probs(batch)?;
-        let forget = preference_loss(ratio.mul_scalar(-self.beta), self.beta);
+        let forget = npo_forget_loss(ctx, self.beta)?;
         ctx.with_retain(forget, self.gamma, self.retain, self.alpha)
     }
 }

@@ -154,6 +154,29 @@ pub fn params(module: &impl Module) -> Vec<Vec<f32>> {
     c.0
 }
 
+/// Every parameter's path (`lm.layers.0.self_attn.q_proj.weight`), in module order.
+pub fn param_paths(module: &impl Module) -> Vec<String> {
+    #[derive(Default)]
+    struct Paths {
+        path: Vec<String>,
+        all: Vec<String>,
+    }
+    impl ModuleVisitor for Paths {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+            self.all.push(self.path.join("."));
+        }
+    }
+    let mut paths = Paths::default();
+    module.visit(&mut paths);
+    paths.all
+}
+
 /// Mean NLL of `examples` under `model`, in f64 on the host.
 pub fn nll(model: &dyn CausalModel, examples: &[TrainingExample], any: &impl Module) -> f64 {
     let b = batch(examples, any);
