@@ -44,7 +44,7 @@ pub use record::{IdError, Kind, MiaDocument, Record, RecordId, Split, Task};
 pub use sampler::{PairedBatch, PairedSampler, PairingConfig, shuffled_indices};
 pub use scan::Scan;
 pub use stats::Stats;
-pub use synth::{Document, SynthConfig, SynthData, synthesize};
+pub use synth::{Document, QUIZ_SUBJECT, Quiz, QuizItem, SynthConfig, SynthData, synthesize};
 pub use tokenized::{
     Batch, ByteEncoder, EncodeError, IGNORE_INDEX, PaddingSide, TextEncoder, TrainingExample,
 };

@@ -265,3 +265,33 @@ proptest! {
         let _ = lume_data::MiaSet::load(dir.path());
     }
 }
+
+#[test]
+fn the_quiz_asks_retain_facts_with_four_distinct_options() {
+    let data = lume_data::synthesize(lume_data::SynthConfig {
+        seed: 3,
+        docs_per_task: 8,
+    });
+    let quiz = &data.quiz;
+    assert_eq!(quiz.dev.len(), 5);
+    assert!(quiz.test.len() >= 12, "{} test items", quiz.test.len());
+    for item in quiz.dev.iter().chain(&quiz.test) {
+        let mut options = item.options.to_vec();
+        options.sort();
+        options.dedup();
+        assert_eq!(options.len(), 4, "{item:?}");
+    }
+    for item in &quiz.test {
+        let record = data
+            .retain
+            .iter()
+            .find(|r| r.input == item.question)
+            .unwrap_or_else(|| panic!("{} is no retain question", item.question));
+        assert_eq!(record.output, item.options[item.answer]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    data.write(dir.path()).unwrap();
+    let test = std::fs::read_to_string(dir.path().join("mmlu/test/lume_quiz_test.csv")).unwrap();
+    assert_eq!(test.lines().count(), quiz.test.len());
+    assert!(dir.path().join("mmlu/dev/lume_quiz_dev.csv").is_file());
+}

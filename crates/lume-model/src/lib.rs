@@ -31,7 +31,7 @@ pub use device::{DeviceError, DeviceSpec};
 pub use engine::{Engine, EngineError};
 pub use generation::{GenerationConfig, Sampling};
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
-pub use tokenizer::{TextTokenizer, TokenizerError, clean_up_tokenization};
+pub use tokenizer::{EOS_TOKEN, PAD_TOKEN, TextTokenizer, TokenizerError, clean_up_tokenization};
 pub use weights::{
     HostTensors, NamedTensors, WeightsError, read_f32_safetensors, write_atomically,
     write_f32_safetensors,

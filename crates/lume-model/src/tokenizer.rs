@@ -113,6 +113,88 @@ impl TextTokenizer {
     }
 }
 
+/// End-of-text token of tokenizers trained here (GPT-NeoX/OLMo's name).
+pub const EOS_TOKEN: &str = "<|endoftext|>";
+/// Padding token of tokenizers trained here.
+pub const PAD_TOKEN: &str = "<|padding|>";
+
+impl TextTokenizer {
+    /// Trains a byte-level BPE tokenizer (GPT-2 style: any byte encodes, spaces attach to the
+    /// next word) on `texts`, with [`EOS_TOKEN`] as id 0 and [`PAD_TOKEN`] as id 1. The same
+    /// texts in the same order give the same vocabulary.
+    ///
+    /// ```
+    /// use lume_model::TextTokenizer;
+    /// let texts = ["the cat sat on the mat", "the dog sat on the log"];
+    /// let tok = TextTokenizer::train_byte_level_bpe(texts.iter().copied(), 300).unwrap();
+    /// let ids = tok.encode_ids("the cat sat").unwrap();
+    /// assert_eq!(tok.decode(&ids).unwrap(), "the cat sat");
+    /// assert_eq!(tok.token_to_id("<|endoftext|>"), Some(0));
+    /// ```
+    pub fn train_byte_level_bpe<'a>(
+        texts: impl Iterator<Item = &'a str> + Send,
+        vocab_size: usize,
+    ) -> Result<Self, TokenizerError> {
+        use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+        use tokenizers::models::{ModelWrapper, TrainerWrapper};
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        use tokenizers::{
+            AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper,
+            PreTokenizerWrapper, TokenizerImpl,
+        };
+        let codec = |e: tokenizers::Error| TokenizerError::Codec(e.to_string());
+        let specials = vec![
+            AddedToken::from(EOS_TOKEN, true),
+            AddedToken::from(PAD_TOKEN, true),
+        ];
+        let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .special_tokens(specials.clone())
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build()
+            .into();
+        let byte_level = ByteLevel::new(false, true, true);
+        let mut tokenizer: TokenizerImpl<
+            ModelWrapper,
+            NormalizerWrapper,
+            PreTokenizerWrapper,
+            PostProcessorWrapper,
+            DecoderWrapper,
+        > = TokenizerImpl::new(BPE::default().into());
+        tokenizer
+            .with_pre_tokenizer(Some(PreTokenizerWrapper::from(byte_level)))
+            .with_decoder(Some(DecoderWrapper::from(byte_level)))
+            .with_post_processor(Some(PostProcessorWrapper::from(byte_level)));
+        tokenizer.train(&mut trainer, texts).map_err(codec)?;
+        tokenizer.add_special_tokens(&specials);
+        Ok(TextTokenizer {
+            inner: tokenizer.into(),
+            clean_up_tokenization_spaces: false,
+        })
+    }
+
+    /// Writes `tokenizer.json` and a `tokenizer_config.json` that transformers'
+    /// `AutoTokenizer` reads (a fast tokenizer with [`EOS_TOKEN`] and [`PAD_TOKEN`]).
+    pub fn save_with_config(&self, dir: &Path, max_length: usize) -> Result<(), TokenizerError> {
+        self.save(dir)?;
+        let path = dir.join("tokenizer_config.json");
+        let config = serde_json::json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "eos_token": EOS_TOKEN,
+            "pad_token": PAD_TOKEN,
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+            "model_max_length": max_length,
+        });
+        let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        crate::write_atomically(&path, &bytes).map_err(|e| TokenizerError::Load {
+            path,
+            message: e.to_string(),
+        })
+    }
+}
+
 impl TextEncoder for TextTokenizer {
     fn encode(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
         self.encode_ids(text)

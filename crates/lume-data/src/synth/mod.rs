@@ -3,6 +3,7 @@
 //! Same seed, same bytes: every draw comes from one ChaCha8 stream, in a fixed order.
 
 mod documents;
+mod quiz;
 mod words;
 
 use std::collections::HashSet;
@@ -16,6 +17,7 @@ use crate::problem::DataError;
 use crate::record::{Kind, MiaDocument, Record, RecordId, Split, Task};
 
 pub use documents::Document;
+pub use quiz::{QUIZ_SUBJECT, Quiz, QuizItem};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,15 +48,19 @@ pub struct SynthData {
     pub members: Vec<MiaDocument>,
     /// As many fresh documents, never in forget or retain.
     pub nonmembers: Vec<MiaDocument>,
+    /// A multiple-choice quiz about retain facts, in the MMLU layout (the utility stand-in).
+    pub quiz: Quiz,
 }
 
 impl SynthData {
-    /// Writes `forget.jsonl`, `retain.jsonl`, `mia/member.jsonl` and `mia/nonmember.jsonl`.
+    /// Writes `forget.jsonl`, `retain.jsonl`, `mia/member.jsonl`, `mia/nonmember.jsonl` and
+    /// the quiz under `mmlu/` (`dev/`, `test/`).
     pub fn write(&self, dir: &Path) -> Result<(), DataError> {
         write_jsonl(&dir.join("forget.jsonl"), &self.forget)?;
         write_jsonl(&dir.join("retain.jsonl"), &self.retain)?;
         write_mia(&dir.join("mia").join("member.jsonl"), &self.members)?;
-        write_mia(&dir.join("mia").join("nonmember.jsonl"), &self.nonmembers)
+        write_mia(&dir.join("mia").join("nonmember.jsonl"), &self.nonmembers)?;
+        self.quiz.write(&dir.join("mmlu"))
     }
 }
 
@@ -171,7 +177,9 @@ pub fn synthesize(config: SynthConfig) -> SynthData {
         retain: Vec::new(),
         members: Vec::new(),
         nonmembers: Vec::new(),
+        quiz: Quiz::default(),
     };
+    let (mut seen, mut retained, mut unseen) = (Vec::new(), Vec::new(), Vec::new());
     for task in Task::ALL {
         for i in 0..config.docs_per_task {
             let doc = Document::generate(&mut g, task);
@@ -182,15 +190,22 @@ pub fn synthesize(config: SynthConfig) -> SynthData {
                 data.members.push(doc.mia_document());
             } else {
                 data.retain.extend(records_of(&doc, Split::Retain));
+                retained.push(seen.len());
             }
+            seen.push(doc);
         }
     }
     let per_task = config.docs_per_task / 2;
     for task in Task::ALL {
         for _ in 0..per_task {
-            data.nonmembers
-                .push(Document::generate(&mut g, task).mia_document());
+            let doc = Document::generate(&mut g, task);
+            data.nonmembers.push(doc.mia_document());
+            unseen.push(doc);
         }
     }
+    let retain_docs: Vec<&Document> = retained.iter().map(|&i| &seen[i]).collect();
+    let unseen_docs: Vec<&Document> = unseen.iter().collect();
+    let all: Vec<&Document> = seen.iter().chain(&unseen).collect();
+    data.quiz = Quiz::build(&retain_docs, &unseen_docs, &all, config.seed);
     data
 }
