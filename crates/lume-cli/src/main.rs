@@ -31,6 +31,9 @@ enum Command {
     Train(commands::unlearn::TrainArgs),
     /// Make a checkpoint forget the forget split with a named method.
     Unlearn(commands::unlearn::UnlearnArgs),
+    /// Run the whole benchmark: data, tokenizer, target and gold models, every method,
+    /// evaluation, leaderboard and plots (the embedded synthetic default unless --data).
+    Bench(commands::bench::BenchArgs),
     /// Training and decoding throughput of a random model of a given shape (one JSON line).
     Perf(commands::perf::PerfArgs),
 }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Perf(args) => commands::perf::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::unlearn::run_train(args),
         Command::Unlearn(args) => commands::unlearn::run_unlearn(args),
     };

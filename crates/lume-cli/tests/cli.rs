@@ -242,3 +242,103 @@ fn eval_writes_the_reference_layout_and_scores_it() {
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r.nll.is_some_and(|n| n > 0.0)));
 }
+
+/// `lume train` from a fresh config writes a checkpoint transformers loads and computes the
+/// same logits and greedy tokens from. Runs `tests/fixtures/load_with_transformers.py`; skipped
+/// with a message when Python, torch or transformers is missing.
+#[test]
+fn transformers_loads_what_lume_train_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, trained) = (dir.path().join("data"), dir.path().join("trained"));
+    synth(&data);
+    let out = lume(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        trained.to_str().unwrap(),
+        "--set",
+        "model.vocab_size=300",
+        "--set",
+        "model.hidden_size=32",
+        "--set",
+        "model.layers=2",
+        "--set",
+        "model.heads=4",
+        "--set",
+        "model.kv_heads=2",
+        "--set",
+        "model.intermediate_size=64",
+        "--set",
+        "trainer.epochs=1",
+        "--set",
+        "trainer.learning_rate=1e-3",
+    ]);
+    assert_success(&out);
+    assert!(trained.join("init/model.safetensors").is_file());
+
+    let prompt = "The story of the lighthouse keeper";
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load_with_transformers.py");
+    let python = Command::new("python3")
+        .arg(&script)
+        .arg(&trained)
+        .arg(prompt)
+        .output();
+    let python = match python {
+        Ok(p) if p.status.code() == Some(3) => {
+            eprintln!(
+                "skipped: {} (install torch and transformers to run this check)",
+                String::from_utf8_lossy(&p.stderr).trim()
+            );
+            return;
+        }
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("skipped: python3 is not available ({e})");
+            return;
+        }
+    };
+    assert_success(&python);
+    let theirs: serde_json::Value = serde_json::from_slice(&python.stdout).unwrap();
+    assert_eq!(theirs["architecture"], "LlamaForCausalLM");
+
+    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
+    let model = lume_model::Model::load(&trained, &device).unwrap();
+    let tokenizer = lume_model::TextTokenizer::from_dir(&trained).unwrap();
+    let ids = tokenizer.encode_ids(prompt).unwrap();
+    let their_ids: Vec<u32> = serde_json::from_value(theirs["prompt_ids"].clone()).unwrap();
+    assert_eq!(ids, their_ids, "tokenization");
+
+    use lume_model::CausalModel;
+    let input = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(
+            ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(),
+            [1, ids.len()],
+        ),
+        &device,
+    );
+    let logits = model.forward_tokens(input, None, false).logits;
+    let [_, t, v] = logits.dims();
+    let last: Vec<f32> = logits
+        .slice([0..1, t - 1..t, 0..v])
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let their_logits: Vec<f64> = serde_json::from_value(theirs["logits"].clone()).unwrap();
+    assert_eq!(last.len(), their_logits.len());
+    let worst = last
+        .iter()
+        .zip(&their_logits)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-4, "logits differ by {worst}");
+
+    let generation = lume_model::GenerationConfig::greedy(&model.config, 8);
+    let ours = model
+        .lm
+        .generate(&model.config, &[ids], &generation, &device)
+        .remove(0);
+    let their_tokens: Vec<u32> = serde_json::from_value(theirs["generated"].clone()).unwrap();
+    assert_eq!(ours, their_tokens, "greedy tokens");
+}

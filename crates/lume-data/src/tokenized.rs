@@ -104,6 +104,20 @@ impl TrainingExample {
         Ok(TrainingExample { input_ids, labels })
     }
 
+    /// Appends `eos` as a counted answer token, so that a model fine-tuned on the example
+    /// learns to stop after the answer (exact-match scoring needs that).
+    ///
+    /// ```
+    /// use lume_data::{ByteEncoder, TrainingExample};
+    /// let ex = TrainingExample::prompt_answer(&ByteEncoder::default(), "Q:", "A", None).unwrap();
+    /// assert_eq!(ex.with_eos(0).labels.last(), Some(&0));
+    /// ```
+    pub fn with_eos(mut self, eos: u32) -> Self {
+        self.input_ids.push(eos);
+        self.labels.push(i64::from(eos));
+        self
+    }
+
     /// Number of positions whose label counts.
     pub fn answer_tokens(&self) -> usize {
         self.labels.iter().filter(|&&l| l != IGNORE_INDEX).count()

@@ -9,6 +9,7 @@ use lume_data::{MiaDocument, Record, Split};
 use crate::inference_io::{write_inference_csv, write_mia_csv};
 use crate::language_model::LanguageModel;
 use crate::score::InferenceRow;
+use crate::token_stats::TokenStats;
 
 /// Inference settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,14 @@ pub struct InferenceOutputs {
     pub members: Vec<(String, f64)>,
     /// `(id, loss)` of non-member documents.
     pub nonmembers: Vec<(String, f64)>,
+    /// Token statistics of each forget row's answer, parallel to `forget`.
+    pub forget_stats: Vec<TokenStats>,
+    /// Likewise for `retain`.
+    pub retain_stats: Vec<TokenStats>,
+    /// Token statistics of each member document, parallel to `members`.
+    pub member_stats: Vec<TokenStats>,
+    /// Likewise for `nonmembers`.
+    pub nonmember_stats: Vec<TokenStats>,
 }
 
 /// An inference failure, with the record or document it happened on.
@@ -81,17 +90,23 @@ pub fn run_inference<M: LanguageModel>(
                 .map_err(fail(format!("scoring {}", record.id)))?;
             let row = InferenceRow::from_record(record, generation, stats.mean_nll());
             match record.split {
-                Split::Forget => out.forget.push(row),
-                Split::Retain => out.retain.push(row),
+                Split::Forget => {
+                    out.forget.push(row);
+                    out.forget_stats.push(stats);
+                }
+                Split::Retain => {
+                    out.retain.push(row);
+                    out.retain_stats.push(stats);
+                }
             }
             done += 2;
             progress(done, total);
         }
     }
     if let Some((members, nonmembers)) = mia {
-        for (docs, into) in [
-            (members, &mut out.members),
-            (nonmembers, &mut out.nonmembers),
+        for (docs, into, stats_into) in [
+            (members, &mut out.members, &mut out.member_stats),
+            (nonmembers, &mut out.nonmembers, &mut out.nonmember_stats),
         ] {
             for doc in docs {
                 let stats = model
@@ -102,6 +117,7 @@ pub fn run_inference<M: LanguageModel>(
                     source: "the document encodes to fewer than two tokens".into(),
                 })?;
                 into.push((doc.id.clone(), loss));
+                stats_into.push(stats);
                 done += 1;
                 progress(done, total);
             }

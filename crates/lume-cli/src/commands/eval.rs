@@ -1,9 +1,10 @@
 //! `lume eval`: the benchmark's inference on a checkpoint, then its scores.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use burn::tensor::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lume_data::{Benchmark, MiaSet};
@@ -41,7 +42,7 @@ pub struct EvalArgs {
     out: PathBuf,
 }
 
-fn bar(total: u64, what: &str) -> ProgressBar {
+pub fn bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
@@ -52,6 +53,63 @@ fn bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// What one evaluation of a checkpoint gives: the scores and the raw inference.
+pub struct Evaluation {
+    /// The scores of `evaluation_results.json`.
+    pub report: lume_metrics::ScoreReport,
+    /// Generations, losses and token statistics.
+    pub outputs: lume_metrics::InferenceOutputs,
+}
+
+/// Settings of an evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalSettings {
+    /// Generation and batching.
+    pub inference: InferenceOptions,
+    /// Few-shot examples per MMLU prompt.
+    pub mmlu_shots: usize,
+}
+
+/// The benchmark's inference on `model_dir`, written in the reference layout into `out`, then
+/// scored into `out/evaluation_results.json`.
+pub fn evaluate_checkpoint(
+    model_dir: &Path,
+    bench: &Benchmark,
+    mia: Option<&MiaSet>,
+    mmlu: Option<&Path>,
+    settings: EvalSettings,
+    device: Device,
+    out: &Path,
+) -> anyhow::Result<Evaluation> {
+    let mut engine = Engine::load(model_dir, device)
+        .with_context(|| format!("loading {}", model_dir.display()))?;
+    engine.batch_size = settings.inference.batch_size;
+    let units = 2 * bench.records.len() + mia.map_or(0, |m| m.members.len() + m.nonmembers.len());
+    let progress = bar(units as u64, "inference");
+    let outputs = run_inference(
+        &mut engine,
+        &bench.records,
+        mia.map(|m| (m.members.as_slice(), m.nonmembers.as_slice())),
+        settings.inference,
+        |done, _| progress.set_position(done as u64),
+    )?;
+    progress.finish_and_clear();
+    outputs
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let mut mmlu_file = None;
+    if let Some(dir) = mmlu {
+        let subjects = read_mmlu(dir)?;
+        let report = evaluate_mmlu(&mut engine, &subjects, settings.mmlu_shots)?;
+        let path = out.join("mmlu_metrics.json");
+        super::write_json(&path, &serde_json::to_value(&report)?)?;
+        mmlu_file = Some(path);
+    }
+    let report = score_dir(out, mmlu_file.as_deref())?;
+    super::write_json(&out.join("evaluation_results.json"), &report.to_json())?;
+    Ok(Evaluation { report, outputs })
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let device = args.device.parse::<DeviceSpec>()?.device()?;
     let bench = Benchmark::load(&args.data)?;
@@ -60,42 +118,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         d.is_dir().then_some(d)
     });
     let mia = mia_dir.as_deref().map(MiaSet::load).transpose()?;
-    let mut engine = Engine::load(&args.model, device)
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    engine.batch_size = args.batch_size;
-    let options = InferenceOptions {
-        max_new_tokens: args.max_new_tokens,
-        batch_size: args.batch_size,
+    let settings = EvalSettings {
+        inference: InferenceOptions {
+            max_new_tokens: args.max_new_tokens,
+            batch_size: args.batch_size,
+        },
+        mmlu_shots: args.mmlu_shots,
     };
-    let units = 2 * bench.records.len()
-        + mia
-            .as_ref()
-            .map_or(0, |m| m.members.len() + m.nonmembers.len());
-    let progress = bar(units as u64, "inference");
-    let outputs = run_inference(
-        &mut engine,
-        &bench.records,
-        mia.as_ref()
-            .map(|m| (m.members.as_slice(), m.nonmembers.as_slice())),
-        options,
-        |done, _| progress.set_position(done as u64),
+    let evaluation = evaluate_checkpoint(
+        &args.model,
+        &bench,
+        mia.as_ref(),
+        args.mmlu.as_deref(),
+        settings,
+        device,
+        &args.out,
     )?;
-    progress.finish();
-    outputs
-        .write(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    let mut mmlu_file = None;
-    if let Some(dir) = &args.mmlu {
-        let subjects = read_mmlu(dir)?;
-        let report = evaluate_mmlu(&mut engine, &subjects, args.mmlu_shots)?;
-        let path = args.out.join("mmlu_metrics.json");
-        super::write_json(&path, &serde_json::to_value(&report)?)?;
-        mmlu_file = Some(path);
-    }
-    let report = score_dir(&args.out, mmlu_file.as_deref())?;
-    let path = args.out.join("evaluation_results.json");
-    super::write_json(&path, &report.to_json())?;
-    println!("{}", report.table());
-    println!("wrote {}", path.display());
+    println!("{}", evaluation.report.table());
+    println!(
+        "wrote {}",
+        args.out.join("evaluation_results.json").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -8,12 +8,12 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lume_data::Benchmark;
-use lume_model::{DeviceSpec, Model, TextTokenizer};
+use lume_model::{DeviceSpec, Model, ModelConfig, TextTokenizer};
 use lume_unlearn::{
     StepRecord, TrainObserver, UnlearnData, UnlearningMethod, build_method, describe_methods, train,
 };
 
-use super::run_config::{RunConfig, tokenize};
+use super::run_config::{RunConfig, init_fresh_model, tokenize};
 
 #[derive(Args)]
 pub struct UnlearnArgs {
@@ -42,9 +42,10 @@ pub struct UnlearnArgs {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Hugging Face checkpoint to fine-tune.
+    /// Hugging Face checkpoint to fine-tune [default: a fresh model shaped by the config's
+    /// [model] table, with a byte-level BPE tokenizer trained on the data, in OUT/init].
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Benchmark data: forget*.jsonl and retain*.jsonl (or parquet).
     #[arg(long)]
     data: PathBuf,
@@ -88,7 +89,7 @@ impl TrainObserver for Progress {
 /// earlier attempt left checkpoints there.
 pub fn run_method(
     model_dir: &Path,
-    data: impl FnOnce(&TextTokenizer, &RunConfig, u32) -> anyhow::Result<UnlearnData>,
+    data: impl FnOnce(&TextTokenizer, &RunConfig, &ModelConfig) -> anyhow::Result<UnlearnData>,
     method: &mut dyn UnlearningMethod,
     config: &RunConfig,
     out: &Path,
@@ -98,12 +99,7 @@ pub fn run_method(
     let model = Model::load(model_dir, &device)
         .with_context(|| format!("loading {}", model_dir.display()))?;
     let tokenizer = TextTokenizer::from_dir(model_dir)?;
-    let pad_id = model
-        .config
-        .pad_token_id
-        .or_else(|| model.config.eos_token_ids.first().copied())
-        .unwrap_or(0);
-    let data = data(&tokenizer, config, pad_id)?;
+    let data = data(&tokenizer, config, &model.config)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     super::write_json(
         &out.join("lume_config.json"),
@@ -176,7 +172,7 @@ pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
     let bench = Benchmark::load(&data)?;
     run_method(
         &model,
-        |tokenizer, config, pad| tokenize(&bench, tokenizer, config.max_length, pad),
+        |tokenizer, config, model| tokenize(&bench, tokenizer, config.max_length, model),
         method.as_mut(),
         &config,
         &out,
@@ -187,27 +183,66 @@ pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::resolve(args.config.as_deref(), &args.sets)?;
-    let mut method = build_method("finetune", &config.method_overrides()?)?;
     let bench = Benchmark::load(&args.data)?;
-    let gold = args.gold;
+    let model_dir = match &args.model {
+        Some(dir) => dir.clone(),
+        None => {
+            let init = args.out.join("init");
+            if !init.join("model.safetensors").is_file() {
+                let mia_dir = args.data.join("mia");
+                let mia = mia_dir
+                    .is_dir()
+                    .then(|| lume_data::MiaSet::load(&mia_dir))
+                    .transpose()?;
+                init_fresh_model(
+                    &bench,
+                    mia.as_ref(),
+                    &config.model,
+                    config.max_length,
+                    &init,
+                )?;
+                println!(
+                    "initialised a fresh model and a tokenizer trained on the data in {}",
+                    init.display()
+                );
+            }
+            init
+        }
+    };
+    fine_tune(&model_dir, &bench, args.gold, &config, &args.out)?;
+    println!("wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fine-tunes `model_dir` on forget + retain (the target) or retain only (`gold`) into `out`;
+/// answers end with EOS so that the model learns to stop.
+pub fn fine_tune(
+    model_dir: &Path,
+    bench: &Benchmark,
+    gold: bool,
+    config: &RunConfig,
+    out: &Path,
+) -> anyhow::Result<Vec<StepRecord>> {
+    let mut method = build_method("finetune", &config.method_overrides()?)?;
     run_method(
-        &args.model,
-        |tokenizer, config, pad| {
-            let split = tokenize(&bench, tokenizer, config.max_length, pad)?;
+        model_dir,
+        |tokenizer, config, model| {
+            let split = tokenize(bench, tokenizer, config.max_length, model)?;
             let mut training = split.retain;
             if !gold {
                 training.extend(split.forget);
             }
+            if let Some(&eos) = model.eos_token_ids.first() {
+                training = training.into_iter().map(|ex| ex.with_eos(eos)).collect();
+            }
             Ok(UnlearnData {
                 forget: training,
-                pad_id: pad,
+                pad_id: split.pad_id,
                 ..UnlearnData::default()
             })
         },
         method.as_mut(),
-        &config,
-        &args.out,
-    )?;
-    println!("wrote {}", args.out.display());
-    Ok(ExitCode::SUCCESS)
+        config,
+        out,
+    )
 }

@@ -188,19 +188,17 @@ pub fn synthesize(config: SynthConfig) -> SynthData {
             if forget {
                 data.forget.extend(records_of(&doc, Split::Forget));
                 data.members.push(doc.mia_document());
+                // Each non-member is drawn right after its member, so that both come from the
+                // same state of the name pools (later draws invent more surnames, which would
+                // make non-members easy to tell apart).
+                let twin = Document::generate(&mut g, task);
+                data.nonmembers.push(twin.mia_document());
+                unseen.push(twin);
             } else {
                 data.retain.extend(records_of(&doc, Split::Retain));
                 retained.push(seen.len());
             }
             seen.push(doc);
-        }
-    }
-    let per_task = config.docs_per_task / 2;
-    for task in Task::ALL {
-        for _ in 0..per_task {
-            let doc = Document::generate(&mut g, task);
-            data.nonmembers.push(doc.mia_document());
-            unseen.push(doc);
         }
     }
     let retain_docs: Vec<&Document> = retained.iter().map(|&i| &seen[i]).collect();

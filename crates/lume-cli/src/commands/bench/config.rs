@@ -1,0 +1,214 @@
+//! `lume bench`'s configuration: every knob of the protocol run, with defaults sized for the
+//! embedded synthetic benchmark on a 2-core machine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use lume_unlearn::{Schedule, TrainerConfig, build_method};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::run_config::{FreshModel, RunConfig, merge};
+
+/// Everything `lume bench` reads. `lume bench --print-config` prints the defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// Seed of the synthetic data.
+    pub seed: u64,
+    /// Synthetic documents per task (forget and retain together).
+    pub docs_per_task: usize,
+    /// cpu, wgpu[:N] or cuda[:N].
+    pub device: String,
+    /// Longest training example in tokens.
+    pub max_length: usize,
+    /// Methods run, in leaderboard order.
+    pub methods: Vec<String>,
+    /// The fresh model (and its tokenizer) trained into the target and gold models.
+    pub model: FreshModel,
+    /// Existing checkpoints to use instead of training (`base`, `target`, `gold`).
+    pub checkpoints: Checkpoints,
+    /// Fine-tuning of the target model (forget + retain).
+    pub target: TrainerConfig,
+    /// Fine-tuning of the gold model (retain only).
+    pub gold: TrainerConfig,
+    /// The trainer of every unlearning run.
+    pub unlearn: TrainerConfig,
+    /// Per method: hyperparameters, and a `trainer` table overriding `unlearn` for it.
+    pub method: BTreeMap<String, toml::Table>,
+    /// Inference settings.
+    pub eval: EvalConfig,
+    /// What the target and gold models must show before unlearning means anything.
+    pub checks: ChecksConfig,
+}
+
+/// Checkpoints that replace trained ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Checkpoints {
+    /// Start target and gold from this Hugging Face checkpoint instead of a fresh model.
+    pub base: Option<PathBuf>,
+    /// Use this target model as it is (e.g. a released LUME target).
+    pub target: Option<PathBuf>,
+    /// Use this gold model as it is.
+    pub gold: Option<PathBuf>,
+}
+
+/// Inference settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Tokens generated per prompt (the protocol: 256).
+    pub max_new_tokens: usize,
+    /// Prompts generated together.
+    pub batch_size: usize,
+    /// Few-shot examples per MMLU prompt.
+    pub mmlu_shots: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            max_new_tokens: 256,
+            batch_size: 16,
+            mmlu_shots: 5,
+        }
+    }
+}
+
+/// Memorization checks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// Least regurgitation of the target on each split.
+    pub min_regurgitation: f64,
+    /// Least knowledge of the target on each split.
+    pub min_knowledge: f64,
+    /// Most forget knowledge of the gold model.
+    pub max_gold_forget_knowledge: f64,
+    /// Stop before unlearning when a check fails.
+    pub enforce: bool,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        ChecksConfig {
+            min_regurgitation: 0.9,
+            min_knowledge: 0.8,
+            max_gold_forget_knowledge: 0.5,
+            enforce: true,
+        }
+    }
+}
+
+/// The methods of the default leaderboard.
+pub const DEFAULT_METHODS: [&str; 7] = ["ga", "gd", "kl", "npo", "simnpo", "rmu", "seq-gd"];
+
+/// Hyperparameters that differ from a method's defaults at the embedded scale (a model of a
+/// few million parameters, a few hundred rows).
+fn embedded_overrides(name: &str) -> toml::Table {
+    let text = match name {
+        // The defaults (32 forget × 7 retain per chunk, last 8 of 32 layers) are sized for
+        // OLMo-7B; here chunks are smaller and every layer of the 4-layer model trains.
+        "seq-gd" => {
+            "chunk_size = 8\nretain_per_forget = 3\nretain_weight = 1.0\nlast_layers = 4\n\
+             [trainer]\nlearning_rate = 3e-4\nepochs = 3"
+        }
+        // Layer 7 does not exist in a 4-layer model; steer the middle of it, with a retain
+        // weight that does not drown the forget term at this width.
+        "rmu" => "layer = 2\nalpha = 10.0\n[trainer]\nlearning_rate = 1e-3",
+        "simnpo" => "[trainer]\nlearning_rate = 5e-4",
+        _ => "",
+    };
+    toml::from_str(text).unwrap_or_default()
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        let fine_tune = TrainerConfig {
+            learning_rate: 2e-3,
+            schedule: Schedule::Cosine,
+            warmup_steps: 10,
+            epochs: 40,
+            batch_size: 8,
+            seed: 0,
+            ..TrainerConfig::default()
+        };
+        let mut method = BTreeMap::new();
+        for name in DEFAULT_METHODS {
+            let mut table = build_method(name, &Default::default())
+                .ok()
+                .and_then(|m| toml::Table::try_from(without_nulls(m.hyperparameters())).ok())
+                .unwrap_or_default();
+            merge(&mut table, embedded_overrides(name));
+            method.insert(name.to_string(), table);
+        }
+        BenchConfig {
+            seed: 0,
+            docs_per_task: 16,
+            device: "cpu".into(),
+            max_length: 256,
+            methods: DEFAULT_METHODS.map(String::from).to_vec(),
+            model: FreshModel {
+                max_positions: 512,
+                ..FreshModel::default()
+            },
+            checkpoints: Checkpoints::default(),
+            target: fine_tune.clone(),
+            gold: fine_tune,
+            unlearn: TrainerConfig {
+                learning_rate: 1e-4,
+                epochs: 5,
+                batch_size: 4,
+                ..TrainerConfig::default()
+            },
+            method,
+            eval: EvalConfig::default(),
+            checks: ChecksConfig::default(),
+        }
+    }
+}
+
+/// TOML has no null: optional hyperparameters that are unset are left out.
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+impl BenchConfig {
+    /// The run configuration of fine-tuning with `trainer`.
+    pub fn fine_tune_run(&self, trainer: &TrainerConfig) -> RunConfig {
+        RunConfig {
+            max_length: self.max_length,
+            device: self.device.clone(),
+            trainer: trainer.clone(),
+            method: toml::Table::new(),
+            model: self.model.clone(),
+        }
+    }
+
+    /// The run configuration of method `name`: `unlearn` with the method's `trainer` table
+    /// over it, and the method's hyperparameters.
+    pub fn method_run(&self, name: &str) -> anyhow::Result<RunConfig> {
+        let mut hyperparameters = self.method.get(name).cloned().unwrap_or_default();
+        let mut trainer = toml::Table::try_from(&self.unlearn)?;
+        if let Some(toml::Value::Table(over)) = hyperparameters.remove("trainer") {
+            merge(&mut trainer, over);
+        }
+        let trainer = TrainerConfig::deserialize(toml::Value::Table(trainer))
+            .map_err(|e| anyhow::anyhow!("method.{name}.trainer: {e}"))?;
+        Ok(RunConfig {
+            max_length: self.max_length,
+            device: self.device.clone(),
+            trainer,
+            method: hyperparameters,
+            model: self.model.clone(),
+        })
+    }
+}

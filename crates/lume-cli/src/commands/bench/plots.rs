@@ -1,0 +1,314 @@
+//! SVG plots of a leaderboard: the forget/retain trade-off, per-task bars, loss curves.
+//! Plain SVG written by hand: three simple chart types, no font or system dependency.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::report::Leaderboard;
+
+const PALETTE: [&str; 10] = [
+    "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000",
+    "#ee8866", "#44bb99",
+];
+
+fn colour(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A plotting area of `w × h` at (`x0`, `y0`) mapping `[xmin, xmax] × [ymin, ymax]`.
+struct Frame {
+    x0: f64,
+    y0: f64,
+    w: f64,
+    h: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn px(&self, x: f64) -> f64 {
+        let span = (self.x.1 - self.x.0).max(1e-12);
+        self.x0 + (x - self.x.0) / span * self.w
+    }
+    fn py(&self, y: f64) -> f64 {
+        let span = (self.y.1 - self.y.0).max(1e-12);
+        self.y0 + self.h - (y - self.y.0) / span * self.h
+    }
+
+    /// Axes, ticks at quarters, and labels.
+    fn axes(&self, svg: &mut String, x_label: &str, y_label: &str) {
+        let (x1, y1) = (self.x0 + self.w, self.y0 + self.h);
+        let _ = write!(
+            svg,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#333"/>"##,
+            self.x0, self.y0, self.w, self.h
+        );
+        for i in 0..=4 {
+            let f = f64::from(i) / 4.0;
+            let (xv, yv) = (
+                self.x.0 + f * (self.x.1 - self.x.0),
+                self.y.0 + f * (self.y.1 - self.y.0),
+            );
+            let (xp, yp) = (self.px(xv), self.py(yv));
+            let _ = write!(
+                svg,
+                r##"<line x1="{xp:.1}" y1="{y1:.1}" x2="{xp:.1}" y2="{:.1}" stroke="#333"/><text x="{xp:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text>"##,
+                y1 + 4.0,
+                y1 + 15.0,
+                tick(xv)
+            );
+            let _ = write!(
+                svg,
+                r##"<line x1="{:.1}" y1="{yp:.1}" x2="{:.1}" y2="{yp:.1}" stroke="#333"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{}</text>"##,
+                self.x0 - 4.0,
+                self.x0,
+                self.x0 - 6.0,
+                yp + 3.0,
+                tick(yv)
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#,
+            self.x0 + self.w / 2.0,
+            y1 + 32.0,
+            escape(x_label)
+        );
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" transform="rotate(-90 {:.1} {:.1})">{}</text>"#,
+            self.x0 - 40.0,
+            self.y0 + self.h / 2.0,
+            self.x0 - 40.0,
+            self.y0 + self.h / 2.0,
+            escape(y_label)
+        );
+        let _ = x1;
+    }
+}
+
+fn tick(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn document(width: f64, height: f64, title: &str, body: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="{:.1}" y="20" text-anchor="middle" font-size="14">{}</text>{body}</svg>
+"#,
+        width / 2.0,
+        escape(title)
+    )
+}
+
+/// Mean of the six forget (or retain) scores of a row.
+fn split_mean(scores: &[[[Option<f64>; 2]; 3]; 2], split: usize) -> Option<f64> {
+    let v: Vec<f64> = scores[split].iter().flatten().flatten().copied().collect();
+    lume_metrics::mean(&v)
+}
+
+/// Forget score against retain score, one point per model.
+fn trade_off(board: &Leaderboard) -> String {
+    let frame = Frame {
+        x0: 70.0,
+        y0: 40.0,
+        w: 420.0,
+        h: 320.0,
+        x: (0.0, 1.0),
+        y: (0.0, 1.0),
+    };
+    let mut body = String::new();
+    frame.axes(
+        &mut body,
+        "forget score (mean of 6; lower = more forgotten)",
+        "retain score (mean of 6)",
+    );
+    for (i, row) in board.rows.iter().enumerate() {
+        let s = &row.summary;
+        let (Some(f), Some(r)) = (split_mean(&s.scores, 0), split_mean(&s.scores, 1)) else {
+            continue;
+        };
+        let (x, y) = (frame.px(f), frame.py(r));
+        let shape = match s.model.as_str() {
+            "target" | "gold" => format!(
+                r##"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{}" stroke="#000"/>"##,
+                x - 5.0,
+                y - 5.0,
+                colour(i)
+            ),
+            _ => format!(
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="{}" stroke="#000"/>"##,
+                colour(i)
+            ),
+        };
+        body.push_str(&shape);
+        let _ = write!(
+            body,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            x + 7.0,
+            y - 6.0,
+            escape(&s.model)
+        );
+    }
+    document(520.0, 410.0, "Forget vs retain (ideal: top left)", &body)
+}
+
+/// The 12 task scores, one bar per model in each group.
+fn task_bars(board: &Leaderboard) -> String {
+    let groups: Vec<String> = ["F", "R"]
+        .iter()
+        .flat_map(|s| (1..=3).flat_map(move |t| ["reg", "kn"].map(|k| format!("{s}{t} {k}"))))
+        .collect();
+    let models = board.rows.len().max(1);
+    let group_w = 16.0 * models as f64 + 14.0;
+    let frame = Frame {
+        x0: 60.0,
+        y0: 40.0,
+        w: group_w * groups.len() as f64,
+        h: 260.0,
+        x: (0.0, groups.len() as f64),
+        y: (0.0, 1.0),
+    };
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#333"/>"##,
+        frame.x0, frame.y0, frame.w, frame.h
+    );
+    for i in 0..=4 {
+        let v = f64::from(i) / 4.0;
+        let y = frame.py(v);
+        let _ = write!(
+            body,
+            r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{v:.2}</text>"##,
+            frame.x0,
+            frame.x0 + frame.w,
+            frame.x0 - 5.0,
+            y + 3.0
+        );
+    }
+    for (g, name) in groups.iter().enumerate() {
+        let left = frame.x0 + g as f64 * group_w + 7.0;
+        for (m, row) in board.rows.iter().enumerate() {
+            let scores: Vec<Option<f64>> = row
+                .summary
+                .scores
+                .iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .collect();
+            let Some(v) = scores[g] else { continue };
+            let (top, base) = (frame.py(v), frame.py(0.0));
+            let _ = write!(
+                body,
+                r#"<rect x="{:.1}" y="{top:.1}" width="14" height="{:.1}" fill="{}"/>"#,
+                left + 16.0 * m as f64,
+                (base - top).max(0.0),
+                colour(m)
+            );
+        }
+        let _ = write!(
+            body,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11">{name}</text>"#,
+            left + 8.0 * models as f64,
+            frame.y0 + frame.h + 16.0
+        );
+    }
+    let legend_y = frame.y0 + frame.h + 36.0;
+    for (m, row) in board.rows.iter().enumerate() {
+        let x = frame.x0 + 110.0 * (m % 8) as f64;
+        let y = legend_y + 16.0 * (m / 8) as f64;
+        let _ = write!(
+            body,
+            r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{y:.1}" font-size="11">{}</text>"#,
+            y - 9.0,
+            colour(m),
+            x + 14.0,
+            escape(&row.summary.model)
+        );
+    }
+    let height = legend_y + 16.0 * (models.div_ceil(8)) as f64 + 10.0;
+    document(
+        frame.x0 + frame.w + 20.0,
+        height,
+        "Task scores (F = forget, R = retain; reg = regurgitation, kn = knowledge)",
+        &body,
+    )
+}
+
+/// The training loss of every run, one panel each.
+fn loss_curves(board: &Leaderboard) -> String {
+    let runs: Vec<_> = board
+        .rows
+        .iter()
+        .filter(|r| !r.summary.loss_curve.is_empty())
+        .collect();
+    let columns = 3;
+    let (pw, ph) = (260.0, 170.0);
+    let mut body = String::new();
+    for (i, row) in runs.iter().enumerate() {
+        let curve = &row.summary.loss_curve;
+        let (lo, hi) = curve
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
+                (lo.min(v), hi.max(v))
+            });
+        let pad = ((hi - lo) * 0.05).max(1e-6);
+        let frame = Frame {
+            x0: 70.0 + (i % columns) as f64 * (pw + 80.0),
+            y0: 50.0 + (i / columns) as f64 * (ph + 70.0),
+            w: pw,
+            h: ph,
+            x: (1.0, curve.len().max(2) as f64),
+            y: (lo - pad, hi + pad),
+        };
+        frame.axes(&mut body, "step", "loss");
+        let points: Vec<String> = curve
+            .iter()
+            .map(|&(step, v)| format!("{:.1},{:.1}", frame.px(step as f64), frame.py(v)))
+            .collect();
+        let _ = write!(
+            body,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#,
+            points.join(" "),
+            colour(i),
+            frame.x0 + pw / 2.0,
+            frame.y0 - 6.0,
+            escape(&row.summary.model)
+        );
+    }
+    let rows = runs.len().div_ceil(columns).max(1);
+    document(
+        70.0 + columns as f64 * (pw + 80.0),
+        60.0 + rows as f64 * (ph + 70.0),
+        "Training loss of every run",
+        &body,
+    )
+}
+
+/// Writes `OUT/plots/{trade_off,task_scores,loss_curves}.svg`.
+pub fn write_all(board: &Leaderboard, out: &Path) -> anyhow::Result<()> {
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, svg) in [
+        ("trade_off.svg", trade_off(board)),
+        ("task_scores.svg", task_bars(board)),
+        ("loss_curves.svg", loss_curves(board)),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

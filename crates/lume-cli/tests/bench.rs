@@ -1,0 +1,213 @@
+//! `lume bench` end to end at a tiny size: every file of the layout, the leaderboard rows,
+//! the memorization checks, reuse on a rerun, and one-line errors with exit code 2.
+
+use std::path::Path;
+use std::process::Command;
+
+fn lume(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Two documents per task and a model of a few thousand parameters: seconds, not minutes.
+const TINY: &str = r#"
+docs_per_task = 2
+methods = ["ga", "gd", "seq-gd", "lora-ties"]
+[model]
+vocab_size = 400
+hidden_size = 32
+layers = 2
+heads = 2
+kv_heads = 2
+intermediate_size = 64
+[target]
+learning_rate = 1e-2
+epochs = 60
+warmup_steps = 5
+[gold]
+learning_rate = 1e-2
+epochs = 60
+warmup_steps = 5
+[unlearn]
+epochs = 2
+[eval]
+max_new_tokens = 200
+[method.ga.trainer]
+learning_rate = 1e-3
+[method.lora-ties.lora]
+rank = 2
+[method.seq-gd]
+chunk_size = 2
+retain_per_forget = 1
+last_layers = 1
+"#;
+
+#[test]
+fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(&config, TINY).unwrap();
+    let out = dir.path().join("bench");
+    let args = [
+        "bench",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let first = stdout_of(&lume(&args));
+    assert!(
+        first.contains("PASS target forget regurgitation"),
+        "{first}"
+    );
+
+    for file in [
+        "bench_config.toml",
+        "leaderboard.md",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "plots/trade_off.svg",
+        "plots/task_scores.svg",
+        "plots/loss_curves.svg",
+        "data/forget.jsonl",
+        "data/retain.jsonl",
+        "data/mia/member.jsonl",
+        "data/mia/nonmember.jsonl",
+        "data/mmlu/dev/lume_quiz_dev.csv",
+        "data/mmlu/test/lume_quiz_test.csv",
+    ] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    let models = ["target", "gold", "ga", "gd", "seq-gd", "lora-ties"];
+    for model in models {
+        let m = out.join("models").join(model);
+        for file in [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "evaluation_results.json",
+            "forget_0.csv",
+            "retain_0.csv",
+            "mia_results/member_0.csv",
+            "mmlu_metrics.json",
+        ] {
+            assert!(m.join(file).is_file(), "missing models/{model}/{file}");
+        }
+        assert!(!m.join("run").exists(), "finished checkpoints are dropped");
+    }
+
+    let board = read_json(&out.join("leaderboard.json"));
+    assert_eq!(board["checks_passed"], true, "{board}");
+    let rows = board["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(names, models);
+    for row in rows {
+        let scores = row["scores"].as_array().unwrap();
+        assert_eq!(scores.len(), 2);
+        for key in ["task_aggregate", "final_score", "wall_seconds"] {
+            let v = row[key].as_f64().unwrap();
+            assert!(v.is_finite() && v >= 0.0, "{key} = {v}");
+        }
+        let utility = row["utility"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&utility));
+        let auc = row["mia_auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auc));
+    }
+    let target = &rows[0];
+    for split in 0..2 {
+        assert!(target["overall"][split][0].as_f64().unwrap() >= 0.9);
+        assert!(target["overall"][split][1].as_f64().unwrap() >= 0.8);
+    }
+    assert!(rows[1]["overall"][0][1].as_f64().unwrap() <= 0.5);
+    // Gradient ascent forgets: its forget regurgitation falls below the target's.
+    let (ga, before) = (&rows[2]["overall"][0][0], &target["overall"][0][0]);
+    assert!(ga.as_f64() < before.as_f64(), "ga {ga} vs target {before}");
+    let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + models.len());
+    assert!(
+        csv.starts_with("model,forget_task1_regurgitation,"),
+        "{csv}"
+    );
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(md.contains("stand-in for MMLU"), "{md}");
+
+    // Nothing changed: everything is reused.
+    let second = stdout_of(&lume(&args));
+    for model in models {
+        assert!(
+            second.contains(&format!("{model}: evaluation reused")),
+            "{second}"
+        );
+    }
+    // One method's hyperparameter changed: only that method runs again.
+    let mut changed = args.to_vec();
+    changed.extend(["--set", "method.ga.trainer.learning_rate=5e-5"]);
+    let third = stdout_of(&lume(&changed));
+    assert!(third.contains("ga: unlearning"), "{third}");
+    assert!(third.contains("gd: reused"), "{third}");
+    assert!(third.contains("target: reused"), "{third}");
+}
+
+#[test]
+fn bench_errors_name_what_is_wrong_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--methods", "ga,nope"], "nope"),
+        (&["--set", "target.learning_rat=1"], "learning_rat"),
+        (&["--set", "method.npo.betta=1"], "betta"),
+        (&["--data", "/definitely/not/here"], "/definitely/not/here"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["bench", "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        let result = lume(&args);
+        assert_eq!(result.status.code(), Some(2), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+    }
+    // A corrupt checkpoint given as the target (and gold) is named in the error.
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(corrupt.join("config.json"), "{ not json").unwrap();
+    std::fs::write(corrupt.join("model.safetensors"), "garbage").unwrap();
+    let target = format!("checkpoints.target={}", corrupt.display());
+    let gold = format!("checkpoints.gold={}", corrupt.display());
+    let result = lume(&[
+        "bench",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "docs_per_task=2",
+        "--set",
+        &target,
+        "--set",
+        &gold,
+    ]);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("config.json"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let printed = stdout_of(&lume(&["bench", "--print-config"]));
+    let parsed: toml::Table = toml::from_str(&printed).unwrap();
+    assert!(parsed["method"]["npo"]["beta"].as_float().is_some());
+    assert!(parsed["target"]["learning_rate"].as_float().is_some());
+}
