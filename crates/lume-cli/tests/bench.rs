@@ -29,6 +29,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 /// Two documents per task and a model of a few thousand parameters: seconds, not minutes.
 const TINY: &str = r#"
 docs_per_task = 2
+max_length = 512
 methods = ["ga", "gd", "seq-gd", "lora-ties"]
 [model]
 vocab_size = 400
@@ -39,7 +40,7 @@ kv_heads = 2
 intermediate_size = 64
 [target]
 learning_rate = 1e-2
-epochs = 60
+epochs = 120
 warmup_steps = 5
 [gold]
 learning_rate = 1e-2
