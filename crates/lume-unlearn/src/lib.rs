@@ -47,7 +47,9 @@ pub use methods::{
     CeU, FineTune, GradientAscent, GradientDifference, IdkDpo, LoraTies, MethodInfo, Npo, Pdu, Rmu,
     SatImp, SequentialGd, SimNpo, Undial, Wga, build_method, describe_methods, method_names,
 };
-pub use optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze, global_norm};
+pub use optim::{
+    AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze, global_norm, parameter_paths,
+};
 pub use refusals::{REFUSALS, refusal_for};
 pub use schedule::Schedule;
 pub use trainer::{

@@ -293,9 +293,7 @@ impl ModuleMapper for Update<'_> {
 /// skips it and the optimizer never sees it. When the module has LoRA adapters, only their
 /// factors can train. Returns the module and how many tensors train.
 pub fn freeze<M: Module>(module: M, trainable: &Trainable, num_layers: usize) -> (M, usize) {
-    let mut paths = ParamPaths::default();
-    module.visit(&mut paths);
-    let adapters_only = paths.all.iter().any(|p| is_adapter_path(p));
+    let adapters_only = parameter_paths(&module).iter().any(|p| is_adapter_path(p));
     let mut mapper = Freeze {
         path: Vec::new(),
         trainable,
@@ -307,22 +305,28 @@ pub fn freeze<M: Module>(module: M, trainable: &Trainable, num_layers: usize) ->
     (module, mapper.trained)
 }
 
-#[derive(Default)]
-struct ParamPaths {
-    path: Vec<String>,
-    all: Vec<String>,
-}
-
-impl ModuleVisitor for ParamPaths {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+/// Every float parameter's path (`lm.layers.0.self_attn.q_proj.weight`, LoRA factors as
+/// `….weight.lora.a`), in module order.
+pub fn parameter_paths<M: Module>(module: &M) -> Vec<String> {
+    #[derive(Default)]
+    struct Paths {
+        path: Vec<String>,
+        all: Vec<String>,
     }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+    impl ModuleVisitor for Paths {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+            self.all.push(self.path.join("."));
+        }
     }
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        self.all.push(self.path.join("."));
-    }
+    let mut paths = Paths::default();
+    module.visit(&mut paths);
+    paths.all
 }
 
 struct Freeze<'a> {

@@ -11,8 +11,8 @@ use burn::tensor::{Tensor, TensorData};
 use common::*;
 use lume_model::Model;
 use lume_unlearn::{
-    LoraConfig, MergeMethod, Silent, StepRecord, TrainObserver, TrainerConfig, attach_lora,
-    build_method, is_adapter_path, latest_checkpoint, merge_lora, merge_models, train,
+    LoraConfig, MergeMethod, Silent, TrainObserver, TrainerConfig, attach_lora, build_method,
+    is_adapter_path, latest_checkpoint, merge_lora, merge_models, parameter_paths, train,
 };
 
 fn max_abs_diff(a: &[Vec<Vec<f64>>], b: &[Vec<Vec<f64>>]) -> f64 {
@@ -66,7 +66,7 @@ fn an_adapter_with_zero_b_changes_nothing() {
         "a fresh adapter (B = 0) must leave the logits bit-identical"
     );
     // Every projection of every layer has one; the embeddings and norms do not.
-    let paths = param_paths(&adapted);
+    let paths = parameter_paths(&adapted);
     let adapters = paths.iter().filter(|p| is_adapter_path(p)).count();
     assert_eq!(adapters, 2 * 7 * 3, "A and B for 7 projections × 3 layers");
     assert!(
@@ -90,7 +90,7 @@ fn merged_and_unmerged_adapters_give_the_same_logits() {
         "non-zero B must change the model"
     );
     let merged = merge_lora(adapted);
-    assert!(param_paths(&merged).iter().all(|p| !is_adapter_path(p)));
+    assert!(parameter_paths(&merged).iter().all(|p| !is_adapter_path(p)));
     let diff = max_abs_diff(&unmerged, &logits_of(&merged));
     assert!(diff < 1e-5, "merged vs unmerged logits differ by {diff}");
 }
@@ -166,8 +166,12 @@ fn lora_training_moves_only_the_targeted_weights_by_a_low_rank_update() {
         &mut Silent,
     )
     .unwrap();
-    let paths = param_paths(&out.model);
-    assert_eq!(paths, param_paths(&base), "the adapters are merged away");
+    let paths = parameter_paths(&out.model);
+    assert_eq!(
+        paths,
+        parameter_paths(&base),
+        "the adapters are merged away"
+    );
     for ((path, before), after) in paths.iter().zip(params(&base)).zip(params(&out.model)) {
         let targeted = path.ends_with("q_proj.weight") || path.ends_with("v_proj.weight");
         if !targeted {
@@ -182,17 +186,6 @@ fn lora_training_moves_only_the_targeted_weights_by_a_low_rank_update() {
             .map(|(b, a)| a.iter().zip(b).map(|(x, y)| f64::from(x - y)).collect())
             .collect();
         assert!(rank(delta) <= 2, "{path}: the update exceeds rank 2");
-    }
-}
-
-/// Panics on the first step after `kill_after`, as a crash would.
-struct Crash {
-    kill_after: usize,
-}
-
-impl TrainObserver for Crash {
-    fn on_step(&mut self, record: &StepRecord) {
-        assert!(record.step <= self.kill_after, "simulated crash");
     }
 }
 

@@ -64,17 +64,6 @@ fn the_same_seed_gives_bitwise_identical_weights() {
     );
 }
 
-/// Panics on the first step after `kill_after`, as a crash would.
-struct Crash {
-    kill_after: usize,
-}
-
-impl TrainObserver for Crash {
-    fn on_step(&mut self, record: &StepRecord) {
-        assert!(record.step <= self.kill_after, "simulated crash");
-    }
-}
-
 #[test]
 fn a_killed_run_resumes_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();

@@ -154,27 +154,15 @@ pub fn params(module: &impl Module) -> Vec<Vec<f32>> {
     c.0
 }
 
-/// Every parameter's path (`lm.layers.0.self_attn.q_proj.weight`), in module order.
-pub fn param_paths(module: &impl Module) -> Vec<String> {
-    #[derive(Default)]
-    struct Paths {
-        path: Vec<String>,
-        all: Vec<String>,
+/// Panics on the first step after `kill_after`, as a crash would.
+pub struct Crash {
+    pub kill_after: usize,
+}
+
+impl lume_unlearn::TrainObserver for Crash {
+    fn on_step(&mut self, record: &lume_unlearn::StepRecord) {
+        assert!(record.step <= self.kill_after, "simulated crash");
     }
-    impl ModuleVisitor for Paths {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            self.all.push(self.path.join("."));
-        }
-    }
-    let mut paths = Paths::default();
-    module.visit(&mut paths);
-    paths.all
 }
 
 /// Mean NLL of `examples` under `model`, in f64 on the host.
