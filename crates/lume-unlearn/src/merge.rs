@@ -100,6 +100,7 @@ impl ModuleVisitor for Collect {
 }
 
 struct Replace<'a> {
+    base: &'a [Vec<f32>],
     others: &'a [Vec<Vec<f32>>],
     method: MergeMethod,
     index: usize,
@@ -108,18 +109,13 @@ struct Replace<'a> {
 impl ModuleMapper for Replace<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let base: Vec<f32> = tensor
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
         let models: Vec<&[f32]> = self
             .others
             .iter()
             .map(|m| m[self.index].as_slice())
             .collect();
+        let merged = merge_vectors(&self.base[self.index], &models, self.method);
         self.index += 1;
-        let merged = merge_vectors(&base, &models, self.method);
         let value =
             Tensor::<D>::from_data(TensorData::new(merged, tensor.shape()), &tensor.device());
         Param::from_mapped_value(id, value, mapper)
@@ -138,18 +134,20 @@ pub fn merge_models<M: Module>(
         model.visit(&mut collect);
         others.push(collect.0);
     }
-    let mut shape = Collect(Vec::new());
-    base.visit(&mut shape);
+    let mut base_values = Collect(Vec::new());
+    base.visit(&mut base_values);
     for (i, other) in others.iter().enumerate() {
-        let same = other.len() == shape.0.len()
-            && other.iter().zip(&shape.0).all(|(a, b)| a.len() == b.len());
+        let same = other.len() == base_values.0.len()
+            && other.iter().zip(&base_values.0).all(|(a, b)| a.len() == b.len());
         if !same {
             return Err(UnlearnError::Data(format!(
                 "model {i} does not have the base model's parameters and shapes"
             )));
         }
     }
+    // The base's values, read once: the shape check and the merge both use them.
     Ok(base.map(&mut Replace {
+        base: &base_values.0,
         others: &others,
         method,
         index: 0,

@@ -72,10 +72,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         print!("{}", toml::to_string_pretty(&config)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Every method is built before any work starts, so a bad name or key fails at once.
+    let mut planned = Vec::with_capacity(config.methods.len());
     for name in &config.methods {
         let run = config.method_run(name)?;
-        build_method(name, &run.method_overrides()?)
+        let method = build_method(name, &run.method_overrides()?)
             .with_context(|| format!("method `{name}` of the configuration"))?;
+        planned.push((name, run, method));
     }
     let started = Instant::now();
     let out = &args.out;
@@ -203,8 +206,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     board.push(&target, Some(&gold));
     board.push(&gold, Some(&gold));
     println!("{}", board.checks.describe());
+    board.write(out)?;
     if !board.checks.passed() && config.checks.enforce {
-        board.write(out)?;
         eprintln!(
             "error: the target or gold model fails the memorization checks above; unlearning it \
              would measure nothing (raise target.epochs / target.learning_rate, or set \
@@ -215,9 +218,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Every method, from the target.
-    for name in &config.methods {
-        let run = config.method_run(name)?;
-        let mut method = build_method(name, &run.method_overrides()?)?;
+    for (name, run, mut method) in planned {
         let dir = out.join("models").join(name);
         let hash = fingerprint(&(&target_hash, name, method.hyperparameters(), &run.trainer));
         let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
@@ -240,7 +241,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         board.push(&summary, Some(&gold));
         board.write(out)?;
     }
-    board.write(out)?;
     plots::write_all(&board, out)?;
     println!("{}", board.markdown_table());
     println!(
@@ -279,7 +279,8 @@ fn prepare_data(
         // Written afresh each time (it is cheap): no file of another dataset stays behind.
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    match given {
+    // Forget records first, then retain: the order `Benchmark::load` reads them back in.
+    let (records, mia) = match given {
         None => {
             if config.docs_per_task < 2 {
                 bail!("docs_per_task must be at least 2 (one forget, one retain document)");
@@ -291,29 +292,34 @@ fn prepare_data(
             synth
                 .write(&dir)
                 .with_context(|| format!("writing {}", dir.display()))?;
+            let mia = MiaSet {
+                members: synth.members,
+                nonmembers: synth.nonmembers,
+            };
+            (
+                synth.forget.into_iter().chain(synth.retain).collect(),
+                Some(mia),
+            )
         }
         Some(source) => {
-            let bench = Benchmark::load(source)?;
-            let (forget, retain): (Vec<_>, Vec<_>) = bench
+            let (forget, retain): (Vec<_>, Vec<_>) = Benchmark::load(source)?
                 .records
                 .into_iter()
                 .partition(|r| r.split == lume_data::Split::Forget);
             lume_data::write_jsonl(&dir.join("forget.jsonl"), &forget)?;
             lume_data::write_jsonl(&dir.join("retain.jsonl"), &retain)?;
             let mia_dir = mia.map_or_else(|| source.join("mia"), Path::to_path_buf);
-            if mia.is_some() || mia_dir.is_dir() {
-                let mia = MiaSet::load(&mia_dir)?;
+            let mia = (mia.is_some() || mia_dir.is_dir())
+                .then(|| MiaSet::load(&mia_dir))
+                .transpose()?;
+            if let Some(mia) = &mia {
                 lume_data::write_mia(&dir.join("mia").join("member.jsonl"), &mia.members)?;
                 lume_data::write_mia(&dir.join("mia").join("nonmember.jsonl"), &mia.nonmembers)?;
             }
+            (forget.into_iter().chain(retain).collect(), mia)
         }
-    }
-    let bench = Benchmark::load(&dir)?;
-    let mia_dir = dir.join("mia");
-    let mia = mia_dir
-        .is_dir()
-        .then(|| MiaSet::load(&mia_dir))
-        .transpose()?;
+    };
+    let bench = Benchmark { records };
     let mmlu = match (mmlu, given) {
         (Some(m), _) => Some(m.to_path_buf()),
         (None, None) => Some(dir.join("mmlu")),

@@ -43,14 +43,19 @@ impl Frame {
         self.y0 + self.h - (y - self.y.0) / span * self.h
     }
 
-    /// Axes, ticks at quarters, and labels.
-    fn axes(&self, svg: &mut String, x_label: &str, y_label: &str) {
-        let (x1, y1) = (self.x0 + self.w, self.y0 + self.h);
+    /// The plotting area's outline.
+    fn border(&self, svg: &mut String) {
         let _ = write!(
             svg,
             r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#333"/>"##,
             self.x0, self.y0, self.w, self.h
         );
+    }
+
+    /// Outline, ticks at quarters, and labels.
+    fn axes(&self, svg: &mut String, x_label: &str, y_label: &str) {
+        let y1 = self.y0 + self.h;
+        self.border(svg);
         for i in 0..=4 {
             let f = f64::from(i) / 4.0;
             let (xv, yv) = (
@@ -91,7 +96,6 @@ impl Frame {
             self.y0 + self.h / 2.0,
             escape(y_label)
         );
-        let _ = x1;
     }
 }
 
@@ -181,11 +185,7 @@ fn task_bars(board: &Leaderboard) -> String {
         y: (0.0, 1.0),
     };
     let mut body = String::new();
-    let _ = write!(
-        body,
-        r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#333"/>"##,
-        frame.x0, frame.y0, frame.w, frame.h
-    );
+    frame.border(&mut body);
     for i in 0..=4 {
         let v = f64::from(i) / 4.0;
         let y = frame.py(v);
