@@ -22,6 +22,19 @@ fn stdout_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -164,6 +177,16 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
     assert!(third.contains("ga: unlearning"), "{third}");
     assert!(third.contains("gd: reused"), "{third}");
     assert!(third.contains("target: reused"), "{third}");
+
+    // A real MMLU folder given: the report does not call it the stand-in.
+    let mut with_mmlu = args.to_vec();
+    let mmlu = out.join("data").join("mmlu");
+    let copied = dir.path().join("mmlu");
+    copy_dir(&mmlu, &copied);
+    with_mmlu.extend(["--mmlu", copied.to_str().unwrap(), "--methods", "ga"]);
+    stdout_of(&lume(&with_mmlu));
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(!md.contains("stand-in for MMLU"), "{md}");
 }
 
 #[test]

@@ -138,7 +138,10 @@ pub fn merge_models<M: Module>(
     base.visit(&mut base_values);
     for (i, other) in others.iter().enumerate() {
         let same = other.len() == base_values.0.len()
-            && other.iter().zip(&base_values.0).all(|(a, b)| a.len() == b.len());
+            && other
+                .iter()
+                .zip(&base_values.0)
+                .all(|(a, b)| a.len() == b.len());
         if !same {
             return Err(UnlearnError::Data(format!(
                 "model {i} does not have the base model's parameters and shapes"

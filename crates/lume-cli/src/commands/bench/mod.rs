@@ -61,6 +61,8 @@ struct Dataset {
     mmlu: Option<PathBuf>,
     hash: String,
     synthetic: bool,
+    /// Utility comes from the generated quiz (not a real MMLU).
+    quiz: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -202,7 +204,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let gold = evaluate(ModelRole::Gold, &gold_dir, &gold_hash)?;
 
     let checks = Checks::new(&target, &gold, &config.checks);
-    let mut board = Leaderboard::new(data.synthetic, data.mmlu.is_some(), checks);
+    let mut board = Leaderboard::new(data.synthetic, data.quiz, checks);
     board.push(&target, Some(&gold));
     board.push(&gold, Some(&gold));
     println!("{}", board.checks.describe());
@@ -320,6 +322,7 @@ fn prepare_data(
         }
     };
     let bench = Benchmark { records };
+    let quiz = synthetic && mmlu.is_none();
     let mmlu = match (mmlu, given) {
         (Some(m), _) => Some(m.to_path_buf()),
         (None, None) => Some(dir.join("mmlu")),
@@ -348,5 +351,6 @@ fn prepare_data(
         mmlu,
         hash,
         synthetic,
+        quiz,
     })
 }

@@ -273,12 +273,12 @@ fn task_columns() -> Vec<String> {
 }
 
 impl Leaderboard {
-    pub fn new(synthetic: bool, has_mmlu: bool, checks: Checks) -> Self {
+    pub fn new(synthetic: bool, quiz: bool, checks: Checks) -> Self {
         Leaderboard {
             rows: Vec::new(),
             checks,
             synthetic,
-            quiz: synthetic && has_mmlu,
+            quiz,
         }
     }
 
