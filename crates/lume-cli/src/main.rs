@@ -39,6 +39,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    lume_model::reuse_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd),

@@ -2,10 +2,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear};
-use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
+use crate::kernels::{causal_attention, rms_norm, swiglu};
 
 /// RMSNorm with a weight, or OLMo's LayerNorm with neither weight nor bias.
 #[derive(Module, Debug)]
@@ -28,10 +28,7 @@ impl Norm {
 
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.weight {
-            Some(weight) => {
-                let rms = x.clone().square().mean_dim(2).add_scalar(self.eps).sqrt();
-                (x / rms) * weight.val().unsqueeze_dim::<2>(0).unsqueeze_dim::<3>(0)
-            }
+            Some(weight) => rms_norm(x, weight.val(), self.eps),
             None => {
                 let (var, mean) = x.clone().var_mean_bias(2);
                 (x - mean) / var.add_scalar(self.eps).sqrt()
@@ -156,9 +153,9 @@ fn llama3_scaled(inv: &[f32], s: Llama3RopeScaling) -> Vec<f32> {
 }
 
 fn rotate_half(x: Tensor<4>) -> Tensor<4> {
-    let [b, h, t, d] = x.dims();
-    let first = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
-    let second = x.slice([0..b, 0..h, 0..t, d / 2..d]);
+    let [b, t, h, d] = x.dims();
+    let first = x.clone().slice([0..b, 0..t, 0..h, 0..d / 2]);
+    let second = x.slice([0..b, 0..t, 0..h, d / 2..d]);
     Tensor::cat(vec![second.neg(), first], 3)
 }
 
@@ -181,31 +178,22 @@ impl Attention {
         }
     }
 
+    /// `[batch, seq, heads, head_dim]`: the projection's own layout, which attention reads
+    /// without a transposed copy.
     fn project(&self, proj: &Linear, x: Tensor<3>, heads: usize) -> Tensor<4> {
         let [b, t, _] = x.dims();
         let mut y = proj.forward(x);
         if self.clip_qkv > 0.0 {
             y = y.clamp(-self.clip_qkv, self.clip_qkv);
         }
-        y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2)
-    }
-
-    fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
-        let n_rep = self.heads / self.kv_heads;
-        if n_rep == 1 {
-            return x;
-        }
-        let [b, kv, t, d] = x.dims();
-        x.unsqueeze_dim::<5>(2)
-            .expand([b, kv, n_rep, t, d])
-            .reshape([b, kv * n_rep, t, d])
+        y.reshape([b, t, heads, self.head_dim])
     }
 
     fn forward(
         &self,
         x: Tensor<3>,
         rope: &(Tensor<4>, Tensor<4>),
-        mask: &Tensor<4, Bool>,
+        key_real: &[bool],
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
@@ -219,19 +207,13 @@ impl Attention {
             Some(cache) => cache.append(k, v),
             None => (k, v),
         };
-        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
-        let scores = q.matmul(k.swap_dims(2, 3)) / (self.head_dim as f64).sqrt();
-        // A finite minimum, as transformers uses: fully masked rows (left padding) stay finite.
-        let scores = scores.mask_fill(mask.clone(), f32::MIN);
-        let out = softmax(scores, 3).matmul(v);
-        self.o_proj.forward(
-            out.swap_dims(1, 2)
-                .reshape([b, t, self.heads * self.head_dim]),
-        )
+        let out = causal_attention(q, k, v, key_real);
+        self.o_proj
+            .forward(out.reshape([b, t, self.heads * self.head_dim]))
     }
 }
 
-/// Keys and values of one layer, after RoPE and before the grouped heads are repeated.
+/// Keys and values of one layer after RoPE, `[batch, positions, kv_heads, head_dim]`.
 #[derive(Debug, Clone, Default)]
 pub struct LayerCache {
     kv: Option<(Tensor<4>, Tensor<4>)>,
@@ -240,7 +222,7 @@ pub struct LayerCache {
 impl LayerCache {
     fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let kv = match self.kv.take() {
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 1), Tensor::cat(vec![pv, v], 1)),
             None => (k, v),
         };
         self.kv = Some(kv.clone());
@@ -266,30 +248,6 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-}
-
-/// Masks for `t_new` queries against `past + t_new` keys: `true` where a key is in a query's
-/// future, or is padding (`key_real[row][j] == false`).
-fn attention_mask(
-    b: usize,
-    t_new: usize,
-    past: usize,
-    key_real: Option<&[bool]>,
-    device: &Device,
-) -> Tensor<4, Bool> {
-    let total = past + t_new;
-    let mut mask = Vec::with_capacity(b * t_new * total);
-    for row in 0..b {
-        for i in 0..t_new {
-            for j in 0..total {
-                let future = j > past + i;
-                let padded = key_real.is_some_and(|real| !real[row * total + j]);
-                mask.push(future || padded);
-            }
-        }
-    }
-    Tensor::<3, Bool>::from_data(TensorData::new(mask, [b, t_new, total]), device)
-        .unsqueeze_dim::<4>(1)
 }
 
 impl CausalLm {
@@ -360,7 +318,8 @@ impl CausalLm {
         let device = ids.device();
         let past = cache.as_ref().map_or(0, |c| c.len);
         let rope = rope_tables(config, positions, b, t, &device);
-        let mask = attention_mask(b, t, past, key_real, &device);
+        let key_real = key_real.unwrap_or_default();
+        debug_assert!(key_real.is_empty() || key_real.len() == b * (past + t));
         if let Some(cache) = cache.as_deref_mut()
             && cache.layers.is_empty()
         {
@@ -371,12 +330,13 @@ impl CausalLm {
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let h = layer.input_layernorm.forward(x.clone());
-            x = x + layer.self_attn.forward(h, &rope, &mask, layer_cache);
+            x = x + layer.self_attn.forward(h, &rope, key_real, layer_cache);
             let h = layer.post_attention_layernorm.forward(x.clone());
             let mlp = &layer.mlp;
-            x = x + mlp
-                .down_proj
-                .forward(silu(mlp.gate_proj.forward(h.clone())) * mlp.up_proj.forward(h));
+            x = x + mlp.down_proj.forward(swiglu(
+                mlp.gate_proj.forward(h.clone()),
+                mlp.up_proj.forward(h),
+            ));
             if keep_hidden_states {
                 hidden_states.push(x.clone());
             }
@@ -402,7 +362,7 @@ impl CausalLm {
     }
 }
 
-/// cos and sin of RoPE at each row's positions, shaped `[batch, 1, seq, head_dim]`.
+/// cos and sin of RoPE at each row's positions, shaped `[batch, seq, 1, head_dim]`.
 pub(crate) fn rope_tables(
     config: &ModelConfig,
     positions: &[usize],
@@ -422,7 +382,7 @@ pub(crate) fn rope_tables(
         }
     }
     let make = |v: Vec<f32>| {
-        Tensor::<3>::from_data(TensorData::new(v, [b, t, d]), device).unsqueeze_dim::<4>(1)
+        Tensor::<3>::from_data(TensorData::new(v, [b, t, d]), device).unsqueeze_dim::<4>(2)
     };
     (make(cos), make(sin))
 }

@@ -14,22 +14,29 @@
 //! # Ok::<(), lume_model::DeviceError>(())
 //! ```
 
+mod allocator;
 mod causal;
 mod config;
 mod decoder;
 mod device;
 mod engine;
 mod generation;
+mod kernels;
 mod scoring;
 mod tokenizer;
 mod weights;
 
+pub use allocator::reuse_freed_memory;
 pub use causal::{CausalModel, Model};
 pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig};
 pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
 pub use engine::{Engine, EngineError};
 pub use generation::{GenerationConfig, Sampling};
+pub use kernels::{
+    FusedOps, causal_attention, composed_causal_attention, composed_rms_norm, composed_swiglu,
+    composed_token_nll, rms_norm, swiglu, token_nll,
+};
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
 pub use tokenizer::{EOS_TOKEN, PAD_TOKEN, TextTokenizer, TokenizerError, clean_up_tokenization};
 pub use weights::{

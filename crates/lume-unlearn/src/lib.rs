@@ -31,8 +31,8 @@ mod trainer;
 pub use batch::TensorBatch;
 pub use checkpoint::{StepRecord, TrainerState, checkpoint_dir, latest_checkpoint};
 pub use logprob::{
-    answer_lengths, mean_kl, mean_nll, one_hot_targets, sequence_log_probs, shifted_log_softmax,
-    target_log_probs, weighted_mean,
+    answer_lengths, answer_log_probs, mean_kl, mean_nll, one_hot_targets, sequence_log_probs,
+    shifted_log_softmax, target_log_probs, weighted_mean,
 };
 pub use lora::{
     ADAPTERS_FILE, LoraConfig, attach_lora, is_adapter_path, load_adapters, merge_lora,

@@ -22,6 +22,20 @@ pub fn target_log_probs(log_probs: Tensor<3>, batch: &TensorBatch) -> Tensor<2> 
         * batch.weights.clone()
 }
 
+/// `log p(target)` at every shifted position straight from the logits `[batch, seq, vocab]`,
+/// 0 where the target does not count: `[batch, seq − 1]`. Equal to
+/// `target_log_probs(shifted_log_softmax(logits), batch)` without the vocabulary-sized
+/// log-softmax tensor (a fused kernel on the CPU, `lume_model::token_nll`).
+pub fn answer_log_probs(logits: Tensor<3>, batch: &TensorBatch) -> Tensor<2> {
+    let [b, t, v] = logits.dims();
+    let rows = b * (t - 1);
+    let nll = lume_model::token_nll(
+        logits.slice([0..b, 0..t - 1, 0..v]).reshape([rows, v]),
+        batch.targets.clone().reshape([rows]),
+    );
+    nll.reshape([b, t - 1]).neg() * batch.weights.clone()
+}
+
 /// `log π(y|x)` of each row: the sum over its answer tokens, `[batch]`.
 pub fn sequence_log_probs(token_log_probs: Tensor<2>) -> Tensor<1> {
     let [b, _] = token_log_probs.dims();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::UnlearnError;
 use crate::batch::TensorBatch;
 use crate::logprob::{
-    mean_kl, mean_nll, sequence_log_probs, shifted_log_softmax, target_log_probs,
+    answer_log_probs, mean_kl, mean_nll, sequence_log_probs, shifted_log_softmax,
 };
 use crate::lora::LoraConfig;
 use crate::merge::MergeMethod;
@@ -35,6 +35,16 @@ impl StepContext<'_> {
             self.model
                 .forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false);
         shifted_log_softmax(out.logits)
+    }
+
+    /// The model's `log p(target)` at every shifted position of `batch`, 0 where the target
+    /// does not count, `[batch, seq − 1]`: `target_log_probs(self.log_probs(batch), batch)`
+    /// without the vocabulary-sized log-softmax.
+    pub fn answer_log_probs(&self, batch: &TensorBatch) -> Tensor<2> {
+        let out =
+            self.model
+                .forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false);
+        answer_log_probs(out.logits, batch)
     }
 
     /// The reference model's log-softmax on `batch`, a constant for autodiff.
@@ -76,12 +86,12 @@ impl StepContext<'_> {
 
     /// Mean NLL of the model on `batch` (Hugging Face's causal-LM loss).
     pub fn nll(&self, batch: &TensorBatch) -> Tensor<1> {
-        mean_nll(target_log_probs(self.log_probs(batch), batch), batch)
+        mean_nll(self.answer_log_probs(batch), batch)
     }
 
     /// `log π_θ(y|x)` of each row: the sum over its answer tokens, `[batch]`.
     pub fn sequence_log_probs(&self, batch: &TensorBatch) -> Tensor<1> {
-        sequence_log_probs(target_log_probs(self.log_probs(batch), batch))
+        sequence_log_probs(self.answer_log_probs(batch))
     }
 
     /// `log π_ref(y|x)` of each row, a constant for autodiff.
@@ -89,10 +99,13 @@ impl StepContext<'_> {
         &self,
         batch: &TensorBatch,
     ) -> Result<Tensor<1>, UnlearnError> {
-        Ok(sequence_log_probs(target_log_probs(
-            self.reference_log_probs(batch)?,
-            batch,
-        )))
+        let reference = self
+            .reference
+            .ok_or(UnlearnError::MissingInput("reference model"))?;
+        let plain = batch.inner();
+        let out =
+            reference.forward_tokens(plain.ids.clone(), Some(plain.attention_mask.clone()), false);
+        Ok(sequence_log_probs(answer_log_probs(out.logits, &plain)))
     }
 
     /// `gamma · forget + alpha · retain term`; the retain batch is not even run when

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
-use crate::logprob::{one_hot_targets, target_log_probs, weighted_mean};
+use crate::logprob::{one_hot_targets, weighted_mean};
 use crate::method::{LossTerms, RetainTerm, StepContext, UnlearningMethod};
 
 /// WGA: `mean_t sg(p_t^β)·log p_t` over forget answer tokens, plus α·NLL on retain.
@@ -37,7 +37,7 @@ impl UnlearningMethod for Wga {
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let batch = ctx.forget;
-        let log_p = target_log_probs(ctx.log_probs(batch), batch);
+        let log_p = ctx.answer_log_probs(batch);
         let weight = log_p.clone().detach().mul_scalar(self.beta).exp();
         let forget = weighted_mean(weight * log_p, batch.weights.clone());
         ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)
@@ -78,7 +78,7 @@ impl UnlearningMethod for SatImp {
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let batch = ctx.forget;
-        let log_p = target_log_probs(ctx.log_probs(batch), batch);
+        let log_p = ctx.answer_log_probs(batch);
         let p = log_p.clone().detach().exp();
         let weight =
             p.clone().powf_scalar(self.beta1) * p.neg().add_scalar(1.0).powf_scalar(self.beta2);

@@ -1,0 +1,188 @@
+//! Backward passes of the fused operations, for Burn's autodiff over any backend that
+//! implements them.
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::{Autodiff, tensor::FloatTensor, tensor::IntTensor};
+use burn_flex::FlexTensor;
+
+use super::FusedOps;
+use super::flex::{
+    attention_backward, attention_forward, rms_norm_backward, rms_norm_forward, swiglu_backward,
+};
+
+/// Registers each gradient with its parent, for the parents that require one (a macro: the
+/// parents' node type is private to burn-autodiff).
+macro_rules! register {
+    ($parents:expr, $outputs:expr, $grads:expr) => {
+        for (parent, grad) in $parents.into_iter().zip($outputs) {
+            if let Some(node) = parent {
+                $grads.register::<Flex>(node.id, grad);
+            }
+        }
+    };
+}
+
+#[derive(Debug)]
+struct SwiGlu;
+
+impl Backward<Flex, 2> for SwiGlu {
+    /// The gate and the up projection.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (gate, up) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        register!(ops.parents, swiglu_backward(gate, up, grad), grads);
+    }
+}
+
+#[derive(Debug)]
+struct RmsNorm;
+
+impl Backward<Flex, 2> for RmsNorm {
+    /// The input, the weight, and each row's inverse RMS.
+    type State = (FlexTensor, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, weight, inv_rms) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        register!(
+            ops.parents,
+            rms_norm_backward(x, weight, &inv_rms, grad),
+            grads
+        );
+    }
+}
+
+#[derive(Debug)]
+struct TokenNll;
+
+impl Backward<Flex, 1> for TokenNll {
+    /// Logits, targets, and the forward's output.
+    type State = (FlexTensor, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (logits, targets, nll) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            Flex::token_nll_backward(logits, targets, nll, grad)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct CausalAttention;
+
+/// Q, K, V, the probabilities of the forward pass, and the key mask.
+type AttentionState = (FlexTensor, FlexTensor, FlexTensor, FlexTensor, Vec<bool>);
+
+impl Backward<Flex, 3> for CausalAttention {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (q, k, v, probs, key_real) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        register!(
+            ops.parents,
+            attention_backward(q, k, v, probs, grad, &key_real),
+            grads
+        );
+    }
+}
+
+// The backward passes call the flex kernels directly, so autodiff is implemented over flex
+// only (the extension routes no other backend here).
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_real: Vec<bool>,
+    ) -> FloatTensor<Self> {
+        match CausalAttention
+            .prepare::<C>([q.node(), k.node(), v.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (q, k, v) = (q.into_primitive(), k.into_primitive(), v.into_primitive());
+                let (out, probs) = attention_forward(q.clone(), k.clone(), v.clone(), &key_real);
+                prep.finish((q, k, v, probs, key_real), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(
+                attention_forward(
+                    q.into_primitive(),
+                    k.into_primitive(),
+                    v.into_primitive(),
+                    &key_real,
+                )
+                .0,
+            ),
+        }
+    }
+
+    fn token_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+        match TokenNll
+            .prepare::<C>([logits.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let logits = logits.into_primitive();
+                let nll = Flex::token_nll(logits.clone(), targets.clone());
+                prep.finish((logits, targets, nll.clone()), nll)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::token_nll(logits.into_primitive(), targets))
+            }
+        }
+    }
+
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SwiGlu
+            .prepare::<C>([gate.node(), up.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (gate, up) = (gate.into_primitive(), up.into_primitive());
+                let out = Flex::swiglu(gate.clone(), up.clone());
+                prep.finish((gate, up), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::swiglu(gate.into_primitive(), up.into_primitive()))
+            }
+        }
+    }
+
+    fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        match RmsNorm
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let (out, inv_rms) = rms_norm_forward(x.clone(), weight.clone(), eps);
+                prep.finish((x, weight, inv_rms), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::rms_norm(
+                x.into_primitive(),
+                weight.into_primitive(),
+                eps,
+            )),
+        }
+    }
+
+    fn token_nll_backward(
+        _logits: FloatTensor<Self>,
+        _targets: IntTensor<Self>,
+        _nll: FloatTensor<Self>,
+        _grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        unimplemented!("second derivatives of the fused cross-entropy are not supported")
+    }
+}

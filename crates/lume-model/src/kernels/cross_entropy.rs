@@ -1,0 +1,159 @@
+//! Next-token cross-entropy on the CPU in one pass over the vocabulary per row, and its
+//! gradient in one more: the two passes that a composed `log_softmax` + `gather` spreads over
+//! eight full-size temporaries.
+
+use rayon::prelude::*;
+
+use super::simd::{exp, max, simd_dispatch, sum_exp};
+
+/// Rows per rayon task: a row is a whole vocabulary, so a few rows already amortize the task.
+const ROWS_PER_TASK: usize = 8;
+
+/// `logsumexp(row) − row[target]` for every row of `logits` (`rows × vocab`, row-major).
+/// A target outside the vocabulary gives NaN, so that a bad id cannot pass unnoticed.
+pub(crate) fn token_nll(logits: &[f32], targets: &[i64], vocab: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; targets.len()];
+    out.par_chunks_mut(ROWS_PER_TASK)
+        .zip(logits.par_chunks(ROWS_PER_TASK * vocab))
+        .zip(targets.par_chunks(ROWS_PER_TASK))
+        .for_each(|((out, rows), targets)| nll_rows(out, rows, targets, vocab));
+    out
+}
+
+/// The gradient of [`token_nll`] times `grad` (one value per row):
+/// `(softmax(row) − onehot(target)) · grad`. `nll` is what the forward returned, from which
+/// each row's log-sum-exp is recovered without another pass.
+pub(crate) fn token_nll_backward(
+    logits: &[f32],
+    targets: &[i64],
+    nll: &[f32],
+    grad: &[f32],
+    vocab: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; logits.len()];
+    out.par_chunks_mut(ROWS_PER_TASK * vocab)
+        .zip(logits.par_chunks(ROWS_PER_TASK * vocab))
+        .enumerate()
+        .for_each(|(task, (out, rows))| {
+            let first = task * ROWS_PER_TASK;
+            let n = out.len() / vocab;
+            let span = first..first + n;
+            nll_grad_rows(
+                out,
+                rows,
+                &targets[span.clone()],
+                &nll[span.clone()],
+                &grad[span],
+                vocab,
+            )
+        });
+    out
+}
+
+simd_dispatch!(fn nll_rows(out: &mut [f32], rows: &[f32], targets: &[i64], vocab: usize) => nll_rows_kernel);
+
+#[inline(always)]
+fn nll_rows_kernel(out: &mut [f32], rows: &[f32], targets: &[i64], vocab: usize) {
+    for ((o, row), &target) in out.iter_mut().zip(rows.chunks_exact(vocab)).zip(targets) {
+        let shift = max(row);
+        let lse = shift + sum_exp(row, shift).ln();
+        *o = usize::try_from(target)
+            .ok()
+            .and_then(|t| row.get(t))
+            .map_or(f32::NAN, |&x| lse - x);
+    }
+}
+
+simd_dispatch!(fn nll_grad_rows(
+    out: &mut [f32],
+    rows: &[f32],
+    targets: &[i64],
+    nll: &[f32],
+    grad: &[f32],
+    vocab: usize,
+) => nll_grad_rows_kernel);
+
+#[inline(always)]
+fn nll_grad_rows_kernel(
+    out: &mut [f32],
+    rows: &[f32],
+    targets: &[i64],
+    nll: &[f32],
+    grad: &[f32],
+    vocab: usize,
+) {
+    for (r, (o, row)) in out
+        .chunks_exact_mut(vocab)
+        .zip(rows.chunks_exact(vocab))
+        .enumerate()
+    {
+        let g = grad[r];
+        // Masked positions (prompt tokens) have no gradient: the zeros stay.
+        if g == 0.0 {
+            continue;
+        }
+        let Some(t) = usize::try_from(targets[r]).ok().filter(|&t| t < vocab) else {
+            o.fill(f32::NAN);
+            continue;
+        };
+        let lse = nll[r] + row[t];
+        for (o, &x) in o.iter_mut().zip(row) {
+            *o = exp(x - lse) * g;
+        }
+        o[t] -= g;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    fn reference(row: &[f32], target: usize) -> (f64, Vec<f64>) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+        let lse = max + sum.ln();
+        let grad = row
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (x as f64 - lse).exp() - f64::from(u8::from(i == target)))
+            .collect();
+        (lse - row[target] as f64, grad)
+    }
+
+    proptest! {
+        #[test]
+        fn matches_f64_reference(
+            rows in 1usize..20,
+            vocab in 1usize..70,
+            seed in any::<u64>(),
+            scale in 0.1f32..30.0,
+        ) {
+            let mut state = seed | 1;
+            let mut next = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
+            let logits: Vec<f32> = (0..rows * vocab)
+                .map(|_| ((next() % 20_001) as f32 / 10_000.0 - 1.0) * scale)
+                .collect();
+            let targets: Vec<i64> = (0..rows).map(|_| (next() % vocab as u64) as i64).collect();
+            let grad: Vec<f32> = (0..rows).map(|r| if r % 3 == 2 { 0.0 } else { 0.5 + r as f32 }).collect();
+            let nll = super::token_nll(&logits, &targets, vocab);
+            let dlogits = super::token_nll_backward(&logits, &targets, &nll, &grad, vocab);
+            for r in 0..rows {
+                let (want, want_grad) = reference(&logits[r * vocab..(r + 1) * vocab], targets[r] as usize);
+                prop_assert!((nll[r] as f64 - want).abs() <= 1e-5 * want.abs().max(1.0), "row {r}: {} vs {want}", nll[r]);
+                for v in 0..vocab {
+                    let want = want_grad[v] * grad[r] as f64;
+                    let got = dlogits[r * vocab + v] as f64;
+                    prop_assert!((got - want).abs() <= 1e-5 * (1.0 + grad[r] as f64), "row {r} col {v}: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_target_outside_the_vocabulary_is_nan() {
+        let nll = super::token_nll(&[0.0, 1.0], &[2], 2);
+        assert!(nll[0].is_nan());
+        let nll = super::token_nll(&[0.0, 1.0], &[-1], 2);
+        assert!(nll[0].is_nan());
+    }
+}

@@ -1,0 +1,180 @@
+//! Row and element kernels of the decoder block on the CPU: RMSNorm and the SwiGLU gate, with
+//! their gradients. Burn composes each from four to six element-wise operations (and its
+//! autodiff recomputes the sigmoid in the backward pass); here each is one pass.
+
+use rayon::prelude::*;
+
+use super::simd::{dot, exp, simd_dispatch};
+
+/// Elements per rayon task, and the size below which threads cost more than they save.
+const CHUNK: usize = 1 << 14;
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// `silu(gate) · up`, element-wise.
+pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; gate.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)))
+        .for_each(|(out, (gate, up))| swiglu_chunk(out, gate, up));
+    out
+}
+
+simd_dispatch!(fn swiglu_chunk(out: &mut [f32], gate: &[f32], up: &[f32]) => swiglu_kernel);
+
+#[inline(always)]
+fn swiglu_kernel(out: &mut [f32], gate: &[f32], up: &[f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = g * sigmoid(g) * u;
+    }
+}
+
+/// The gradients of [`swiglu`] for the gate and the up projection.
+pub(crate) fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut dgate = vec![0.0; gate.len()];
+    let mut dup = vec![0.0; gate.len()];
+    dgate
+        .par_chunks_mut(CHUNK)
+        .zip(dup.par_chunks_mut(CHUNK))
+        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)))
+        .zip(grad.par_chunks(CHUNK))
+        .for_each(|(((dg, du), (g, u)), go)| swiglu_backward_chunk(dg, du, g, u, go));
+    (dgate, dup)
+}
+
+simd_dispatch!(fn swiglu_backward_chunk(
+    dgate: &mut [f32],
+    dup: &mut [f32],
+    gate: &[f32],
+    up: &[f32],
+    grad: &[f32],
+) => swiglu_backward_kernel);
+
+#[inline(always)]
+fn swiglu_backward_kernel(
+    dgate: &mut [f32],
+    dup: &mut [f32],
+    gate: &[f32],
+    up: &[f32],
+    grad: &[f32],
+) {
+    for ((((dg, du), &g), &u), &go) in dgate
+        .iter_mut()
+        .zip(dup.iter_mut())
+        .zip(gate)
+        .zip(up)
+        .zip(grad)
+    {
+        let s = sigmoid(g);
+        *du = go * g * s;
+        *dg = go * u * s * (1.0 + g * (1.0 - s));
+    }
+}
+
+/// Rows per rayon task of the norms.
+const NORM_ROWS: usize = 64;
+
+/// `x / √(mean(x²) + eps) · weight` over rows of `width`; also returns each row's
+/// `1/√(mean(x²) + eps)` for the backward pass.
+pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> (Vec<f32>, Vec<f32>) {
+    let width = weight.len();
+    let mut out = vec![0.0; x.len()];
+    let mut inv_rms = vec![0.0; x.len() / width];
+    out.par_chunks_mut(NORM_ROWS * width)
+        .zip(inv_rms.par_chunks_mut(NORM_ROWS))
+        .zip(x.par_chunks(NORM_ROWS * width))
+        .for_each(|((out, inv), x)| rms_norm_rows(out, inv, x, weight, eps));
+    (out, inv_rms)
+}
+
+simd_dispatch!(fn rms_norm_rows(out: &mut [f32], inv_rms: &mut [f32], x: &[f32], weight: &[f32], eps: f32) => rms_norm_kernel);
+
+#[inline(always)]
+fn rms_norm_kernel(out: &mut [f32], inv_rms: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
+    let width = weight.len();
+    for ((o, r), x) in out
+        .chunks_exact_mut(width)
+        .zip(inv_rms.iter_mut())
+        .zip(x.chunks_exact(width))
+    {
+        *r = 1.0 / (dot(x, x) / width as f32 + eps).sqrt();
+        for ((o, &x), &w) in o.iter_mut().zip(x).zip(weight) {
+            *o = x * *r * w;
+        }
+    }
+}
+
+/// The gradients of [`rms_norm`] for `x` and for the weight, from the forward's `inv_rms`.
+pub(crate) fn rms_norm_backward(
+    x: &[f32],
+    weight: &[f32],
+    inv_rms: &[f32],
+    grad: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let width = weight.len();
+    let mut dx = vec![0.0; x.len()];
+    let partial: Vec<Vec<f32>> = dx
+        .par_chunks_mut(NORM_ROWS * width)
+        .zip(x.par_chunks(NORM_ROWS * width))
+        .zip(inv_rms.par_chunks(NORM_ROWS))
+        .zip(grad.par_chunks(NORM_ROWS * width))
+        .map(|(((dx, x), inv), go)| {
+            let mut dweight = vec![0.0; width];
+            rms_norm_backward_rows(dx, &mut dweight, x, weight, inv, go);
+            dweight
+        })
+        .collect();
+    // Per-task partial sums of the weight's gradient, added in task order (deterministic).
+    let mut dweight = vec![0.0; width];
+    for p in partial {
+        for (d, p) in dweight.iter_mut().zip(p) {
+            *d += p;
+        }
+    }
+    (dx, dweight)
+}
+
+simd_dispatch!(fn rms_norm_backward_rows(
+    dx: &mut [f32],
+    dweight: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
+    inv_rms: &[f32],
+    grad: &[f32],
+) => rms_norm_backward_kernel);
+
+#[inline(always)]
+fn rms_norm_backward_kernel(
+    dx: &mut [f32],
+    dweight: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
+    inv_rms: &[f32],
+    grad: &[f32],
+) {
+    let width = weight.len();
+    let mut gw = vec![0.0f32; width];
+    for (((dx, x), &r), go) in dx
+        .chunks_exact_mut(width)
+        .zip(x.chunks_exact(width))
+        .zip(inv_rms)
+        .zip(grad.chunks_exact(width))
+    {
+        for (((gw, &go), &w), (dw, &x)) in gw
+            .iter_mut()
+            .zip(go)
+            .zip(weight)
+            .zip(dweight.iter_mut().zip(x))
+        {
+            *gw = go * w;
+            *dw += go * x * r;
+        }
+        // d/dx of x·r: r·(g − x̂ · mean(g · x̂)), with x̂ = x·r and g = grad·weight.
+        let mean = dot(&gw, x) * r / width as f32;
+        for ((dx, &gw), &x) in dx.iter_mut().zip(&gw).zip(x) {
+            *dx = r * (gw - x * r * mean);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The `flex` backend's implementation of the fused operations.
+
+use burn::backend::Flex;
+use burn::backend::TensorMetadata;
+use burn::backend::ops::FloatTensorOps;
+use burn::tensor::{DType, FloatDType, Shape, TensorData};
+use burn_flex::FlexTensor;
+
+use super::FusedOps;
+use super::attention::{self, AttentionShape};
+use super::cross_entropy;
+use super::elementwise;
+
+/// A contiguous f32 copy-free view when possible; other float dtypes are widened to f32.
+fn as_f32(tensor: FlexTensor) -> FlexTensor {
+    let tensor = if tensor.dtype() == DType::F32 {
+        tensor
+    } else {
+        Flex::float_cast(tensor, FloatDType::F32)
+    };
+    tensor.to_contiguous()
+}
+
+fn f32_slice(tensor: &FlexTensor) -> &[f32] {
+    tensor
+        .as_slice::<f32>()
+        .expect("as_f32 made the tensor contiguous f32")
+}
+
+fn ids(tensor: FlexTensor) -> Vec<i64> {
+    tensor
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("converted to i64")
+}
+
+/// Wraps `values` as a tensor of `shape` in the `dtype` the caller used.
+fn output(values: Vec<f32>, shape: impl Into<Shape>, dtype: DType) -> FlexTensor {
+    cast_back(
+        FlexTensor::from_data(TensorData::new(values, shape.into())),
+        dtype,
+    )
+}
+
+/// An f32 result in the float `dtype` of the caller.
+fn cast_back(out: FlexTensor, dtype: DType) -> FlexTensor {
+    match dtype {
+        DType::F32 => out,
+        DType::F64 => Flex::float_cast(out, FloatDType::F64),
+        DType::F16 => Flex::float_cast(out, FloatDType::F16),
+        DType::BF16 => Flex::float_cast(out, FloatDType::BF16),
+        _ => out,
+    }
+}
+
+/// The sizes of an attention call on `[batch, seq, heads, d]` queries and
+/// `[batch, keys, kv_heads, d]` keys.
+pub(super) fn attention_shape(q: &FlexTensor, k: &FlexTensor) -> AttentionShape {
+    let [batch, queries, heads, head_dim] = q.shape().dims();
+    let [_, keys, kv_heads, _] = k.shape().dims();
+    AttentionShape {
+        batch,
+        queries,
+        keys,
+        heads,
+        kv_heads,
+        head_dim,
+    }
+}
+
+/// `[batch, seq, kv_heads, d]` as `[batch, heads, seq, d]`: each key/value head repeated for
+/// the query heads of its group (a strided view when there are no groups).
+fn heads_first(x: FlexTensor, s: &AttentionShape) -> FlexTensor {
+    let x = Flex::float_swap_dims(x, 1, 2);
+    let group = s.group();
+    if group == 1 {
+        return x;
+    }
+    let [b, kv, n, d] = x.shape().dims();
+    let x = Flex::float_reshape(x.to_contiguous(), Shape::new([b, kv, 1, n, d]));
+    let x = Flex::float_expand(x, Shape::new([b, kv, group, n, d]));
+    Flex::float_reshape(x.to_contiguous(), Shape::new([b, kv * group, n, d]))
+}
+
+/// Sums the gradient `[batch, heads, seq, d]` of repeated heads back into
+/// `[batch, seq, kv_heads, d]`.
+fn heads_back(grad: FlexTensor, s: &AttentionShape) -> FlexTensor {
+    let group = s.group();
+    let grad = if group == 1 {
+        grad
+    } else {
+        let [b, _, n, d] = grad.shape().dims();
+        let grad = Flex::float_reshape(grad, Shape::new([b, s.kv_heads, group, n, d]));
+        Flex::float_reshape(
+            Flex::float_sum_dim(grad, 2),
+            Shape::new([b, s.kv_heads, n, d]),
+        )
+    };
+    Flex::float_swap_dims(grad, 1, 2).to_contiguous()
+}
+
+/// The forward pass in f32. Returns the output `[batch, queries, heads, d]` (in the dtype of
+/// `q`) and the probabilities `[batch, heads, queries, keys]`.
+pub(super) fn attention_forward(
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    key_real: &[bool],
+) -> (FlexTensor, FlexTensor) {
+    let dtype = q.dtype();
+    let s = attention_shape(&q, &k);
+    let q = Flex::float_swap_dims(as_f32(q), 1, 2);
+    let (k, v) = (heads_first(as_f32(k), &s), heads_first(as_f32(v), &s));
+    let mut probs = Flex::float_matmul(q, Flex::float_swap_dims(k, 2, 3)).to_contiguous();
+    attention::softmax_in_place(probs.storage_mut::<f32>(), key_real, s);
+    let out = Flex::float_matmul(probs.clone(), v);
+    let out = Flex::float_swap_dims(out, 1, 2).to_contiguous();
+    (cast_back(out, dtype), probs)
+}
+
+/// The gradients of Q, K and V, in their dtypes.
+pub(super) fn attention_backward(
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    probs: FlexTensor,
+    grad: FlexTensor,
+    key_real: &[bool],
+) -> [FlexTensor; 3] {
+    let dtype = q.dtype();
+    let s = attention_shape(&q, &k);
+    let q = Flex::float_swap_dims(as_f32(q), 1, 2);
+    let (k, v) = (heads_first(as_f32(k), &s), heads_first(as_f32(v), &s));
+    let grad = Flex::float_swap_dims(as_f32(grad), 1, 2);
+    let mut dscores =
+        Flex::float_matmul(grad.clone(), Flex::float_swap_dims(v, 2, 3)).to_contiguous();
+    attention::softmax_backward_in_place(
+        dscores.storage_mut::<f32>(),
+        f32_slice(&probs),
+        key_real,
+        s,
+    );
+    let dq = Flex::float_matmul(dscores.clone(), k);
+    let dk = Flex::float_matmul(Flex::float_swap_dims(dscores, 2, 3), q);
+    let dv = Flex::float_matmul(Flex::float_swap_dims(probs, 2, 3), grad);
+    [
+        cast_back(Flex::float_swap_dims(dq, 1, 2).to_contiguous(), dtype),
+        cast_back(heads_back(dk, &s), dtype),
+        cast_back(heads_back(dv, &s), dtype),
+    ]
+}
+
+/// The gradients of the SwiGLU gate for `gate` and `up`.
+pub(super) fn swiglu_backward(
+    gate: FlexTensor,
+    up: FlexTensor,
+    grad: FlexTensor,
+) -> [FlexTensor; 2] {
+    let (dtype, shape) = (gate.dtype(), gate.shape());
+    let (gate, up, grad) = (as_f32(gate), as_f32(up), as_f32(grad));
+    let (dgate, dup) =
+        elementwise::swiglu_backward(f32_slice(&gate), f32_slice(&up), f32_slice(&grad));
+    [
+        output(dgate, shape.clone(), dtype),
+        output(dup, shape, dtype),
+    ]
+}
+
+/// RMSNorm's output and each row's inverse RMS (f32, for the backward pass).
+pub(super) fn rms_norm_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    eps: f64,
+) -> (FlexTensor, FlexTensor) {
+    let (dtype, shape) = (x.dtype(), x.shape());
+    let (x, weight) = (as_f32(x), as_f32(weight));
+    let (out, inv_rms) = elementwise::rms_norm(f32_slice(&x), f32_slice(&weight), eps as f32);
+    let rows = inv_rms.len();
+    (
+        output(out, shape, dtype),
+        output(inv_rms, [rows], DType::F32),
+    )
+}
+
+/// RMSNorm's gradients for `x` and the weight.
+pub(super) fn rms_norm_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    inv_rms: &FlexTensor,
+    grad: FlexTensor,
+) -> [FlexTensor; 2] {
+    let (dtype, shape, width) = (x.dtype(), x.shape(), weight.shape()[0]);
+    let (x, weight, grad) = (as_f32(x), as_f32(weight), as_f32(grad));
+    let (dx, dweight) = elementwise::rms_norm_backward(
+        f32_slice(&x),
+        f32_slice(&weight),
+        f32_slice(inv_rms),
+        f32_slice(&grad),
+    );
+    [output(dx, shape, dtype), output(dweight, [width], dtype)]
+}
+
+impl FusedOps for Flex {
+    fn swiglu(gate: FlexTensor, up: FlexTensor) -> FlexTensor {
+        let (dtype, shape) = (gate.dtype(), gate.shape());
+        let (gate, up) = (as_f32(gate), as_f32(up));
+        output(
+            elementwise::swiglu(f32_slice(&gate), f32_slice(&up)),
+            shape,
+            dtype,
+        )
+    }
+
+    fn rms_norm(x: FlexTensor, weight: FlexTensor, eps: f64) -> FlexTensor {
+        rms_norm_forward(x, weight, eps).0
+    }
+
+    fn causal_attention(
+        q: FlexTensor,
+        k: FlexTensor,
+        v: FlexTensor,
+        key_real: Vec<bool>,
+    ) -> FlexTensor {
+        attention_forward(q, k, v, &key_real).0
+    }
+
+    fn token_nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
+        let dtype = logits.dtype();
+        let [rows, vocab] = logits.shape().dims();
+        let logits = as_f32(logits);
+        let nll = cross_entropy::token_nll(f32_slice(&logits), &ids(targets), vocab);
+        output(nll, [rows], dtype)
+    }
+
+    fn token_nll_backward(
+        logits: FlexTensor,
+        targets: FlexTensor,
+        nll: FlexTensor,
+        grad: FlexTensor,
+    ) -> FlexTensor {
+        let dtype = logits.dtype();
+        let [rows, vocab] = logits.shape().dims();
+        let (logits, nll, grad) = (as_f32(logits), as_f32(nll), as_f32(grad));
+        let dlogits = cross_entropy::token_nll_backward(
+            f32_slice(&logits),
+            &ids(targets),
+            f32_slice(&nll),
+            f32_slice(&grad),
+            vocab,
+        );
+        output(dlogits, [rows, vocab], dtype)
+    }
+}

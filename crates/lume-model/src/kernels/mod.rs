@@ -1,0 +1,415 @@
+//! Fused operations with their own CPU kernels and backward passes.
+//!
+//! Burn composes `log_softmax`, `softmax` and friends from element-wise primitives, and its
+//! autodiff recomputes `exp` in the backward pass; on the CPU that is most of a training step
+//! outside the matrix products. These operations are a Burn backend extension: on the `flex`
+//! CPU backend (with or without autodiff) they run the kernels of this module, on every other
+//! backend the tensor-level functions fall back to the composed form, so results agree
+//! everywhere (tests compare the two).
+
+mod attention;
+mod autodiff;
+mod cross_entropy;
+mod elementwise;
+mod flex;
+mod simd;
+
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+/// Operations that the kernels of this module implement for the `flex` backend and its
+/// autodiff wrapper.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedOps: Backend {
+    /// Per row of `logits` `[rows, vocab]`: `logsumexp(row) − row[target]`, `[rows]`.
+    fn token_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
+
+    /// The gradient of [`token_nll`](Self::token_nll) with respect to the logits, given the
+    /// forward's output `nll` and the incoming gradient `grad` `[rows]`.
+    fn token_nll_backward(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        nll: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Causal attention over `[batch, seq, heads, head_dim]` queries and
+    /// `[batch, keys, kv_heads, head_dim]` keys and values (see [`causal_attention`]).
+    fn causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_real: Vec<bool>,
+    ) -> FloatTensor<Self>;
+
+    /// `silu(gate) · up` (see [`swiglu`]).
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// RMSNorm over the last dimension (see [`rms_norm`]).
+    fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self>;
+}
+
+/// The SwiGLU gate `silu(gate) · up`, element-wise, differentiable in both inputs.
+///
+/// ```
+/// use burn::tensor::Tensor;
+/// let device = lume_model::DeviceSpec::Cpu.device()?;
+/// let gate = Tensor::<1>::from_floats([0.0, 1.0], &device);
+/// let up = Tensor::<1>::from_floats([5.0, 2.0], &device);
+/// let y: Vec<f32> = lume_model::swiglu(gate, up).into_data().try_to_vec().unwrap();
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 2.0 / (1.0 + (-1f32).exp())).abs() < 1e-6);
+/// # Ok::<(), lume_model::DeviceError>(())
+/// ```
+pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    if on_flex(&gate.device()) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::swiglu(
+            gate.into_dispatch(),
+            up.into_dispatch(),
+        ))
+    } else {
+        composed_swiglu(gate, up)
+    }
+}
+
+/// [`swiglu`] from Burn's own operations.
+pub fn composed_swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    burn::tensor::activation::silu(gate) * up
+}
+
+/// RMSNorm over the last dimension, `x / √(mean(x²) + eps) · weight`, differentiable in `x`
+/// and `weight`.
+pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Tensor<D> {
+    if on_flex(&x.device()) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::rms_norm(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            eps,
+        ))
+    } else {
+        composed_rms_norm(x, weight, eps)
+    }
+}
+
+/// [`rms_norm`] from Burn's own operations.
+pub fn composed_rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Tensor<D> {
+    let rms = x.clone().square().mean_dim(D - 1).add_scalar(eps).sqrt();
+    let mut shape = [1; D];
+    shape[D - 1] = weight.dims()[0];
+    (x / rms) * weight.reshape(shape)
+}
+
+/// Whether `device` runs on the `flex` CPU backend, where the fused kernels apply.
+fn on_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// The next-token negative log-likelihood of each row: `logsumexp(logits[r]) −
+/// logits[r][targets[r]]` for `logits` `[rows, vocab]` and `targets` `[rows]`, differentiable
+/// with respect to the logits. Equal to `-log_softmax(logits).gather(targets)`, in one pass
+/// over the vocabulary (two with the backward) on the CPU.
+///
+/// ```
+/// use burn::tensor::{Int, Tensor};
+/// let device = lume_model::DeviceSpec::Cpu.device()?;
+/// let logits = Tensor::<2>::from_floats([[0.0, 0.0], [2.0, 0.0]], &device);
+/// let targets = Tensor::<1, Int>::from_ints([1, 0], &device);
+/// let nll: Vec<f32> = lume_model::token_nll(logits, targets).into_data().try_into_vec().unwrap();
+/// assert!((nll[0] - 2f32.ln()).abs() < 1e-6);
+/// assert!((nll[1] - (1.0 + (-2f32).exp()).ln()).abs() < 1e-6);
+/// # Ok::<(), lume_model::DeviceError>(())
+/// ```
+pub fn token_nll(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    if on_flex(&logits.device()) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::token_nll(
+            logits.into_dispatch(),
+            targets.into_dispatch(),
+        ))
+    } else {
+        composed_token_nll(logits, targets)
+    }
+}
+
+/// [`token_nll`] from Burn's own operations: the reference the kernels are tested against,
+/// and the path on backends without a kernel.
+pub fn composed_token_nll(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [rows, _] = logits.dims();
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([rows, 1]))
+        .reshape([rows])
+        .neg()
+}
+
+/// Scaled dot-product attention of `q` `[batch, seq, heads, head_dim]` over `k`, `v`
+/// `[batch, keys, kv_heads, head_dim]` (`kv_heads` divides `heads`; query head `h` reads
+/// key/value head `h / (heads / kv_heads)`), where the queries are the last `seq` of the `keys`
+/// positions: query `i` sees keys `0..=keys − seq + i`, minus those that `key_real`
+/// (`[batch, keys]` row-major, or empty) marks `false`. Returns `[batch, seq, heads, head_dim]`.
+/// Masked scores become `f32::MIN` before the softmax, as in transformers. Differentiable with
+/// respect to `q`, `k` and `v`.
+pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, key_real: &[bool]) -> Tensor<4> {
+    if on_flex(&q.device()) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::causal_attention(
+            q.into_dispatch(),
+            k.into_dispatch(),
+            v.into_dispatch(),
+            key_real.to_vec(),
+        ))
+    } else {
+        composed_causal_attention(q, k, v, key_real)
+    }
+}
+
+/// [`causal_attention`] from Burn's own operations.
+pub fn composed_causal_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    key_real: &[bool],
+) -> Tensor<4> {
+    let [b, t, heads, d] = q.dims();
+    let [_, keys, kv_heads, _] = k.dims();
+    let repeat = |x: Tensor<4>| {
+        let x = x.swap_dims(1, 2);
+        let group = heads / kv_heads;
+        if group == 1 {
+            return x;
+        }
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, kv_heads, group, keys, d])
+            .reshape([b, heads, keys, d])
+    };
+    let (q, k, v) = (q.swap_dims(1, 2), repeat(k), repeat(v));
+    let past = keys - t;
+    let mut mask = Vec::with_capacity(b * t * keys);
+    for row in 0..b {
+        for i in 0..t {
+            for j in 0..keys {
+                let padded = key_real.get(row * keys + j).is_some_and(|&real| !real);
+                mask.push(j > past + i || padded);
+            }
+        }
+    }
+    let mask = Tensor::<3, Bool>::from_data(TensorData::new(mask, [b, t, keys]), &q.device())
+        .unsqueeze_dim::<4>(1);
+    let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt();
+    let scores = scores.mask_fill(mask, f32::MIN);
+    softmax(scores, 3).matmul(v).swap_dims(1, 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+    use crate::DeviceSpec;
+
+    fn inputs(device: &burn::tensor::Device) -> (Tensor<2>, Tensor<1, Int>, Tensor<1>) {
+        let (rows, vocab) = (37, 301);
+        let logits = Tensor::<2>::random([rows, vocab], Distribution::Normal(0.0, 3.0), device);
+        let targets: Vec<i64> = (0..rows as i64)
+            .map(|r| (r * 97 + 5) % vocab as i64)
+            .collect();
+        let targets = Tensor::from_data(TensorData::new(targets, [rows]), device);
+        let weights: Vec<f32> = (0..rows)
+            .map(|r| if r % 4 == 0 { 0.0 } else { r as f32 / 10.0 })
+            .collect();
+        (
+            logits,
+            targets,
+            Tensor::from_floats(weights.as_slice(), device),
+        )
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().expect("f32 data")
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * (1.0 + y.abs()),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_matches_composed_forward_and_backward() {
+        let device = DeviceSpec::Cpu.training_device().expect("cpu");
+        let (logits, targets, weights) = inputs(&device);
+        let fused_in = logits.clone().require_grad();
+        let composed_in = logits.require_grad();
+        let fused = super::token_nll(fused_in.clone(), targets.clone());
+        let composed = super::composed_token_nll(composed_in.clone(), targets);
+        assert_close(
+            &values(fused.clone()),
+            &values(composed.clone()),
+            1e-5,
+            "nll",
+        );
+        let fused_grads = (fused * weights.clone()).sum().backward();
+        let composed_grads = (composed * weights).sum().backward();
+        let g_fused = fused_in.grad(&fused_grads).expect("gradient");
+        let g_composed = composed_in.grad(&composed_grads).expect("gradient");
+        assert_close(&values(g_fused), &values(g_composed), 1e-5, "gradient");
+    }
+
+    fn attention_inputs(
+        device: &burn::tensor::Device,
+        heads: usize,
+        kv_heads: usize,
+        queries: usize,
+        keys: usize,
+    ) -> [Tensor<4>; 3] {
+        let (b, d) = (3, 8);
+        [
+            Tensor::<4>::random(
+                [b, queries, heads, d],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            ),
+            Tensor::<4>::random(
+                [b, keys, kv_heads, d],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            ),
+            Tensor::<4>::random(
+                [b, keys, kv_heads, d],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            ),
+        ]
+    }
+
+    /// Row 0 all real, row 1 with two padded keys, row 2 padded up to its last key (so its
+    /// early queries see nothing at all).
+    fn key_real(keys: usize) -> Vec<bool> {
+        (0..3)
+            .flat_map(|row| {
+                (0..keys).map(move |j| match row {
+                    0 => true,
+                    1 => j >= 2,
+                    _ => j + 1 == keys,
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn attention_kernel_matches_composed_forward_and_backward() {
+        let device = DeviceSpec::Cpu.training_device().expect("cpu");
+        // Multi-head and grouped-query; a full prefill, and new queries after a cache.
+        for (heads, kv_heads, queries, keys) in
+            [(4, 4, 7, 7), (4, 2, 5, 5), (6, 3, 2, 9), (2, 1, 1, 6)]
+        {
+            let inputs = attention_inputs(&device, heads, kv_heads, queries, keys);
+            for mask in [Vec::new(), key_real(keys)] {
+                let fused_in: Vec<Tensor<4>> =
+                    inputs.iter().map(|x| x.clone().require_grad()).collect();
+                let composed_in: Vec<Tensor<4>> =
+                    inputs.iter().map(|x| x.clone().require_grad()).collect();
+                let fused = super::causal_attention(
+                    fused_in[0].clone(),
+                    fused_in[1].clone(),
+                    fused_in[2].clone(),
+                    &mask,
+                );
+                let composed = super::composed_causal_attention(
+                    composed_in[0].clone(),
+                    composed_in[1].clone(),
+                    composed_in[2].clone(),
+                    &mask,
+                );
+                let what = format!(
+                    "heads {heads}/{kv_heads}, {queries} of {keys} keys, mask {}",
+                    !mask.is_empty()
+                );
+                assert_close(
+                    &values(fused.clone()),
+                    &values(composed.clone()),
+                    1e-5,
+                    &format!("output, {what}"),
+                );
+                let weights =
+                    Tensor::<4>::random(fused.dims(), Distribution::Normal(0.0, 1.0), &device);
+                let fused_grads = (fused * weights.clone()).sum().backward();
+                let composed_grads = (composed * weights).sum().backward();
+                for (name, (f, c)) in ["q", "k", "v"]
+                    .iter()
+                    .zip(fused_in.iter().zip(&composed_in))
+                {
+                    let gf = values(f.grad(&fused_grads).expect("gradient"));
+                    let gc = values(c.grad(&composed_grads).expect("gradient"));
+                    assert_close(&gf, &gc, 1e-4, &format!("d{name}, {what}"));
+                }
+            }
+        }
+    }
+
+    /// Forward values and gradients of `fused` and `composed` on the same inputs agree.
+    fn assert_same_function<const N: usize>(
+        inputs: [Tensor<3>; N],
+        fused: impl Fn(&[Tensor<3>]) -> Tensor<3>,
+        composed: impl Fn(&[Tensor<3>]) -> Tensor<3>,
+        what: &str,
+    ) {
+        let device = inputs[0].device();
+        let a: Vec<Tensor<3>> = inputs.iter().map(|x| x.clone().require_grad()).collect();
+        let b: Vec<Tensor<3>> = inputs.iter().map(|x| x.clone().require_grad()).collect();
+        let (ya, yb) = (fused(&a), composed(&b));
+        assert_close(&values(ya.clone()), &values(yb.clone()), 1e-5, what);
+        let weights = Tensor::<3>::random(ya.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let (ga, gb) = (
+            (ya * weights.clone()).sum().backward(),
+            (yb * weights).sum().backward(),
+        );
+        for (i, (xa, xb)) in a.iter().zip(&b).enumerate() {
+            let (da, db) = (
+                xa.grad(&ga).expect("gradient"),
+                xb.grad(&gb).expect("gradient"),
+            );
+            assert_close(
+                &values(da),
+                &values(db),
+                1e-4,
+                &format!("{what}, gradient {i}"),
+            );
+        }
+    }
+
+    #[test]
+    fn swiglu_and_rms_norm_kernels_match_composed() {
+        let device = DeviceSpec::Cpu.training_device().expect("cpu");
+        let shape = [3, 5, 70];
+        let r = || Tensor::<3>::random(shape, Distribution::Normal(0.0, 2.0), &device);
+        assert_same_function(
+            [r(), r()],
+            |x| super::swiglu(x[0].clone(), x[1].clone()),
+            |x| super::composed_swiglu(x[0].clone(), x[1].clone()),
+            "swiglu",
+        );
+        // The weight rides along as a [1, 1, width] input so that its gradient is compared too.
+        let weight = Tensor::<3>::random([1, 1, 70], Distribution::Normal(1.0, 0.5), &device);
+        assert_same_function(
+            [r(), weight],
+            |x| super::rms_norm(x[0].clone(), x[1].clone().reshape([70]), 1e-5),
+            |x| super::composed_rms_norm(x[0].clone(), x[1].clone().reshape([70]), 1e-5),
+            "rms_norm",
+        );
+    }
+
+    #[test]
+    fn kernel_runs_without_autodiff() {
+        let device = DeviceSpec::Cpu.device().expect("cpu");
+        let (logits, targets, _) = inputs(&device);
+        let fused = values(super::token_nll(logits.clone(), targets.clone()));
+        let composed = values(super::composed_token_nll(logits, targets));
+        assert_close(&fused, &composed, 1e-5, "nll");
+    }
+}
