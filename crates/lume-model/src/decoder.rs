@@ -5,7 +5,7 @@ use burn::nn::{Embedding, Linear};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
-use crate::kernels::{causal_attention, rms_norm, swiglu};
+use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu};
 
 /// RMSNorm with a weight, or OLMo's LayerNorm with neither weight nor bias.
 #[derive(Module, Debug)]
@@ -104,7 +104,7 @@ pub struct ForwardOutput {
     pub hidden_states: Vec<Tensor<3>>,
 }
 
-fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
+fn new_linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
     burn::nn::LinearConfig::new(d_in, d_out)
         .with_bias(bias)
         .with_initializer(burn::nn::Initializer::Normal {
@@ -152,13 +152,6 @@ fn llama3_scaled(inv: &[f32], s: Llama3RopeScaling) -> Vec<f32> {
         .collect()
 }
 
-fn rotate_half(x: Tensor<4>) -> Tensor<4> {
-    let [b, t, h, d] = x.dims();
-    let first = x.clone().slice([0..b, 0..t, 0..h, 0..d / 2]);
-    let second = x.slice([0..b, 0..t, 0..h, d / 2..d]);
-    Tensor::cat(vec![second.neg(), first], 3)
-}
-
 impl Attention {
     fn new(config: &ModelConfig, device: &Device) -> Self {
         let (h, kv, d) = (
@@ -167,10 +160,10 @@ impl Attention {
             config.head_dim,
         );
         Attention {
-            q_proj: linear(config.hidden_size, h * d, config.qkv_bias, device),
-            k_proj: linear(config.hidden_size, kv * d, config.qkv_bias, device),
-            v_proj: linear(config.hidden_size, kv * d, config.qkv_bias, device),
-            o_proj: linear(h * d, config.hidden_size, config.o_bias, device),
+            q_proj: new_linear(config.hidden_size, h * d, config.qkv_bias, device),
+            k_proj: new_linear(config.hidden_size, kv * d, config.qkv_bias, device),
+            v_proj: new_linear(config.hidden_size, kv * d, config.qkv_bias, device),
+            o_proj: new_linear(h * d, config.hidden_size, config.o_bias, device),
             heads: h,
             kv_heads: kv,
             head_dim: d,
@@ -182,7 +175,7 @@ impl Attention {
     /// without a transposed copy.
     fn project(&self, proj: &Linear, x: Tensor<3>, heads: usize) -> Tensor<4> {
         let [b, t, _] = x.dims();
-        let mut y = proj.forward(x);
+        let mut y = linear(proj, x);
         if self.clip_qkv > 0.0 {
             y = y.clamp(-self.clip_qkv, self.clip_qkv);
         }
@@ -192,24 +185,26 @@ impl Attention {
     fn forward(
         &self,
         x: Tensor<3>,
-        rope: &(Tensor<4>, Tensor<4>),
+        rope_tables: &(Tensor<4>, Tensor<4>),
         key_real: &[bool],
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
-        let (cos, sin) = rope;
+        let (cos, sin) = rope_tables;
         let q = self.project(&self.q_proj, x.clone(), self.heads);
         let k = self.project(&self.k_proj, x.clone(), self.kv_heads);
         let v = self.project(&self.v_proj, x, self.kv_heads);
-        let q = q.clone() * cos.clone() + rotate_half(q) * sin.clone();
-        let k = k.clone() * cos.clone() + rotate_half(k) * sin.clone();
+        let q = rope(q, cos.clone(), sin.clone());
+        let k = rope(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
             Some(cache) => cache.append(k, v),
             None => (k, v),
         };
         let out = causal_attention(q, k, v, key_real);
-        self.o_proj
-            .forward(out.reshape([b, t, self.heads * self.head_dim]))
+        linear(
+            &self.o_proj,
+            out.reshape([b, t, self.heads * self.head_dim]),
+        )
     }
 }
 
@@ -259,9 +254,24 @@ impl CausalLm {
                 self_attn: Attention::new(config, device),
                 post_attention_layernorm: Norm::new(config, device),
                 mlp: Mlp {
-                    gate_proj: linear(config.hidden_size, config.intermediate_size, false, device),
-                    up_proj: linear(config.hidden_size, config.intermediate_size, false, device),
-                    down_proj: linear(config.intermediate_size, config.hidden_size, false, device),
+                    gate_proj: new_linear(
+                        config.hidden_size,
+                        config.intermediate_size,
+                        false,
+                        device,
+                    ),
+                    up_proj: new_linear(
+                        config.hidden_size,
+                        config.intermediate_size,
+                        false,
+                        device,
+                    ),
+                    down_proj: new_linear(
+                        config.intermediate_size,
+                        config.hidden_size,
+                        false,
+                        device,
+                    ),
                 },
             })
             .collect();
@@ -275,7 +285,7 @@ impl CausalLm {
             layers,
             norm: Norm::new(config, device),
             lm_head: (!config.tie_word_embeddings)
-                .then(|| linear(config.hidden_size, config.vocab_size, false, device)),
+                .then(|| new_linear(config.hidden_size, config.vocab_size, false, device)),
         }
     }
 
@@ -311,9 +321,42 @@ impl CausalLm {
         ids: Tensor<2, Int>,
         positions: &[usize],
         key_real: Option<&[bool]>,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         keep_hidden_states: bool,
     ) -> ForwardOutput {
+        let (x, hidden_states) =
+            self.final_hidden(config, ids, positions, key_real, cache, keep_hidden_states);
+        ForwardOutput {
+            logits: self.logits(x),
+            hidden_states,
+        }
+    }
+
+    /// The vocabulary logits of final hidden states `[batch, seq, hidden]`.
+    pub(crate) fn logits(&self, x: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => linear(head, x),
+            None => x.matmul(
+                self.embed_tokens
+                    .weight
+                    .val()
+                    .transpose()
+                    .unsqueeze_dim::<3>(0),
+            ),
+        }
+    }
+
+    /// [`forward_at`](Self::forward_at) up to the final norm: the states the head reads, and
+    /// the residual stream after each block when asked for.
+    pub(crate) fn final_hidden(
+        &self,
+        config: &ModelConfig,
+        ids: Tensor<2, Int>,
+        positions: &[usize],
+        key_real: Option<&[bool]>,
+        mut cache: Option<&mut KvCache>,
+        keep_hidden_states: bool,
+    ) -> (Tensor<3>, Vec<Tensor<3>>) {
         let [b, t] = ids.dims();
         let device = ids.device();
         let past = cache.as_ref().map_or(0, |c| c.len);
@@ -333,10 +376,10 @@ impl CausalLm {
             x = x + layer.self_attn.forward(h, &rope, key_real, layer_cache);
             let h = layer.post_attention_layernorm.forward(x.clone());
             let mlp = &layer.mlp;
-            x = x + mlp.down_proj.forward(swiglu(
-                mlp.gate_proj.forward(h.clone()),
-                mlp.up_proj.forward(h),
-            ));
+            x = x + linear(
+                &mlp.down_proj,
+                swiglu(linear(&mlp.gate_proj, h.clone()), linear(&mlp.up_proj, h)),
+            );
             if keep_hidden_states {
                 hidden_states.push(x.clone());
             }
@@ -344,21 +387,7 @@ impl CausalLm {
         if let Some(cache) = cache {
             cache.len += t;
         }
-        let x = self.norm.forward(x);
-        let logits = match &self.lm_head {
-            Some(head) => head.forward(x),
-            None => x.matmul(
-                self.embed_tokens
-                    .weight
-                    .val()
-                    .transpose()
-                    .unsqueeze_dim::<3>(0),
-            ),
-        };
-        ForwardOutput {
-            logits,
-            hidden_states,
-        }
+        (self.norm.forward(x), hidden_states)
     }
 }
 

@@ -114,18 +114,19 @@ impl CausalLm {
         let mut input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, longest]), device);
         let mut width = longest;
         for _ in 0..generation.max_new_tokens {
-            let logits = self
-                .forward_at(
-                    config,
-                    input,
-                    &positions,
-                    Some(&real),
-                    Some(&mut cache),
-                    false,
-                )
-                .logits;
-            let [_, t, v] = logits.dims();
-            let last = logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]);
+            // Only the last position's logits are needed: the head runs on one row per prompt.
+            let (hidden, _) = self.final_hidden(
+                config,
+                input,
+                &positions,
+                Some(&real),
+                Some(&mut cache),
+                false,
+            );
+            let [_, t, h] = hidden.dims();
+            let logits = self.logits(hidden.slice([0..b, t - 1..t, 0..h]));
+            let v = logits.dims()[2];
+            let last = logits.reshape([b, v]);
             let next: Vec<u32> = match &generation.sampling {
                 None => last
                     .argmax(1)

@@ -11,8 +11,24 @@ use burn_flex::FlexTensor;
 
 use super::FusedOps;
 use super::flex::{
-    attention_backward, attention_forward, rms_norm_backward, rms_norm_forward, swiglu_backward,
+    attention_backward, attention_forward, rms_norm_backward, rms_norm_forward, rope_any,
+    swiglu_backward,
 };
+
+#[derive(Debug)]
+struct Rope;
+
+impl Backward<Flex, 1> for Rope {
+    /// The cos and sin tables.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (cos, sin) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            rope_any(grad, cos, sin, true)
+        });
+    }
+}
 
 /// Registers each gradient with its parent, for the parents that require one (a macro: the
 /// parents' node type is private to burn-autodiff).
@@ -141,6 +157,22 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         }
     }
 
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // The tables are constants: only x is a parent.
+        let (cos, sin) = (cos.into_primitive(), sin.into_primitive());
+        match Rope.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::rope(x.into_primitive(), cos.clone(), sin.clone());
+                prep.finish((cos, sin), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::rope(x.into_primitive(), cos, sin)),
+        }
+    }
+
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         match SwiGlu
             .prepare::<C>([gate.node(), up.node()])
@@ -175,6 +207,14 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 eps,
             )),
         }
+    }
+
+    fn matmul_few_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Only reached for untracked inputs (`linear` checks); kept differentiable-free.
+        FloatTensor::<Self>::new(Flex::matmul_few_rows(
+            x.into_primitive(),
+            w.into_primitive(),
+        ))
     }
 
     fn token_nll_backward(

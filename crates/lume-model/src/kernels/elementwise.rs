@@ -6,7 +6,8 @@ use rayon::prelude::*;
 
 use super::simd::{dot, exp, simd_dispatch};
 
-/// Elements per rayon task, and the size below which threads cost more than they save.
+/// Elements per rayon task: below one task's worth the work runs on the calling thread, since
+/// handing it to the pool (a wake-up per call) costs more than it saves when decoding a token.
 const CHUNK: usize = 1 << 14;
 
 fn sigmoid(x: f32) -> f32 {
@@ -16,6 +17,10 @@ fn sigmoid(x: f32) -> f32 {
 /// `silu(gate) · up`, element-wise.
 pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; gate.len()];
+    if gate.len() <= CHUNK {
+        swiglu_chunk(&mut out, gate, up);
+        return out;
+    }
     out.par_chunks_mut(CHUNK)
         .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)))
         .for_each(|(out, (gate, up))| swiglu_chunk(out, gate, up));
@@ -35,6 +40,10 @@ fn swiglu_kernel(out: &mut [f32], gate: &[f32], up: &[f32]) {
 pub(crate) fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let mut dgate = vec![0.0; gate.len()];
     let mut dup = vec![0.0; gate.len()];
+    if gate.len() <= CHUNK {
+        swiglu_backward_chunk(&mut dgate, &mut dup, gate, up, grad);
+        return (dgate, dup);
+    }
     dgate
         .par_chunks_mut(CHUNK)
         .zip(dup.par_chunks_mut(CHUNK))
@@ -82,6 +91,10 @@ pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> (Vec<f32>, Vec<f3
     let width = weight.len();
     let mut out = vec![0.0; x.len()];
     let mut inv_rms = vec![0.0; x.len() / width];
+    if x.len() <= NORM_ROWS * width {
+        rms_norm_rows(&mut out, &mut inv_rms, x, weight, eps);
+        return (out, inv_rms);
+    }
     out.par_chunks_mut(NORM_ROWS * width)
         .zip(inv_rms.par_chunks_mut(NORM_ROWS))
         .zip(x.par_chunks(NORM_ROWS * width))
@@ -175,6 +188,71 @@ fn rms_norm_backward_kernel(
         let mean = dot(&gw, x) * r / width as f32;
         for ((dx, &gw), &x) in dx.iter_mut().zip(&gw).zip(x) {
             *dx = r * (gw - x * r * mean);
+        }
+    }
+}
+
+/// Rotary embedding of `x` `[tokens, heads, d]` with `cos`, `sin` `[tokens, d]` (shared by a
+/// token's heads), Hugging Face's `rotate_half` convention: `x·cos + rotate_half(x)·sin`,
+/// `rotate_half([a, b]) = [−b, a]`. With `transposed`, the gradient instead:
+/// `g·cos + rotate_halfᵀ(g·sin)`, `rotate_halfᵀ([a, b]) = [b, −a]`.
+pub(crate) fn rope(x: &[f32], cos: &[f32], sin: &[f32], d: usize, transposed: bool) -> Vec<f32> {
+    let heads = x.len() / cos.len().max(1);
+    let token = (heads * d).max(1);
+    let tokens_per_task = (CHUNK / token).max(1);
+    let mut out = vec![0.0; x.len()];
+    let task = |(i, (out, x)): (usize, (&mut [f32], &[f32]))| {
+        let first = i * tokens_per_task;
+        let span = first * d..(first + x.len() / token) * d;
+        rope_tokens(out, x, &cos[span.clone()], &sin[span], d, transposed);
+    };
+    let chunk = tokens_per_task * token;
+    if x.len() <= chunk {
+        out.chunks_mut(chunk)
+            .zip(x.chunks(chunk))
+            .enumerate()
+            .for_each(task);
+    } else {
+        out.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk))
+            .enumerate()
+            .for_each(task);
+    }
+    out
+}
+
+simd_dispatch!(fn rope_tokens(
+    out: &mut [f32],
+    x: &[f32],
+    cos: &[f32],
+    sin: &[f32],
+    d: usize,
+    transposed: bool,
+) => rope_kernel);
+
+#[inline(always)]
+fn rope_kernel(out: &mut [f32], x: &[f32], cos: &[f32], sin: &[f32], d: usize, transposed: bool) {
+    let half = d / 2;
+    let heads = x.len() / cos.len().max(1);
+    for (t, (cos, sin)) in cos.chunks_exact(d).zip(sin.chunks_exact(d)).enumerate() {
+        for h in 0..heads {
+            let at = (t * heads + h) * d;
+            let (o, x) = (&mut out[at..at + d], &x[at..at + d]);
+            let (o1, o2) = o.split_at_mut(half);
+            let (x1, x2) = x.split_at(half);
+            let (c1, c2) = cos.split_at(half);
+            let (s1, s2) = sin.split_at(half);
+            if transposed {
+                for i in 0..half {
+                    o1[i] = x1[i] * c1[i] + x2[i] * s2[i];
+                    o2[i] = x2[i] * c2[i] - x1[i] * s1[i];
+                }
+            } else {
+                for i in 0..half {
+                    o1[i] = x1[i] * c1[i] - x2[i] * s1[i];
+                    o2[i] = x2[i] * c2[i] + x1[i] * s2[i];
+                }
+            }
         }
     }
 }

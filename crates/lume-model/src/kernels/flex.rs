@@ -10,6 +10,7 @@ use super::FusedOps;
 use super::attention::{self, AttentionShape};
 use super::cross_entropy;
 use super::elementwise;
+use super::matvec;
 
 /// A contiguous f32 copy-free view when possible; other float dtypes are widened to f32.
 fn as_f32(tensor: FlexTensor) -> FlexTensor {
@@ -201,7 +202,39 @@ pub(super) fn rms_norm_backward(
     [output(dx, shape, dtype), output(dweight, [width], dtype)]
 }
 
+/// RoPE, or with `transposed` its gradient, on `x` `[batch, seq, heads, d]`.
+pub(super) fn rope_any(
+    x: FlexTensor,
+    cos: FlexTensor,
+    sin: FlexTensor,
+    transposed: bool,
+) -> FlexTensor {
+    let (dtype, shape) = (x.dtype(), x.shape());
+    let d = shape[3];
+    let (x, cos, sin) = (as_f32(x), as_f32(cos), as_f32(sin));
+    let out = elementwise::rope(
+        f32_slice(&x),
+        f32_slice(&cos),
+        f32_slice(&sin),
+        d,
+        transposed,
+    );
+    output(out, shape, dtype)
+}
+
 impl FusedOps for Flex {
+    fn matmul_few_rows(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+        let dtype = x.dtype();
+        let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
+        let (x, w) = (as_f32(x), as_f32(w));
+        let out = matvec::matmul_few_rows(f32_slice(&x), f32_slice(&w), rows, k, n);
+        output(out, [rows, n], dtype)
+    }
+
+    fn rope(x: FlexTensor, cos: FlexTensor, sin: FlexTensor) -> FlexTensor {
+        rope_any(x, cos, sin, false)
+    }
+
     fn swiglu(gate: FlexTensor, up: FlexTensor) -> FlexTensor {
         let (dtype, shape) = (gate.dtype(), gate.shape());
         let (gate, up) = (as_f32(gate), as_f32(up));
