@@ -72,6 +72,15 @@ impl Model {
         Ok(Model { config, lm })
     }
 
+    /// The same model with its weight matrices stored in `dtype`, for inference (see
+    /// [`WeightDtype`](crate::WeightDtype)).
+    pub fn with_weight_dtype(self, dtype: crate::WeightDtype) -> Self {
+        Model {
+            config: self.config,
+            lm: self.lm.with_weight_dtype(dtype),
+        }
+    }
+
     /// Saves in the Hugging Face layout (atomically, file by file).
     pub fn save(&self, dir: &Path) -> Result<(), WeightsError> {
         self.lm.save(&self.config, dir)

@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
 
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
 use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu};
@@ -336,13 +336,10 @@ impl CausalLm {
     pub(crate) fn logits(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => linear(head, x),
-            None => x.matmul(
-                self.embed_tokens
-                    .weight
-                    .val()
-                    .transpose()
-                    .unsqueeze_dim::<3>(0),
-            ),
+            None => {
+                let table = self.embed_tokens.weight.val().cast(x.dtype());
+                x.matmul(table.transpose().unsqueeze_dim::<3>(0))
+            }
         }
     }
 
@@ -369,6 +366,10 @@ impl CausalLm {
             cache.layers = vec![LayerCache::default(); self.layers.len()];
         }
         let mut x = self.embed_tokens.forward(ids);
+        if x.dtype() != DType::F32 {
+            // A half-precision table (`WeightDtype`): the residual stream stays f32.
+            x = x.cast(DType::F32);
+        }
         let mut hidden_states = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);

@@ -19,6 +19,7 @@ mod causal;
 mod config;
 mod decoder;
 mod device;
+mod dtype;
 mod engine;
 mod generation;
 mod kernels;
@@ -31,6 +32,7 @@ pub use causal::{CausalModel, Model};
 pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig};
 pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
+pub use dtype::{UnknownDtype, WeightDtype};
 pub use engine::{Engine, EngineError};
 pub use generation::{GenerationConfig, Sampling};
 pub use kernels::{

@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::module::Module;
 use clap::Args;
 use lume_data::TrainingExample;
-use lume_model::{DeviceSpec, GenerationConfig, LlamaShape, Model, ModelConfig};
+use lume_model::{DeviceSpec, GenerationConfig, LlamaShape, Model, ModelConfig, WeightDtype};
 use lume_unlearn::{FineTune, StepRecord, TrainObserver, TrainerConfig, UnlearnData, train};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -50,6 +50,9 @@ pub struct PerfArgs {
     /// cpu, wgpu[:N] or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Storage of the weight matrices while generating: f32, bf16 or f16 (training is f32).
+    #[arg(long, default_value = "f32")]
+    weights_dtype: WeightDtype,
     /// Seed of the weights and token ids.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -135,7 +138,8 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
 
     // Decoding: greedy, KV-cached, without autodiff; EOS never stops it (random ids).
     let device = spec.device()?;
-    let model = Model::random(config.clone(), args.seed, &device);
+    let model =
+        Model::random(config.clone(), args.seed, &device).with_weight_dtype(args.weights_dtype);
     let prompts: Vec<Vec<u32>> = (0..args.gen_batch).map(|_| tokens(32)).collect();
     let warm = GenerationConfig {
         eos_token_ids: Vec::new(),
@@ -153,6 +157,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
 
     let line = serde_json::json!({
         "engine": format!("lume {} (burn, {})", env!("CARGO_PKG_VERSION"), spec),
+        "weights_dtype": args.weights_dtype.to_string(),
         "params": params,
         "train_tokens_per_s": (args.batch * args.seq) as f64 / train_step_s,
         "train_step_s": train_step_s,

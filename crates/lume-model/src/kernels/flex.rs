@@ -226,8 +226,35 @@ impl FusedOps for Flex {
     fn matmul_few_rows(x: FlexTensor, w: FlexTensor) -> FlexTensor {
         let dtype = x.dtype();
         let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
-        let (x, w) = (as_f32(x), as_f32(w));
-        let out = matvec::matmul_few_rows(f32_slice(&x), f32_slice(&w), rows, k, n);
+        let x = as_f32(x);
+        let x = f32_slice(&x);
+        // Half-precision weights are read as they are stored, widened in the kernel.
+        let out = match w.dtype() {
+            DType::BF16 => {
+                let w = w.to_contiguous();
+                matvec::matmul_few_rows(
+                    x,
+                    w.as_slice::<half::bf16>().expect("contiguous bf16"),
+                    rows,
+                    k,
+                    n,
+                )
+            }
+            DType::F16 => {
+                let w = w.to_contiguous();
+                matvec::matmul_few_rows(
+                    x,
+                    w.as_slice::<half::f16>().expect("contiguous f16"),
+                    rows,
+                    k,
+                    n,
+                )
+            }
+            _ => {
+                let w = as_f32(w);
+                matvec::matmul_few_rows(x, f32_slice(&w), rows, k, n)
+            }
+        };
         output(out, [rows, n], dtype)
     }
 

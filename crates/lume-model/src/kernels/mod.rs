@@ -104,7 +104,13 @@ pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<
     let rows = dims[..D - 1].iter().product::<usize>();
     let device = x.device();
     if rows > FEW_ROWS || device.is_autodiff() || !on_flex(&device) {
-        return layer.forward(x);
+        let weight = layer.weight.val();
+        if weight.dtype() == x.dtype() {
+            return layer.forward(x);
+        }
+        // Weights stored in half precision (see `WeightDtype`): widened for this product.
+        let weight = weight.cast(x.dtype());
+        return burn::tensor::module::linear(x, weight, layer.bias.as_ref().map(|b| b.val()));
     }
     let y: Tensor<2> = Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_few_rows(
         x.reshape([rows, k]).into_dispatch(),

@@ -106,6 +106,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             batch_size: config.eval.batch_size,
         },
         mmlu_shots: config.eval.mmlu_shots,
+        weights_dtype: lume_model::WeightDtype::F32,
     };
     let eval_hash = fingerprint(&(&data.hash, &config.eval, &data.mmlu));
     let evaluate = |role: ModelRole, dir: &Path, model_hash: &str| -> anyhow::Result<EvalSummary> {
