@@ -36,8 +36,9 @@ pub use dtype::{UnknownDtype, WeightDtype};
 pub use engine::{Engine, EngineError};
 pub use generation::{GenerationConfig, Sampling};
 pub use kernels::{
-    FusedOps, causal_attention, composed_causal_attention, composed_rms_norm, composed_rope,
-    composed_swiglu, composed_token_nll, rms_norm, rope, swiglu, token_nll,
+    AdamWStep, FusedOps, adamw_update, causal_attention, composed_adamw_update,
+    composed_causal_attention, composed_rms_norm, composed_rope, composed_swiglu,
+    composed_token_nll, rms_norm, rope, swiglu, token_nll,
 };
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
 pub use tokenizer::{EOS_TOKEN, PAD_TOKEN, TextTokenizer, TokenizerError, clean_up_tokenization};

@@ -1,7 +1,7 @@
 //! Log-probabilities of answer tokens, and the losses built from them.
 
-use burn::tensor::Tensor;
 use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor};
 
 use crate::batch::TensorBatch;
 
@@ -28,12 +28,12 @@ pub fn target_log_probs(log_probs: Tensor<3>, batch: &TensorBatch) -> Tensor<2> 
 /// log-softmax tensor (a fused kernel on the CPU, `lume_model::token_nll`).
 pub fn answer_log_probs(logits: Tensor<3>, batch: &TensorBatch) -> Tensor<2> {
     let [b, t, v] = logits.dims();
-    let rows = b * (t - 1);
-    let nll = lume_model::token_nll(
-        logits.slice([0..b, 0..t - 1, 0..v]).reshape([rows, v]),
-        batch.targets.clone().reshape([rows]),
-    );
-    nll.reshape([b, t - 1]).neg() * batch.weights.clone()
+    // The last position predicts nothing: it gets target 0 and is cut from the result, so its
+    // gradient is 0 and the kernel skips it. This spares copying the logits without it.
+    let padding = Tensor::<2, Int>::zeros([b, 1], &logits.device());
+    let targets = Tensor::cat(vec![batch.targets.clone(), padding], 1);
+    let nll = lume_model::token_nll(logits.reshape([b * t, v]), targets.reshape([b * t]));
+    nll.reshape([b, t]).slice([0..b, 0..t - 1]).neg() * batch.weights.clone()
 }
 
 /// `log π(y|x)` of each row: the sum over its answer tokens, `[batch]`.

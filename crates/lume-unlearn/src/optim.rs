@@ -255,35 +255,26 @@ impl ModuleMapper for Update<'_> {
         let shape = tensor.shape();
         let n = shape.num_elements();
         let flat = tensor.inner().reshape([n]);
-        let grad = if self.grad_scale == 1.0 {
-            grad
-        } else {
-            grad.mul_scalar(self.grad_scale)
-        };
         let c = self.optimizer.config;
-        let moments = match self.optimizer.moments.remove(&path) {
-            Some(Moments { m, v }) => Moments {
-                m: m.mul_scalar(c.beta1) + grad.clone().mul_scalar(1.0 - c.beta1),
-                v: v.mul_scalar(c.beta2) + grad.square().mul_scalar(1.0 - c.beta2),
-            },
-            None => Moments {
-                m: grad.clone().mul_scalar(1.0 - c.beta1),
-                v: grad.square().mul_scalar(1.0 - c.beta2),
-            },
+        let previous = self.optimizer.moments.remove(&path);
+        let step = lume_model::AdamWStep {
+            lr: self.lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            bias1: self.bias1,
+            bias2: self.bias2,
+            grad_scale: self.grad_scale,
+            first: previous.is_none(),
         };
-        let denom = moments
-            .v
-            .clone()
-            .sqrt()
-            .div_scalar(self.bias2.sqrt())
-            .add_scalar(c.eps);
-        let decayed = if c.weight_decay == 0.0 {
-            flat
-        } else {
-            flat.mul_scalar(1.0 - self.lr * c.weight_decay)
+        // One pass over parameter, gradient and moments (a fused kernel on the CPU).
+        let (m, v) = match previous {
+            Some(Moments { m, v }) => (m, v),
+            None => (grad.clone(), grad.clone()),
         };
-        let updated = decayed - (moments.m.clone() / denom).mul_scalar(self.lr / self.bias1);
-        self.optimizer.moments.insert(path, moments);
+        let [updated, m, v] = lume_model::adamw_update(flat, grad, m, v, step);
+        self.optimizer.moments.insert(path, Moments { m, v });
         let updated = Tensor::<D>::from_inner(updated.reshape(shape)).require_grad();
         Param::from_mapped_value(id, updated, mapper)
     }

@@ -217,6 +217,23 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         ))
     }
 
+    fn adamw_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: super::AdamWStep,
+    ) -> FloatTensor<Self> {
+        // An optimizer update is outside the graph: computed on the values, untracked.
+        FloatTensor::<Self>::new(Flex::adamw_update(
+            param.into_primitive(),
+            grad.into_primitive(),
+            m.into_primitive(),
+            v.into_primitive(),
+            step,
+        ))
+    }
+
     fn token_nll_backward(
         _logits: FloatTensor<Self>,
         _targets: IntTensor<Self>,

@@ -7,6 +7,7 @@ use burn::tensor::{DType, FloatDType, Shape, TensorData};
 use burn_flex::FlexTensor;
 
 use super::FusedOps;
+use super::adamw::{self, AdamWStep};
 use super::attention::{self, AttentionShape};
 use super::cross_entropy;
 use super::elementwise;
@@ -223,6 +224,29 @@ pub(super) fn rope_any(
 }
 
 impl FusedOps for Flex {
+    fn adamw_update(
+        param: FlexTensor,
+        grad: FlexTensor,
+        m: FlexTensor,
+        v: FlexTensor,
+        step: AdamWStep,
+    ) -> FlexTensor {
+        let n = param.shape()[0];
+        let (param, grad) = (as_f32(param), as_f32(grad));
+        let mut out = f32_slice(&param).to_vec();
+        out.reserve_exact(2 * n);
+        if step.first {
+            out.resize(3 * n, 0.0);
+        } else {
+            out.extend_from_slice(f32_slice(&as_f32(m)));
+            out.extend_from_slice(f32_slice(&as_f32(v)));
+        }
+        let (p, moments) = out.split_at_mut(n);
+        let (m, v) = moments.split_at_mut(n);
+        adamw::update(p, m, v, f32_slice(&grad), &step);
+        FlexTensor::from_data(TensorData::new(out, [3, n]))
+    }
+
     fn matmul_few_rows(x: FlexTensor, w: FlexTensor) -> FlexTensor {
         let dtype = x.dtype();
         let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());

@@ -38,7 +38,11 @@ impl WeightElement for f16 {
         let magnitude = (bits & 0x7fff) << 13;
         let scaled = f32::from_bits(magnitude) * f32::from_bits(0x7780_0000);
         let special = f32::from_bits(magnitude | 0x7f80_0000);
-        let value = if magnitude >= 0x7c00 << 13 { special } else { scaled };
+        let value = if magnitude >= 0x7c00 << 13 {
+            special
+        } else {
+            scaled
+        };
         f32::from_bits(value.to_bits() | ((bits & 0x8000) << 16))
     }
 }
