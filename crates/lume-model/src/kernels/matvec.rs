@@ -155,8 +155,26 @@ fn columns_kernel<W: WeightElement>(
     from: usize,
     width: usize,
 ) {
-    for kk in 0..k {
-        let w_row = &w[kk * n + from..kk * n + from + width];
+    // Four weight rows per pass over the accumulators: one load and store of them per four
+    // multiply-adds, so the loop streams the weight instead of waiting on L1.
+    let row = |kk: usize| &w[kk * n + from..kk * n + from + width];
+    let mut kk = 0;
+    while kk + 4 <= k {
+        let (w0, w1, w2, w3) = (row(kk), row(kk + 1), row(kk + 2), row(kk + 3));
+        for r in 0..rows {
+            let a = &x[r * k + kk..r * k + kk + 4];
+            let acc = &mut acc[r * width..(r + 1) * width];
+            for c in 0..width {
+                acc[c] += a[0] * w0[c].widen()
+                    + a[1] * w1[c].widen()
+                    + a[2] * w2[c].widen()
+                    + a[3] * w3[c].widen();
+            }
+        }
+        kk += 4;
+    }
+    for kk in kk..k {
+        let w_row = row(kk);
         for r in 0..rows {
             let a = x[r * k + kk];
             for (o, &wv) in acc[r * width..(r + 1) * width].iter_mut().zip(w_row) {
