@@ -23,6 +23,7 @@ fn ids(b: usize, t: usize, seed: i64) -> Vec<i64> {
 }
 
 fn bench(c: &mut Criterion) {
+    lume_model::reuse_freed_memory();
     let config = config();
     let (b, t) = (8, 128);
 
@@ -51,17 +52,14 @@ fn bench(c: &mut Criterion) {
                 Tensor::<2, Int>::from_data(TensorData::new(data.clone(), [b, t]), &train_device);
             let logits = train_model.forward(&config, input, None, false).logits;
             let [_, _, v] = logits.dims();
-            let targets = Tensor::<2, Int>::from_data(
+            let targets = Tensor::<1, Int>::from_data(
                 TensorData::new(
                     data[1..].iter().copied().chain([0]).collect::<Vec<_>>(),
-                    [b * t, 1],
+                    [b * t],
                 ),
                 &train_device,
             );
-            let loss = burn::tensor::activation::log_softmax(logits.reshape([b * t, v]), 1)
-                .gather(1, targets)
-                .mean()
-                .neg();
+            let loss = lume_model::token_nll(logits.reshape([b * t, v]), targets).mean();
             black_box(loss.backward())
         })
     });
@@ -75,6 +73,19 @@ fn bench(c: &mut Criterion) {
     group.bench_function("greedy_64_tokens_after_32_batch1", |bench| {
         bench.iter(|| {
             black_box(model.generate(&config, std::slice::from_ref(&prompt), &generation, &device))
+        })
+    });
+    let bf16_model = model
+        .clone()
+        .with_weight_dtype(lume_model::WeightDtype::Bf16);
+    group.bench_function("greedy_64_tokens_after_32_batch1_bf16_weights", |bench| {
+        bench.iter(|| {
+            black_box(bf16_model.generate(
+                &config,
+                std::slice::from_ref(&prompt),
+                &generation,
+                &device,
+            ))
         })
     });
     group.finish();
