@@ -44,33 +44,32 @@ pub(crate) fn update(param: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f3
         .for_each(|(((p, m), v), g)| update_chunk(p, m, v, g, s));
 }
 
-simd_dispatch!(fn update_chunk(param: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32], s: &AdamWStep) => update_kernel);
-
-#[inline(always)]
-fn update_kernel(param: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32], s: &AdamWStep) {
-    // The same f32 operations, in the same order, as the composed update.
-    let scale = s.grad_scale as f32;
-    let (b1, one_b1) = (s.beta1 as f32, (1.0 - s.beta1) as f32);
-    let (b2, one_b2) = (s.beta2 as f32, (1.0 - s.beta2) as f32);
-    let sqrt_bias2 = s.bias2.sqrt() as f32;
-    let eps = s.eps as f32;
-    let decay = (1.0 - s.lr * s.weight_decay) as f32;
-    let step = (s.lr / s.bias1) as f32;
-    let (first, scaled, decayed) = (s.first, s.grad_scale != 1.0, s.weight_decay != 0.0);
-    for (((p, m), v), &g) in param
-        .iter_mut()
-        .zip(m.iter_mut())
-        .zip(v.iter_mut())
-        .zip(grad)
-    {
-        let g = if scaled { g * scale } else { g };
-        (*m, *v) = if first {
-            (g * one_b1, g * g * one_b2)
-        } else {
-            (*m * b1 + g * one_b1, *v * b2 + g * g * one_b2)
-        };
-        let denom = v.sqrt() / sqrt_bias2 + eps;
-        let kept = if decayed { *p * decay } else { *p };
-        *p = kept - *m / denom * step;
+simd_dispatch! {
+    fn update_chunk(param: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32], s: &AdamWStep) {
+        // The same f32 operations, in the same order, as the composed update.
+        let scale = s.grad_scale as f32;
+        let (b1, one_b1) = (s.beta1 as f32, (1.0 - s.beta1) as f32);
+        let (b2, one_b2) = (s.beta2 as f32, (1.0 - s.beta2) as f32);
+        let sqrt_bias2 = s.bias2.sqrt() as f32;
+        let eps = s.eps as f32;
+        let decay = (1.0 - s.lr * s.weight_decay) as f32;
+        let step = (s.lr / s.bias1) as f32;
+        let (first, scaled, decayed) = (s.first, s.grad_scale != 1.0, s.weight_decay != 0.0);
+        for (((p, m), v), &g) in param
+            .iter_mut()
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+            .zip(grad)
+        {
+            let g = if scaled { g * scale } else { g };
+            (*m, *v) = if first {
+                (g * one_b1, g * g * one_b2)
+            } else {
+                (*m * b1 + g * one_b1, *v * b2 + g * g * one_b2)
+            };
+            let denom = v.sqrt() / sqrt_bias2 + eps;
+            let kept = if decayed { *p * decay } else { *p };
+            *p = kept - *m / denom * step;
+        }
     }
 }

@@ -75,35 +75,34 @@ pub(crate) fn softmax_in_place(scores: &mut [f32], key_real: &[bool], s: Attenti
     });
 }
 
-simd_dispatch!(fn softmax_rows(rows: &mut [f32], first: usize, key_real: &[bool], s: &AttentionShape) => softmax_rows_kernel);
-
-#[inline(always)]
-fn softmax_rows_kernel(rows: &mut [f32], first: usize, key_real: &[bool], s: &AttentionShape) {
-    let (n, scale) = (s.keys, s.scale());
-    for (offset, p) in rows.chunks_exact_mut(n).enumerate() {
-        let (row, i) = s.locate(first + offset);
-        let visible = s.visible(i);
-        let (scores, future) = p.split_at_mut(visible);
-        let mut any_real = key_real.is_empty();
-        if key_real.is_empty() {
+simd_dispatch! {
+    fn softmax_rows(rows: &mut [f32], first: usize, key_real: &[bool], s: &AttentionShape) {
+        let (n, scale) = (s.keys, s.scale());
+        for (offset, p) in rows.chunks_exact_mut(n).enumerate() {
+            let (row, i) = s.locate(first + offset);
+            let visible = s.visible(i);
+            let (scores, future) = p.split_at_mut(visible);
+            let mut any_real = key_real.is_empty();
+            if key_real.is_empty() {
+                for x in scores.iter_mut() {
+                    *x *= scale;
+                }
+            } else {
+                for (x, &real) in scores.iter_mut().zip(&key_real[row * n..row * n + visible]) {
+                    *x = if real { *x * scale } else { f32::MIN };
+                    any_real |= real;
+                }
+            }
+            if !any_real {
+                // Every score is f32::MIN: the softmax is uniform over all keys.
+                p.fill(1.0 / n as f32);
+                continue;
+            }
+            future.fill(0.0);
+            let inv = 1.0 / exp_in_place(scores, max(scores));
             for x in scores.iter_mut() {
-                *x *= scale;
+                *x *= inv;
             }
-        } else {
-            for (x, &real) in scores.iter_mut().zip(&key_real[row * n..row * n + visible]) {
-                *x = if real { *x * scale } else { f32::MIN };
-                any_real |= real;
-            }
-        }
-        if !any_real {
-            // Every score is f32::MIN: the softmax is uniform over all keys.
-            p.fill(1.0 / n as f32);
-            continue;
-        }
-        future.fill(0.0);
-        let inv = 1.0 / exp_in_place(scores, max(scores));
-        for x in scores.iter_mut() {
-            *x *= inv;
         }
     }
 }
@@ -124,51 +123,44 @@ pub(crate) fn softmax_backward_in_place(
     });
 }
 
-simd_dispatch!(fn softmax_backward_rows(
-    rows: &mut [f32],
-    probs: &[f32],
-    first: usize,
-    key_real: &[bool],
-    s: &AttentionShape,
-) => softmax_backward_rows_kernel);
-
-#[inline(always)]
-fn softmax_backward_rows_kernel(
-    rows: &mut [f32],
-    probs: &[f32],
-    first: usize,
-    key_real: &[bool],
-    s: &AttentionShape,
-) {
-    let (n, scale) = (s.keys, s.scale());
-    for (offset, (dp, p)) in rows
-        .chunks_exact_mut(n)
-        .zip(probs.chunks_exact(n))
-        .enumerate()
-    {
-        let (row, i) = s.locate(first + offset);
-        let visible = s.visible(i);
-        let real = if key_real.is_empty() {
-            None
-        } else {
-            Some(&key_real[row * n..row * n + visible])
-        };
-        if real.is_some_and(|real| !real.contains(&true)) {
-            // Every score was replaced by a constant: none gets a gradient.
-            dp.fill(0.0);
-            continue;
-        }
-        let (dp, future) = dp.split_at_mut(visible);
-        future.fill(0.0);
-        let p = &p[..visible];
-        let row_dot = dot(p, dp);
-        for (g, &pj) in dp.iter_mut().zip(p) {
-            *g = pj * (*g - row_dot) * scale;
-        }
-        if let Some(real) = real {
-            for (g, &real) in dp.iter_mut().zip(real) {
-                if !real {
-                    *g = 0.0;
+simd_dispatch! {
+    fn softmax_backward_rows(
+        rows: &mut [f32],
+        probs: &[f32],
+        first: usize,
+        key_real: &[bool],
+        s: &AttentionShape,
+    ) {
+        let (n, scale) = (s.keys, s.scale());
+        for (offset, (dp, p)) in rows
+            .chunks_exact_mut(n)
+            .zip(probs.chunks_exact(n))
+            .enumerate()
+        {
+            let (row, i) = s.locate(first + offset);
+            let visible = s.visible(i);
+            let real = if key_real.is_empty() {
+                None
+            } else {
+                Some(&key_real[row * n..row * n + visible])
+            };
+            if real.is_some_and(|real| !real.contains(&true)) {
+                // Every score was replaced by a constant: none gets a gradient.
+                dp.fill(0.0);
+                continue;
+            }
+            let (dp, future) = dp.split_at_mut(visible);
+            future.fill(0.0);
+            let p = &p[..visible];
+            let row_dot = dot(p, dp);
+            for (g, &pj) in dp.iter_mut().zip(p) {
+                *g = pj * (*g - row_dot) * scale;
+            }
+            if let Some(real) = real {
+                for (g, &real) in dp.iter_mut().zip(real) {
+                    if !real {
+                        *g = 0.0;
+                    }
                 }
             }
         }

@@ -50,57 +50,48 @@ pub(crate) fn token_nll_backward(
     out
 }
 
-simd_dispatch!(fn nll_rows(out: &mut [f32], rows: &[f32], targets: &[i64], vocab: usize) => nll_rows_kernel);
-
-#[inline(always)]
-fn nll_rows_kernel(out: &mut [f32], rows: &[f32], targets: &[i64], vocab: usize) {
-    for ((o, row), &target) in out.iter_mut().zip(rows.chunks_exact(vocab)).zip(targets) {
-        let shift = max(row);
-        let lse = shift + sum_exp(row, shift).ln();
-        *o = usize::try_from(target)
-            .ok()
-            .and_then(|t| row.get(t))
-            .map_or(f32::NAN, |&x| lse - x);
+simd_dispatch! {
+    fn nll_rows(out: &mut [f32], rows: &[f32], targets: &[i64], vocab: usize) {
+        for ((o, row), &target) in out.iter_mut().zip(rows.chunks_exact(vocab)).zip(targets) {
+            let shift = max(row);
+            let lse = shift + sum_exp(row, shift).ln();
+            *o = usize::try_from(target)
+                .ok()
+                .and_then(|t| row.get(t))
+                .map_or(f32::NAN, |&x| lse - x);
+        }
     }
 }
 
-simd_dispatch!(fn nll_grad_rows(
-    out: &mut [f32],
-    rows: &[f32],
-    targets: &[i64],
-    nll: &[f32],
-    grad: &[f32],
-    vocab: usize,
-) => nll_grad_rows_kernel);
-
-#[inline(always)]
-fn nll_grad_rows_kernel(
-    out: &mut [f32],
-    rows: &[f32],
-    targets: &[i64],
-    nll: &[f32],
-    grad: &[f32],
-    vocab: usize,
-) {
-    for (r, (o, row)) in out
-        .chunks_exact_mut(vocab)
-        .zip(rows.chunks_exact(vocab))
-        .enumerate()
-    {
-        let g = grad[r];
-        // Masked positions (prompt tokens) have no gradient: the zeros stay.
-        if g == 0.0 {
-            continue;
+simd_dispatch! {
+    fn nll_grad_rows(
+        out: &mut [f32],
+        rows: &[f32],
+        targets: &[i64],
+        nll: &[f32],
+        grad: &[f32],
+        vocab: usize,
+    ) {
+        for (r, (o, row)) in out
+            .chunks_exact_mut(vocab)
+            .zip(rows.chunks_exact(vocab))
+            .enumerate()
+        {
+            let g = grad[r];
+            // Masked positions (prompt tokens) have no gradient: the zeros stay.
+            if g == 0.0 {
+                continue;
+            }
+            let Some(t) = usize::try_from(targets[r]).ok().filter(|&t| t < vocab) else {
+                o.fill(f32::NAN);
+                continue;
+            };
+            let lse = nll[r] + row[t];
+            for (o, &x) in o.iter_mut().zip(row) {
+                *o = exp(x - lse) * g;
+            }
+            o[t] -= g;
         }
-        let Some(t) = usize::try_from(targets[r]).ok().filter(|&t| t < vocab) else {
-            o.fill(f32::NAN);
-            continue;
-        };
-        let lse = nll[r] + row[t];
-        for (o, &x) in o.iter_mut().zip(row) {
-            *o = exp(x - lse) * g;
-        }
-        o[t] -= g;
     }
 }
 

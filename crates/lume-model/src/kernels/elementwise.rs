@@ -27,12 +27,11 @@ pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     out
 }
 
-simd_dispatch!(fn swiglu_chunk(out: &mut [f32], gate: &[f32], up: &[f32]) => swiglu_kernel);
-
-#[inline(always)]
-fn swiglu_kernel(out: &mut [f32], gate: &[f32], up: &[f32]) {
-    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-        *o = g * sigmoid(g) * u;
+simd_dispatch! {
+    fn swiglu_chunk(out: &mut [f32], gate: &[f32], up: &[f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = g * sigmoid(g) * u;
+        }
     }
 }
 
@@ -53,32 +52,25 @@ pub(crate) fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f3
     (dgate, dup)
 }
 
-simd_dispatch!(fn swiglu_backward_chunk(
-    dgate: &mut [f32],
-    dup: &mut [f32],
-    gate: &[f32],
-    up: &[f32],
-    grad: &[f32],
-) => swiglu_backward_kernel);
-
-#[inline(always)]
-fn swiglu_backward_kernel(
-    dgate: &mut [f32],
-    dup: &mut [f32],
-    gate: &[f32],
-    up: &[f32],
-    grad: &[f32],
-) {
-    for ((((dg, du), &g), &u), &go) in dgate
-        .iter_mut()
-        .zip(dup.iter_mut())
-        .zip(gate)
-        .zip(up)
-        .zip(grad)
-    {
-        let s = sigmoid(g);
-        *du = go * g * s;
-        *dg = go * u * s * (1.0 + g * (1.0 - s));
+simd_dispatch! {
+    fn swiglu_backward_chunk(
+        dgate: &mut [f32],
+        dup: &mut [f32],
+        gate: &[f32],
+        up: &[f32],
+        grad: &[f32],
+    ) {
+        for ((((dg, du), &g), &u), &go) in dgate
+            .iter_mut()
+            .zip(dup.iter_mut())
+            .zip(gate)
+            .zip(up)
+            .zip(grad)
+        {
+            let s = sigmoid(g);
+            *du = go * g * s;
+            *dg = go * u * s * (1.0 + g * (1.0 - s));
+        }
     }
 }
 
@@ -102,19 +94,18 @@ pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> (Vec<f32>, Vec<f3
     (out, inv_rms)
 }
 
-simd_dispatch!(fn rms_norm_rows(out: &mut [f32], inv_rms: &mut [f32], x: &[f32], weight: &[f32], eps: f32) => rms_norm_kernel);
-
-#[inline(always)]
-fn rms_norm_kernel(out: &mut [f32], inv_rms: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
-    let width = weight.len();
-    for ((o, r), x) in out
-        .chunks_exact_mut(width)
-        .zip(inv_rms.iter_mut())
-        .zip(x.chunks_exact(width))
-    {
-        *r = 1.0 / (dot(x, x) / width as f32 + eps).sqrt();
-        for ((o, &x), &w) in o.iter_mut().zip(x).zip(weight) {
-            *o = x * *r * w;
+simd_dispatch! {
+    fn rms_norm_rows(out: &mut [f32], inv_rms: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
+        let width = weight.len();
+        for ((o, r), x) in out
+            .chunks_exact_mut(width)
+            .zip(inv_rms.iter_mut())
+            .zip(x.chunks_exact(width))
+        {
+            *r = 1.0 / (dot(x, x) / width as f32 + eps).sqrt();
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(weight) {
+                *o = x * *r * w;
+            }
         }
     }
 }
@@ -149,45 +140,37 @@ pub(crate) fn rms_norm_backward(
     (dx, dweight)
 }
 
-simd_dispatch!(fn rms_norm_backward_rows(
-    dx: &mut [f32],
-    dweight: &mut [f32],
-    x: &[f32],
-    weight: &[f32],
-    inv_rms: &[f32],
-    grad: &[f32],
-) => rms_norm_backward_kernel);
-
-#[inline(always)]
-fn rms_norm_backward_kernel(
-    dx: &mut [f32],
-    dweight: &mut [f32],
-    x: &[f32],
-    weight: &[f32],
-    inv_rms: &[f32],
-    grad: &[f32],
-) {
-    let width = weight.len();
-    let mut gw = vec![0.0f32; width];
-    for (((dx, x), &r), go) in dx
-        .chunks_exact_mut(width)
-        .zip(x.chunks_exact(width))
-        .zip(inv_rms)
-        .zip(grad.chunks_exact(width))
-    {
-        for (((gw, &go), &w), (dw, &x)) in gw
-            .iter_mut()
-            .zip(go)
-            .zip(weight)
-            .zip(dweight.iter_mut().zip(x))
+simd_dispatch! {
+    fn rms_norm_backward_rows(
+        dx: &mut [f32],
+        dweight: &mut [f32],
+        x: &[f32],
+        weight: &[f32],
+        inv_rms: &[f32],
+        grad: &[f32],
+    ) {
+        let width = weight.len();
+        let mut gw = vec![0.0f32; width];
+        for (((dx, x), &r), go) in dx
+            .chunks_exact_mut(width)
+            .zip(x.chunks_exact(width))
+            .zip(inv_rms)
+            .zip(grad.chunks_exact(width))
         {
-            *gw = go * w;
-            *dw += go * x * r;
-        }
-        // d/dx of x·r: r·(g − x̂ · mean(g · x̂)), with x̂ = x·r and g = grad·weight.
-        let mean = dot(&gw, x) * r / width as f32;
-        for ((dx, &gw), &x) in dx.iter_mut().zip(&gw).zip(x) {
-            *dx = r * (gw - x * r * mean);
+            for (((gw, &go), &w), (dw, &x)) in gw
+                .iter_mut()
+                .zip(go)
+                .zip(weight)
+                .zip(dweight.iter_mut().zip(x))
+            {
+                *gw = go * w;
+                *dw += go * x * r;
+            }
+            // d/dx of x·r: r·(g − x̂ · mean(g · x̂)), with x̂ = x·r and g = grad·weight.
+            let mean = dot(&gw, x) * r / width as f32;
+            for ((dx, &gw), &x) in dx.iter_mut().zip(&gw).zip(x) {
+                *dx = r * (gw - x * r * mean);
+            }
         }
     }
 }
@@ -221,36 +204,28 @@ pub(crate) fn rope(x: &[f32], cos: &[f32], sin: &[f32], d: usize, transposed: bo
     out
 }
 
-simd_dispatch!(fn rope_tokens(
-    out: &mut [f32],
-    x: &[f32],
-    cos: &[f32],
-    sin: &[f32],
-    d: usize,
-    transposed: bool,
-) => rope_kernel);
-
-#[inline(always)]
-fn rope_kernel(out: &mut [f32], x: &[f32], cos: &[f32], sin: &[f32], d: usize, transposed: bool) {
-    let half = d / 2;
-    let heads = x.len() / cos.len().max(1);
-    for (t, (cos, sin)) in cos.chunks_exact(d).zip(sin.chunks_exact(d)).enumerate() {
-        for h in 0..heads {
-            let at = (t * heads + h) * d;
-            let (o, x) = (&mut out[at..at + d], &x[at..at + d]);
-            let (o1, o2) = o.split_at_mut(half);
-            let (x1, x2) = x.split_at(half);
-            let (c1, c2) = cos.split_at(half);
-            let (s1, s2) = sin.split_at(half);
-            if transposed {
-                for i in 0..half {
-                    o1[i] = x1[i] * c1[i] + x2[i] * s2[i];
-                    o2[i] = x2[i] * c2[i] - x1[i] * s1[i];
-                }
-            } else {
-                for i in 0..half {
-                    o1[i] = x1[i] * c1[i] - x2[i] * s1[i];
-                    o2[i] = x2[i] * c2[i] + x1[i] * s2[i];
+simd_dispatch! {
+    fn rope_tokens(out: &mut [f32], x: &[f32], cos: &[f32], sin: &[f32], d: usize, transposed: bool) {
+        let half = d / 2;
+        let heads = x.len() / cos.len().max(1);
+        for (t, (cos, sin)) in cos.chunks_exact(d).zip(sin.chunks_exact(d)).enumerate() {
+            for h in 0..heads {
+                let at = (t * heads + h) * d;
+                let (o, x) = (&mut out[at..at + d], &x[at..at + d]);
+                let (o1, o2) = o.split_at_mut(half);
+                let (x1, x2) = x.split_at(half);
+                let (c1, c2) = cos.split_at(half);
+                let (s1, s2) = sin.split_at(half);
+                if transposed {
+                    for i in 0..half {
+                        o1[i] = x1[i] * c1[i] + x2[i] * s2[i];
+                        o2[i] = x2[i] * c2[i] - x1[i] * s1[i];
+                    }
+                } else {
+                    for i in 0..half {
+                        o1[i] = x1[i] * c1[i] - x2[i] * s1[i];
+                        o2[i] = x2[i] * c2[i] + x1[i] * s2[i];
+                    }
                 }
             }
         }

@@ -47,72 +47,38 @@ impl WeightElement for f16 {
     }
 }
 
-/// Streams one block of output columns for a weight element type.
-pub(crate) trait Columns: WeightElement {
-    #[allow(clippy::too_many_arguments)]
-    fn columns(
-        acc: &mut [f32],
-        x: &[f32],
-        w: &[Self],
-        rows: usize,
-        k: usize,
-        n: usize,
-        from: usize,
-        width: usize,
-    );
-}
-
-simd_dispatch!(fn columns_f32(acc: &mut [f32], x: &[f32], w: &[f32], rows: usize, k: usize, n: usize, from: usize, width: usize) => columns_kernel::<f32>);
-simd_dispatch!(fn columns_bf16(acc: &mut [f32], x: &[f32], w: &[bf16], rows: usize, k: usize, n: usize, from: usize, width: usize) => columns_kernel::<bf16>);
-simd_dispatch!(fn columns_f16(acc: &mut [f32], x: &[f32], w: &[f16], rows: usize, k: usize, n: usize, from: usize, width: usize) => columns_kernel::<f16>);
-
-impl Columns for f32 {
-    fn columns(
-        acc: &mut [f32],
-        x: &[f32],
-        w: &[Self],
-        rows: usize,
-        k: usize,
-        n: usize,
-        from: usize,
-        width: usize,
-    ) {
-        columns_f32(acc, x, w, rows, k, n, from, width)
-    }
-}
-
-impl Columns for bf16 {
-    fn columns(
-        acc: &mut [f32],
-        x: &[f32],
-        w: &[Self],
-        rows: usize,
-        k: usize,
-        n: usize,
-        from: usize,
-        width: usize,
-    ) {
-        columns_bf16(acc, x, w, rows, k, n, from, width)
-    }
-}
-
-impl Columns for f16 {
-    fn columns(
-        acc: &mut [f32],
-        x: &[f32],
-        w: &[Self],
-        rows: usize,
-        k: usize,
-        n: usize,
-        from: usize,
-        width: usize,
-    ) {
-        columns_f16(acc, x, w, rows, k, n, from, width)
-    }
-}
-
 /// Output columns per block: a few KiB of accumulators per row stay in L1.
 const COLUMNS_PER_TASK: usize = 512;
+
+/// Where a block of output columns lies: `x` `[rows, k]` times columns `from..from + width` of
+/// `w` `[k, n]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Block {
+    rows: usize,
+    k: usize,
+    n: usize,
+    from: usize,
+    width: usize,
+}
+
+/// Streams one block of output columns, compiled for each weight element type.
+pub(crate) trait Columns: WeightElement {
+    fn columns(acc: &mut [f32], x: &[f32], w: &[Self], block: Block);
+}
+
+macro_rules! columns_for {
+    ($($element:ty => $name:ident),*) => {$(
+        simd_dispatch!(fn $name(acc: &mut [f32], x: &[f32], w: &[$element], block: Block) => columns_kernel::<$element>;);
+
+        impl Columns for $element {
+            fn columns(acc: &mut [f32], x: &[f32], w: &[Self], block: Block) {
+                $name(acc, x, w, block)
+            }
+        }
+    )*};
+}
+
+columns_for!(f32 => columns_f32, bf16 => columns_bf16, f16 => columns_f16);
 
 /// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, row-major: `[rows, n]`.
 pub(crate) fn matmul_few_rows<W: Columns>(
@@ -127,7 +93,18 @@ pub(crate) fn matmul_few_rows<W: Columns>(
         let from = task * COLUMNS_PER_TASK;
         let width = COLUMNS_PER_TASK.min(n - from);
         let mut acc = vec![0.0f32; rows * width];
-        W::columns(&mut acc, x, w, rows, k, n, from, width);
+        W::columns(
+            &mut acc,
+            x,
+            w,
+            Block {
+                rows,
+                k,
+                n,
+                from,
+                width,
+            },
+        );
         acc
     };
     let blocks: Vec<Vec<f32>> = (0..tasks).map(block).collect();
@@ -143,18 +120,15 @@ pub(crate) fn matmul_few_rows<W: Columns>(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn columns_kernel<W: WeightElement>(
-    acc: &mut [f32],
-    x: &[f32],
-    w: &[W],
-    rows: usize,
-    k: usize,
-    n: usize,
-    from: usize,
-    width: usize,
-) {
+fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: Block) {
+    let Block {
+        rows,
+        k,
+        n,
+        from,
+        width,
+    } = block;
     // Four weight rows per pass over the accumulators: one load and store of them per four
     // multiply-adds, so the loop streams the weight instead of waiting on L1.
     let row = |kk: usize| &w[kk * n + from..kk * n + from + width];

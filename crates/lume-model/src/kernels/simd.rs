@@ -102,43 +102,64 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.into_iter().sum::<f32>() + tail
 }
 
-/// Defines `$name($args) -> $ret`, which runs `$kernel($args)` compiled for the widest x86 SIMD
-/// found at run time (AVX-512, then AVX2 + FMA), or as plain code elsewhere. `$kernel` must be
-/// an `#[inline(always)]` function, so that it is compiled again inside each variant (a
-/// closure would not be).
+/// Defines a function whose body is compiled for the widest x86 SIMD found at run time
+/// (AVX-512, then AVX2 + FMA) and as plain code elsewhere, then picked on each call:
+///
+/// ```ignore
+/// simd_dispatch! {
+///     fn scale(values: &mut [f32], by: f32) {
+///         for v in values { *v *= by; }
+///     }
+/// }
+/// ```
+///
+/// The body becomes an `#[inline(always)]` function compiled again inside each variant (a
+/// closure would not be). `fn name(args) => kernel;` does the same for an existing
+/// `#[inline(always)]` function, e.g. one instance of a generic kernel.
 macro_rules! simd_dispatch {
-    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:path) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[allow(clippy::too_many_arguments)]
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $kernel($($arg),*)
-                }
-                #[allow(clippy::too_many_arguments)]
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $kernel($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the features were detected on this CPU just above.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $kernel($($arg),*)
+            #[allow(clippy::too_many_arguments)]
+            #[inline(always)]
+            fn kernel($($arg: $ty),*) $(-> $ret)? $body
+            $crate::kernels::simd::simd_dispatch!(@variants kernel; $($arg: $ty),*; $($ret)?)
         }
     };
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:path;) => {
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            $crate::kernels::simd::simd_dispatch!(@variants $kernel; $($arg: $ty),*; $($ret)?)
+        }
+    };
+    (@variants $kernel:path; $($arg:ident: $ty:ty),*; $($ret:ty)?) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+            unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                $kernel($($arg),*)
+            }
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $kernel($($arg),*)
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the features were detected on this CPU just above.
+                return unsafe { avx512($($arg),*) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { avx2($($arg),*) };
+            }
+        }
+        $kernel($($arg),*)
+    }};
 }
 pub(crate) use simd_dispatch;
 
