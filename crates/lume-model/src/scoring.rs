@@ -1,7 +1,8 @@
 //! Teacher-forced log-probabilities and losses, shifted as Hugging Face's `labels=` does.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::kernels::token_nll;
 
 /// The label of a position that does not count, as in Hugging Face.
 pub const IGNORE_INDEX: i64 = -100;
@@ -14,24 +15,29 @@ pub fn label_log_probs(logits: Tensor<3>, labels: &[i64]) -> Vec<Vec<f64>> {
     if t < 2 {
         return vec![Vec::new(); b];
     }
+    let [_, _, v] = logits.dims();
     let device = logits.device();
-    let shifted: Vec<i64> = (0..b)
-        .flat_map(|row| (1..t).map(move |col| labels[row * t + col]))
+    // Every position scored against the next label (the last against 0, and dropped): the
+    // logits are read in place, without a copy of all but the last position.
+    let next = |row: usize, col: usize| {
+        labels
+            .get(row * t + col + 1)
+            .copied()
+            .filter(|_| col + 1 < t)
+    };
+    let index: Vec<i64> = (0..b)
+        .flat_map(|row| (0..t).map(move |col| next(row, col).map_or(0, |l| l.max(0))))
         .collect();
-    let index: Vec<i64> = shifted.iter().map(|&l| l.max(0)).collect();
-    let index = Tensor::<2, Int>::from_data(TensorData::new(index, [b, t - 1]), &device);
-    let log_probs = log_softmax(logits.slice([0..b, 0..t - 1]), 2)
-        .gather(2, index.unsqueeze_dim::<3>(2))
-        .reshape([b, t - 1]);
-    let host: Vec<f32> = log_probs
+    let index = Tensor::<1, Int>::from_data(TensorData::new(index, [b * t]), &device);
+    let nll: Vec<f32> = token_nll(logits.reshape([b * t, v]), index)
         .into_data()
         .try_to_vec_as::<f32>()
         .unwrap_or_default();
     (0..b)
         .map(|row| {
             (0..t - 1)
-                .filter(|&col| shifted[row * (t - 1) + col] != IGNORE_INDEX)
-                .map(|col| f64::from(host[row * (t - 1) + col]))
+                .filter(|&col| next(row, col) != Some(IGNORE_INDEX))
+                .map(|col| -f64::from(nll[row * t + col]))
                 .collect()
         })
         .collect()

@@ -105,7 +105,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Defines a function whose body is compiled for the widest x86 SIMD found at run time
 /// (AVX-512, then AVX2 + FMA) and as plain code elsewhere, then picked on each call:
 ///
-/// ```ignore
+/// ```text
 /// simd_dispatch! {
 ///     fn scale(values: &mut [f32], by: f32) {
 ///         for v in values { *v *= by; }
