@@ -272,7 +272,13 @@ fn on_flex(device: &Device) -> bool {
 /// assert!((nll[1] - (1.0 + (-2f32).exp()).ln()).abs() < 1e-6);
 /// # Ok::<(), lume_model::DeviceError>(())
 /// ```
+///
+/// # Panics
+/// When `targets` does not have one entry per row of `logits` (a programming error, as in
+/// Burn's own shape checks).
 pub fn token_nll(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let ([rows, _], [n]) = (logits.dims(), targets.dims());
+    assert_eq!(n, rows, "token_nll: {rows} rows of logits but {n} targets");
     if on_flex(&logits.device()) {
         Tensor::from_dispatch(<Dispatch as FusedOps>::token_nll(
             logits.into_dispatch(),
@@ -300,7 +306,31 @@ pub fn composed_token_nll(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<
 /// (`[batch, keys]` row-major, or empty) marks `false`. Returns `[batch, seq, heads, head_dim]`.
 /// Masked scores become `f32::MIN` before the softmax, as in transformers. Differentiable with
 /// respect to `q`, `k` and `v`.
+///
+/// # Panics
+/// On inconsistent shapes: `k` and `v` must match, share `batch` and `head_dim` with `q`, hold
+/// at least `seq` keys, `kv_heads` must divide `heads`, and `key_real` must be empty or
+/// `batch × keys` long (programming errors, as in Burn's own shape checks).
 pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, key_real: &[bool]) -> Tensor<4> {
+    let ([b, t, heads, d], [kb, keys, kv_heads, kd]) = (q.dims(), k.dims());
+    assert_eq!(
+        k.dims(),
+        v.dims(),
+        "causal_attention: keys {:?} but values {:?}",
+        k.dims(),
+        v.dims()
+    );
+    assert!(
+        kb == b && kd == d && keys >= t && kv_heads > 0 && heads % kv_heads == 0,
+        "causal_attention: queries {:?} do not fit keys {:?}",
+        q.dims(),
+        k.dims()
+    );
+    assert!(
+        key_real.is_empty() || key_real.len() == b * keys,
+        "causal_attention: key mask of {} entries for {b} rows of {keys} keys",
+        key_real.len()
+    );
     if on_flex(&q.device()) {
         Tensor::from_dispatch(<Dispatch as FusedOps>::causal_attention(
             q.into_dispatch(),
@@ -615,6 +645,22 @@ mod tests {
                 assert_close(&values(a), &values(b), 1e-6, what);
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "3 rows of logits but 2 targets")]
+    fn token_nll_names_a_shape_mismatch() {
+        let device = DeviceSpec::Cpu.device().expect("cpu");
+        let logits = Tensor::<2>::zeros([3, 5], &device);
+        let _ = super::token_nll(logits, Tensor::<1, Int>::zeros([2], &device));
+    }
+
+    #[test]
+    #[should_panic(expected = "key mask of 5 entries")]
+    fn causal_attention_names_a_bad_mask() {
+        let device = DeviceSpec::Cpu.device().expect("cpu");
+        let [q, k, v] = attention_inputs(&device, 2, 1, 3, 4);
+        let _ = super::causal_attention(q, k, v, &[true; 5]);
     }
 
     #[test]
