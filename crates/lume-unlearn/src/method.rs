@@ -31,30 +31,31 @@ pub struct StepContext<'a> {
 impl StepContext<'_> {
     /// The model's next-token log-softmax on `batch`, `[batch, seq − 1, vocab]`.
     pub fn log_probs(&self, batch: &TensorBatch) -> Tensor<3> {
-        let out =
-            self.model
-                .forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false);
-        shifted_log_softmax(out.logits)
+        shifted_log_softmax(logits(self.model, batch))
     }
 
     /// The model's `log p(target)` at every shifted position of `batch`, 0 where the target
     /// does not count, `[batch, seq − 1]`: `target_log_probs(self.log_probs(batch), batch)`
     /// without the vocabulary-sized log-softmax.
     pub fn answer_log_probs(&self, batch: &TensorBatch) -> Tensor<2> {
-        let out =
-            self.model
-                .forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false);
-        answer_log_probs(out.logits, batch)
+        answer_log_probs(logits(self.model, batch), batch)
     }
 
     /// The reference model's log-softmax on `batch`, a constant for autodiff.
     pub fn reference_log_probs(&self, batch: &TensorBatch) -> Result<Tensor<3>, UnlearnError> {
+        Ok(shifted_log_softmax(self.reference_logits(batch)?.0))
+    }
+
+    /// The reference model's logits on `batch` and the batch off autodiff, constants.
+    fn reference_logits(
+        &self,
+        batch: &TensorBatch,
+    ) -> Result<(Tensor<3>, TensorBatch), UnlearnError> {
         let reference = self
             .reference
             .ok_or(UnlearnError::MissingInput("reference model"))?;
         let plain = batch.inner();
-        let out = reference.forward_tokens(plain.ids, Some(plain.attention_mask), false);
-        Ok(shifted_log_softmax(out.logits))
+        Ok((logits(reference, &plain), plain))
     }
 
     /// The residual stream after `layer` (0-based) on `batch`, `[batch, seq, hidden]`.
@@ -99,13 +100,8 @@ impl StepContext<'_> {
         &self,
         batch: &TensorBatch,
     ) -> Result<Tensor<1>, UnlearnError> {
-        let reference = self
-            .reference
-            .ok_or(UnlearnError::MissingInput("reference model"))?;
-        let plain = batch.inner();
-        let out =
-            reference.forward_tokens(plain.ids.clone(), Some(plain.attention_mask.clone()), false);
-        Ok(sequence_log_probs(answer_log_probs(out.logits, &plain)))
+        let (logits, plain) = self.reference_logits(batch)?;
+        Ok(sequence_log_probs(answer_log_probs(logits, &plain)))
     }
 
     /// `gamma · forget + alpha · retain term`; the retain batch is not even run when
@@ -137,6 +133,13 @@ impl StepContext<'_> {
             }
         })
     }
+}
+
+/// `model`'s logits on `batch`.
+fn logits(model: &dyn CausalModel, batch: &TensorBatch) -> Tensor<3> {
+    model
+        .forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false)
+        .logits
 }
 
 fn hidden_after(

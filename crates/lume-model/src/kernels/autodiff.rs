@@ -1,5 +1,5 @@
-//! Backward passes of the fused operations, for Burn's autodiff over any backend that
-//! implements them.
+//! Backward passes of the fused operations, for Burn's autodiff over `flex` (the only backend
+//! the extension routes here): each calls the flex kernels directly.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -12,7 +12,7 @@ use burn_flex::FlexTensor;
 use super::FusedOps;
 use super::flex::{
     attention_backward, attention_forward, rms_norm_backward, rms_norm_forward, rope_any,
-    swiglu_backward,
+    swiglu_backward, token_nll_backward,
 };
 
 #[derive(Debug)]
@@ -84,7 +84,7 @@ impl Backward<Flex, 1> for TokenNll {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (logits, targets, nll) = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            Flex::token_nll_backward(logits, targets, nll, grad)
+            token_nll_backward(logits, targets, nll, grad)
         });
     }
 }
@@ -210,7 +210,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
 
     fn matmul_few_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
-        // Only reached for untracked inputs (`linear` checks); kept differentiable-free.
+        // Outside the graph: `linear` calls it only off autodiff devices.
         FloatTensor::<Self>::new(Flex::matmul_few_rows(
             x.into_primitive(),
             w.into_primitive(),
@@ -232,14 +232,5 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             v.into_primitive(),
             step,
         ))
-    }
-
-    fn token_nll_backward(
-        _logits: FloatTensor<Self>,
-        _targets: IntTensor<Self>,
-        _nll: FloatTensor<Self>,
-        _grad: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        unimplemented!("second derivatives of the fused cross-entropy are not supported")
     }
 }

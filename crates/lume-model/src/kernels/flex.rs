@@ -223,6 +223,27 @@ pub(super) fn rope_any(
     output(out, shape, dtype)
 }
 
+/// The gradient of `token_nll` with respect to the logits, from the forward's output `nll` and
+/// the incoming gradient `grad` `[rows]`.
+pub(super) fn token_nll_backward(
+    logits: FlexTensor,
+    targets: FlexTensor,
+    nll: FlexTensor,
+    grad: FlexTensor,
+) -> FlexTensor {
+    let dtype = logits.dtype();
+    let [rows, vocab] = logits.shape().dims();
+    let (logits, nll, grad) = (as_f32(logits), as_f32(nll), as_f32(grad));
+    let dlogits = cross_entropy::token_nll_backward(
+        f32_slice(&logits),
+        &ids(targets),
+        f32_slice(&nll),
+        f32_slice(&grad),
+        vocab,
+    );
+    output(dlogits, [rows, vocab], dtype)
+}
+
 impl FusedOps for Flex {
     fn adamw_update(
         param: FlexTensor,
@@ -233,8 +254,8 @@ impl FusedOps for Flex {
     ) -> FlexTensor {
         let n = param.shape()[0];
         let (param, grad) = (as_f32(param), as_f32(grad));
-        let mut out = f32_slice(&param).to_vec();
-        out.reserve_exact(2 * n);
+        let mut out = Vec::with_capacity(3 * n);
+        out.extend_from_slice(f32_slice(&param));
         if step.first {
             out.resize(3 * n, 0.0);
         } else {
@@ -253,31 +274,26 @@ impl FusedOps for Flex {
         let x = as_f32(x);
         let x = f32_slice(&x);
         // Half-precision weights are read as they are stored, widened in the kernel.
+        let w = match w.dtype() {
+            DType::BF16 | DType::F16 => w.to_contiguous(),
+            _ => as_f32(w),
+        };
         let out = match w.dtype() {
-            DType::BF16 => {
-                let w = w.to_contiguous();
-                matvec::matmul_few_rows(
-                    x,
-                    w.as_slice::<half::bf16>().expect("contiguous bf16"),
-                    rows,
-                    k,
-                    n,
-                )
-            }
-            DType::F16 => {
-                let w = w.to_contiguous();
-                matvec::matmul_few_rows(
-                    x,
-                    w.as_slice::<half::f16>().expect("contiguous f16"),
-                    rows,
-                    k,
-                    n,
-                )
-            }
-            _ => {
-                let w = as_f32(w);
-                matvec::matmul_few_rows(x, f32_slice(&w), rows, k, n)
-            }
+            DType::BF16 => matvec::matmul_few_rows(
+                x,
+                w.as_slice::<half::bf16>().expect("contiguous"),
+                rows,
+                k,
+                n,
+            ),
+            DType::F16 => matvec::matmul_few_rows(
+                x,
+                w.as_slice::<half::f16>().expect("contiguous"),
+                rows,
+                k,
+                n,
+            ),
+            _ => matvec::matmul_few_rows(x, f32_slice(&w), rows, k, n),
         };
         output(out, [rows, n], dtype)
     }
@@ -315,24 +331,5 @@ impl FusedOps for Flex {
         let logits = as_f32(logits);
         let nll = cross_entropy::token_nll(f32_slice(&logits), &ids(targets), vocab);
         output(nll, [rows], dtype)
-    }
-
-    fn token_nll_backward(
-        logits: FlexTensor,
-        targets: FlexTensor,
-        nll: FlexTensor,
-        grad: FlexTensor,
-    ) -> FlexTensor {
-        let dtype = logits.dtype();
-        let [rows, vocab] = logits.shape().dims();
-        let (logits, nll, grad) = (as_f32(logits), as_f32(nll), as_f32(grad));
-        let dlogits = cross_entropy::token_nll_backward(
-            f32_slice(&logits),
-            &ids(targets),
-            f32_slice(&nll),
-            f32_slice(&grad),
-            vocab,
-        );
-        output(dlogits, [rows, vocab], dtype)
     }
 }

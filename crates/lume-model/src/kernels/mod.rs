@@ -30,15 +30,6 @@ pub trait FusedOps: Backend {
     /// Per row of `logits` `[rows, vocab]`: `logsumexp(row) − row[target]`, `[rows]`.
     fn token_nll(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
 
-    /// The gradient of [`token_nll`](Self::token_nll) with respect to the logits, given the
-    /// forward's output `nll` and the incoming gradient `grad` `[rows]`.
-    fn token_nll_backward(
-        logits: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        nll: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-    ) -> FloatTensor<Self>;
-
     /// Causal attention over `[batch, seq, heads, head_dim]` queries and
     /// `[batch, keys, kv_heads, head_dim]` keys and values (see [`causal_attention`]).
     fn causal_attention(
@@ -181,18 +172,19 @@ pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<
     let [k, n] = layer.weight.dims();
     let rows = dims[..D - 1].iter().product::<usize>();
     let device = x.device();
+    let weight = layer.weight.val();
     if rows > FEW_ROWS || device.is_autodiff() || !on_flex(&device) {
-        let weight = layer.weight.val();
-        if weight.dtype() == x.dtype() {
-            return layer.forward(x);
-        }
-        // Weights stored in half precision (see `WeightDtype`): widened for this product.
-        let weight = weight.cast(x.dtype());
+        // Weights stored in half precision (see `WeightDtype`) are widened for this product.
+        let weight = if weight.dtype() == x.dtype() {
+            weight
+        } else {
+            weight.cast(x.dtype())
+        };
         return burn::tensor::module::linear(x, weight, layer.bias.as_ref().map(|b| b.val()));
     }
     let y: Tensor<2> = Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_few_rows(
         x.reshape([rows, k]).into_dispatch(),
-        layer.weight.val().into_dispatch(),
+        weight.into_dispatch(),
     ));
     let y = match &layer.bias {
         Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
