@@ -208,22 +208,51 @@ impl Attention {
     }
 }
 
-/// Keys and values of one layer after RoPE, `[batch, positions, kv_heads, head_dim]`.
+/// Keys and values of one layer after RoPE, `[batch, capacity, kv_heads, head_dim]` of which
+/// the first `len` positions are filled. Appending writes in place (the buffers grow by
+/// doubling), where concatenating would copy the whole cache for every token.
 #[derive(Debug, Clone, Default)]
 pub struct LayerCache {
-    kv: Option<(Tensor<4>, Tensor<4>)>,
+    buffers: Option<(Tensor<4>, Tensor<4>)>,
+    len: usize,
 }
 
 impl LayerCache {
     fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let kv = match self.kv.take() {
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 1), Tensor::cat(vec![pv, v], 1)),
-            None => (k, v),
+        let [b, t, heads, d] = k.dims();
+        let len = self.len + t;
+        let (mut keys, mut values) = match self.buffers.take() {
+            Some((keys, values)) if keys.dims()[1] >= len => (keys, values),
+            previous => {
+                let capacity = (2 * len).max(MIN_CACHE_CAPACITY);
+                let grow = |old: Option<Tensor<4>>| {
+                    let fresh =
+                        Tensor::<4>::zeros([b, capacity, heads, d], (&k.device(), k.dtype()));
+                    match old {
+                        Some(old) => {
+                            fresh.slice_assign([0..b, 0..self.len], old.slice([0..b, 0..self.len]))
+                        }
+                        None => fresh,
+                    }
+                };
+                let (keys, values) = previous.unzip();
+                (grow(keys), grow(values))
+            }
         };
-        self.kv = Some(kv.clone());
-        kv
+        keys = keys.slice_assign([0..b, self.len..len], k);
+        values = values.slice_assign([0..b, self.len..len], v);
+        self.len = len;
+        let filled = (
+            keys.clone().slice([0..b, 0..len]),
+            values.clone().slice([0..b, 0..len]),
+        );
+        self.buffers = Some((keys, values));
+        filled
     }
 }
+
+/// Positions a fresh cache makes room for.
+const MIN_CACHE_CAPACITY: usize = 64;
 
 /// The key/value cache of incremental decoding: one entry per layer, plus how many positions
 /// it holds.

@@ -166,3 +166,84 @@ simd_dispatch! {
         }
     }
 }
+
+/// Queries up to which [`attend_few_queries`] computes attention directly: decoding's one new
+/// token per row, where two batched matmuls and the layout copies around them cost more than
+/// the arithmetic.
+pub(crate) const FEW_QUERIES: usize = 8;
+
+/// Keys or values `[batch, positions, kv_heads, head_dim]` whose positions are contiguous
+/// within a row and whose rows lie `batch_stride` apart: a KV cache's filled prefix, read in
+/// place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PositionsView<'a> {
+    pub data: &'a [f32],
+    pub batch_stride: usize,
+}
+
+impl PositionsView<'_> {
+    #[inline(always)]
+    fn head(&self, b: usize, j: usize, kv: usize, s: &AttentionShape) -> &[f32] {
+        let d = s.head_dim;
+        &self.data[b * self.batch_stride + (j * s.kv_heads + kv) * d..][..d]
+    }
+}
+
+/// The forward pass for a few queries `q` `[batch, queries, heads, d]` (contiguous), straight
+/// from the projections' layouts. Returns `[batch, queries, heads, d]`. Same masking and
+/// softmax as [`softmax_in_place`].
+pub(crate) fn attend_few_queries(
+    q: &[f32],
+    k: PositionsView<'_>,
+    v: PositionsView<'_>,
+    key_real: &[bool],
+    s: AttentionShape,
+) -> Vec<f32> {
+    // Raw scores `[batch, heads, queries, keys]`, the layout the softmax reads.
+    let mut scores = vec![0.0f32; s.batch * s.heads * s.queries * s.keys];
+    query_key_scores(&mut scores, q, k, &s);
+    softmax_rows(&mut scores, 0, key_real, &s);
+    let mut out = vec![0.0f32; s.batch * s.queries * s.heads * s.head_dim];
+    weighted_values(&mut out, &scores, v, &s);
+    out
+}
+
+/// The head a score row `[batch, heads, queries]` belongs to, and its key/value head.
+#[inline(always)]
+fn heads_of(r: usize, s: &AttentionShape) -> (usize, usize) {
+    let h = (r / s.queries) % s.heads;
+    (h, h / s.group())
+}
+
+simd_dispatch! {
+    fn query_key_scores(scores: &mut [f32], q: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
+        let d = s.head_dim;
+        for (r, row) in scores.chunks_exact_mut(s.keys).enumerate() {
+            let (b, i) = s.locate(r);
+            let (h, kv) = heads_of(r, s);
+            let query = &q[((b * s.queries + i) * s.heads + h) * d..][..d];
+            for (j, score) in row[..s.visible(i)].iter_mut().enumerate() {
+                *score = dot(query, k.head(b, j, kv, s));
+            }
+        }
+    }
+}
+
+simd_dispatch! {
+    fn weighted_values(out: &mut [f32], probs: &[f32], v: PositionsView<'_>, s: &AttentionShape) {
+        let d = s.head_dim;
+        for (r, probs) in probs.chunks_exact(s.keys).enumerate() {
+            let (b, i) = s.locate(r);
+            let (h, kv) = heads_of(r, s);
+            let o = &mut out[((b * s.queries + i) * s.heads + h) * d..][..d];
+            // Future keys have probability 0, except in a fully masked row's uniform softmax.
+            for (j, &p) in probs.iter().enumerate() {
+                if p != 0.0 {
+                    for (o, &x) in o.iter_mut().zip(v.head(b, j, kv, s)) {
+                        *o = p.mul_add(x, *o);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -13,14 +13,20 @@ use super::cross_entropy;
 use super::elementwise;
 use super::matvec;
 
-/// A contiguous f32 copy-free view when possible; other float dtypes are widened to f32.
+/// A contiguous f32 copy-free view when possible; other float dtypes are widened to f32. A
+/// contiguous run inside a larger buffer (a slice of the `[3, n]` AdamW output, a cache
+/// prefix) is kept as it is: [`f32_slice`] reads it in place.
 fn as_f32(tensor: FlexTensor) -> FlexTensor {
     let tensor = if tensor.dtype() == DType::F32 {
         tensor
     } else {
         Flex::float_cast(tensor, FloatDType::F32)
     };
-    tensor.to_contiguous()
+    if tensor.layout().is_contiguous() {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
 }
 
 fn f32_slice(tensor: &FlexTensor) -> &[f32] {
@@ -100,6 +106,32 @@ fn heads_back(grad: FlexTensor, s: &AttentionShape) -> FlexTensor {
         )
     };
     Flex::float_swap_dims(grad, 1, 2).to_contiguous()
+}
+
+/// `[batch, positions, kv_heads, d]` keys or values in f32 whose rows may lie apart (the filled
+/// prefix of a KV cache): kept in place when only the batch stride is irregular.
+fn positions_view(x: FlexTensor) -> FlexTensor {
+    let x = if x.dtype() == DType::F32 {
+        x
+    } else {
+        Flex::float_cast(x, FloatDType::F32)
+    };
+    let [_, _, kv_heads, d] = x.shape().dims();
+    let strides = x.layout().strides();
+    if strides[1..] == [(kv_heads * d) as isize, d as isize, 1] && strides[0] >= 0 {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
+/// The slice and batch stride of a tensor that [`positions_view`] prepared.
+fn view_of(x: &FlexTensor) -> attention::PositionsView<'_> {
+    let layout = x.layout();
+    attention::PositionsView {
+        data: &x.storage::<f32>()[layout.start_offset()..],
+        batch_stride: layout.strides()[0].unsigned_abs(),
+    }
 }
 
 /// The forward pass in f32. Returns the output `[batch, queries, heads, d]` (in the dtype of
@@ -322,7 +354,15 @@ impl FusedOps for Flex {
         v: FlexTensor,
         key_real: Vec<bool>,
     ) -> FlexTensor {
-        attention_forward(q, k, v, &key_real).0
+        let s = attention_shape(&q, &k);
+        if s.queries > attention::FEW_QUERIES {
+            return attention_forward(q, k, v, &key_real).0;
+        }
+        let dtype = q.dtype();
+        let (q, k, v) = (as_f32(q), positions_view(k), positions_view(v));
+        let out =
+            attention::attend_few_queries(f32_slice(&q), view_of(&k), view_of(&v), &key_real, s);
+        output(out, [s.batch, s.queries, s.heads, s.head_dim], dtype)
     }
 
     fn token_nll(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {

@@ -1,11 +1,14 @@
 //! Products of a few rows with a weight matrix, as in decoding one token: memory-bound, so what
-//! matters is streaming the weight once. It runs on the calling thread: waking the thread pool
-//! for every product of every token cost more than the second core gained (measured: 600 → 1,100
-//! decoded tokens per second on the benchmark's shape).
+//! matters is streaming the weight once, from cache where possible. The weight's rows are split
+//! between spinning helper threads ([`SpinningPool`]): rayon's pool, which sleeps between
+//! products, cost more per wake-up than the second core gained.
+
+use std::sync::Mutex;
 
 use half::{bf16, f16};
 
 use super::simd::simd_dispatch;
+use super::spinning_pool::SpinningPool;
 
 /// A weight element the kernel widens to f32 as it streams it: half-precision weights halve
 /// the bytes that decoding reads per token.
@@ -47,21 +50,15 @@ impl WeightElement for f16 {
     }
 }
 
-/// Output columns per block: a few KiB of accumulators per row stay in L1.
-const COLUMNS_PER_TASK: usize = 512;
-
-/// Where a block of output columns lies: `x` `[rows, k]` times columns `from..from + width` of
-/// `w` `[k, n]`.
+/// The sizes of `x` `[rows, k]` · `w` `[k, n]`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Block {
     rows: usize,
     k: usize,
     n: usize,
-    from: usize,
-    width: usize,
 }
 
-/// Streams one block of output columns, compiled for each weight element type.
+/// Adds `x · w` to `acc` `[rows, n]`, compiled for each weight element type.
 pub(crate) trait Columns: WeightElement {
     fn columns(acc: &mut [f32], x: &[f32], w: &[Self], block: Block);
 }
@@ -80,41 +77,57 @@ macro_rules! columns_for {
 
 columns_for!(f32 => columns_f32, bf16 => columns_bf16, f16 => columns_f16);
 
-/// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, row-major: `[rows, n]`.
-pub(crate) fn matmul_few_rows<W: Columns>(
+/// Weights below this many elements are streamed by the calling thread alone: splitting them
+/// costs more than it saves.
+const SPLIT_FROM: usize = 1 << 15;
+
+/// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, row-major: `[rows, n]`. The rows of `w`
+/// are split between the [`SpinningPool`]'s threads, so that each streams one contiguous
+/// stretch of memory (the hardware prefetcher's best case), and their partial sums are added.
+pub(crate) fn matmul_few_rows<W: Columns + Sync>(
     x: &[f32],
     w: &[W],
     rows: usize,
     k: usize,
     n: usize,
 ) -> Vec<f32> {
-    let tasks = n.div_ceil(COLUMNS_PER_TASK);
-    let block = |task: usize| {
-        let from = task * COLUMNS_PER_TASK;
-        let width = COLUMNS_PER_TASK.min(n - from);
-        let mut acc = vec![0.0f32; rows * width];
+    let pool = SpinningPool::global();
+    let parts = if k * n < SPLIT_FROM { 1 } else { pool.parts() };
+    let bound = |part: usize| k * part / parts;
+    let partials: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
+    let compute = |part: usize| {
+        let (k0, k1) = (bound(part), bound(part + 1));
+        let x_part: Vec<f32> = (0..rows)
+            .flat_map(|r| x[r * k + k0..r * k + k1].iter().copied())
+            .collect();
+        // Whole rows of `w`, four at a time: one sequential stream.
+        let mut acc = vec![0.0f32; rows * n];
         W::columns(
             &mut acc,
-            x,
-            w,
+            &x_part,
+            &w[k0 * n..k1 * n],
             Block {
                 rows,
-                k,
+                k: k1 - k0,
                 n,
-                from,
-                width,
             },
         );
-        acc
+        if let Ok(mut partial) = partials[part].lock() {
+            *partial = acc;
+        }
     };
-    let blocks: Vec<Vec<f32>> = (0..tasks).map(block).collect();
-    let mut out = vec![0.0; rows * n];
-    for (task, block) in blocks.iter().enumerate() {
-        let from = task * COLUMNS_PER_TASK;
-        let width = block.len() / rows.max(1);
-        for r in 0..rows {
-            out[r * n + from..r * n + from + width]
-                .copy_from_slice(&block[r * width..(r + 1) * width]);
+    if parts == 1 {
+        compute(0);
+    } else {
+        pool.run(&compute);
+    }
+    let mut partials = partials
+        .into_iter()
+        .map(|partial| partial.into_inner().unwrap_or_default());
+    let mut out = partials.next().unwrap_or_default();
+    for partial in partials {
+        for (o, p) in out.iter_mut().zip(partial) {
+            *o += p;
         }
     }
     out
@@ -122,23 +135,17 @@ pub(crate) fn matmul_few_rows<W: Columns>(
 
 #[inline(always)]
 fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: Block) {
-    let Block {
-        rows,
-        k,
-        n,
-        from,
-        width,
-    } = block;
+    let Block { rows, k, n } = block;
     // Four weight rows per pass over the accumulators: one load and store of them per four
     // multiply-adds, so the loop streams the weight instead of waiting on L1.
-    let row = |kk: usize| &w[kk * n + from..kk * n + from + width];
+    let row = |kk: usize| &w[kk * n..(kk + 1) * n];
     let mut kk = 0;
     while kk + 4 <= k {
         let (w0, w1, w2, w3) = (row(kk), row(kk + 1), row(kk + 2), row(kk + 3));
         for r in 0..rows {
             let a = &x[r * k + kk..r * k + kk + 4];
-            let acc = &mut acc[r * width..(r + 1) * width];
-            for c in 0..width {
+            let acc = &mut acc[r * n..(r + 1) * n];
+            for c in 0..n {
                 acc[c] += a[0] * w0[c].widen()
                     + a[1] * w1[c].widen()
                     + a[2] * w2[c].widen()
@@ -151,7 +158,7 @@ fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: 
         let w_row = row(kk);
         for r in 0..rows {
             let a = x[r * k + kk];
-            for (o, &wv) in acc[r * width..(r + 1) * width].iter_mut().zip(w_row) {
+            for (o, &wv) in acc[r * n..(r + 1) * n].iter_mut().zip(w_row) {
                 *o += a * wv.widen();
             }
         }
