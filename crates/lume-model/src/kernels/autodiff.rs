@@ -11,8 +11,8 @@ use burn_flex::FlexTensor;
 
 use super::FusedOps;
 use super::flex::{
-    attention_backward, attention_forward, rms_norm_backward, rms_norm_forward, rope_any,
-    swiglu_backward, token_nll_backward,
+    attention_backward, attention_forward, linear_backward, rms_norm_backward, rms_norm_forward,
+    rope_any, swiglu_backward, token_nll_backward,
 };
 
 #[derive(Debug)]
@@ -40,6 +40,29 @@ macro_rules! register {
             }
         }
     };
+}
+
+#[derive(Debug)]
+struct Linear;
+
+impl Backward<Flex, 2> for Linear {
+    /// The input and the weight.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, w) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let wanted = [ops.parents[0].is_some(), ops.parents[1].is_some()];
+        for (parent, grad) in ops
+            .parents
+            .into_iter()
+            .zip(linear_backward(x, w, grad, wanted))
+        {
+            if let (Some(node), Some(grad)) = (parent, grad) {
+                grads.register::<Flex>(node.id, grad);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -206,6 +229,23 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 weight.into_primitive(),
                 eps,
             )),
+        }
+    }
+
+    fn linear(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        match Linear
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (x.into_primitive(), w.into_primitive());
+                let out = Flex::linear(x.clone(), w.clone());
+                prep.finish((x, w), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::linear(x.into_primitive(), w.into_primitive()))
+            }
         }
     }
 

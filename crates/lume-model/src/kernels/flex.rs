@@ -12,6 +12,7 @@ use super::attention::{self, AttentionShape};
 use super::cross_entropy;
 use super::elementwise;
 use super::matvec;
+use super::product::{Operand, product};
 
 /// A contiguous f32 copy-free view when possible; other float dtypes are widened to f32. A
 /// contiguous run inside a larger buffer (a slice of the `[3, n]` AdamW output, a cache
@@ -185,6 +186,32 @@ pub(super) fn attention_backward(
     ]
 }
 
+/// The gradients of `x · w` (`x` `[rows, k]`, `w` `[k, n]`) for `x` and for `w`, each only
+/// when asked for, in their dtypes: `grad · wᵀ` and `xᵀ · grad`, with the transposes read in
+/// place.
+pub(super) fn linear_backward(
+    x: FlexTensor,
+    w: FlexTensor,
+    grad: FlexTensor,
+    wanted: [bool; 2],
+) -> [Option<FlexTensor>; 2] {
+    let (x_dtype, w_dtype) = (x.dtype(), w.dtype());
+    let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
+    let grad = as_f32(grad);
+    let grad = Operand::rows(f32_slice(&grad), n);
+    let dx = wanted[0].then(|| {
+        let w = as_f32(w);
+        let dx = product(grad, Operand::transposed(f32_slice(&w), n), rows, n, k);
+        output(dx, [rows, k], x_dtype)
+    });
+    let dw = wanted[1].then(|| {
+        let x = as_f32(x);
+        let dw = product(Operand::transposed(f32_slice(&x), k), grad, k, rows, n);
+        output(dw, [k, n], w_dtype)
+    });
+    [dx, dw]
+}
+
 /// The gradients of the SwiGLU gate for `gate` and `up`.
 pub(super) fn swiglu_backward(
     gate: FlexTensor,
@@ -298,6 +325,20 @@ impl FusedOps for Flex {
         let (m, v) = moments.split_at_mut(n);
         adamw::update(p, m, v, f32_slice(&grad), &step);
         FlexTensor::from_data(TensorData::new(out, [3, n]))
+    }
+
+    fn linear(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+        let dtype = x.dtype();
+        let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
+        let (x, w) = (as_f32(x), as_f32(w));
+        let y = product(
+            Operand::rows(f32_slice(&x), k),
+            Operand::rows(f32_slice(&w), n),
+            rows,
+            k,
+            n,
+        );
+        output(y, [rows, n], dtype)
     }
 
     fn matmul_few_rows(x: FlexTensor, w: FlexTensor) -> FlexTensor {
