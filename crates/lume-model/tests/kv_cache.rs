@@ -66,7 +66,7 @@ fn cached_decoding_matches_the_full_forward_past_the_cache_capacity() {
                 .logits,
         );
         let mut cache = KvCache::default();
-        let mut step_logits = |from: usize, to: usize, cache: &mut KvCache| {
+        let step_logits = |from: usize, to: usize, cache: &mut KvCache| {
             values(
                 model
                     .lm
