@@ -14,15 +14,20 @@ use super::elementwise;
 use super::matvec;
 use super::product::{Operand, product};
 
+/// `tensor` in f32: as it is, or widened from another float dtype.
+fn to_f32(tensor: FlexTensor) -> FlexTensor {
+    if tensor.dtype() == DType::F32 {
+        tensor
+    } else {
+        Flex::float_cast(tensor, FloatDType::F32)
+    }
+}
+
 /// A contiguous f32 copy-free view when possible; other float dtypes are widened to f32. A
 /// contiguous run inside a larger buffer (a slice of the `[3, n]` AdamW output, a cache
 /// prefix) is kept as it is: [`f32_slice`] reads it in place.
 fn as_f32(tensor: FlexTensor) -> FlexTensor {
-    let tensor = if tensor.dtype() == DType::F32 {
-        tensor
-    } else {
-        Flex::float_cast(tensor, FloatDType::F32)
-    };
+    let tensor = to_f32(tensor);
     if tensor.layout().is_contiguous() {
         tensor
     } else {
@@ -112,11 +117,7 @@ fn heads_back(grad: FlexTensor, s: &AttentionShape) -> FlexTensor {
 /// `[batch, positions, kv_heads, d]` keys or values in f32 whose rows may lie apart (the filled
 /// prefix of a KV cache): kept in place when only the batch stride is irregular.
 fn positions_view(x: FlexTensor) -> FlexTensor {
-    let x = if x.dtype() == DType::F32 {
-        x
-    } else {
-        Flex::float_cast(x, FloatDType::F32)
-    };
+    let x = to_f32(x);
     let [_, _, kv_heads, d] = x.shape().dims();
     let strides = x.layout().strides();
     if strides[1..] == [(kv_heads * d) as isize, d as isize, 1] && strides[0] >= 0 {

@@ -50,12 +50,14 @@ impl WeightElement for f16 {
     }
 }
 
-/// The sizes of `x` `[rows, k]` · `w` `[k, n]`.
+/// The sizes of `x` `[rows, k]` · `w` `[k, n]`; row `r` of `x` starts at `r × x_stride` (a
+/// part of the caller's rows of `k` is read in place).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Block {
     rows: usize,
     k: usize,
     n: usize,
+    x_stride: usize,
 }
 
 /// Adds `x · w` to `acc` `[rows, n]`, compiled for each weight element type.
@@ -97,19 +99,17 @@ pub(crate) fn matmul_few_rows<W: Columns + Sync>(
     let partials: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
     let compute = |part: usize| {
         let (k0, k1) = (bound(part), bound(part + 1));
-        let x_part: Vec<f32> = (0..rows)
-            .flat_map(|r| x[r * k + k0..r * k + k1].iter().copied())
-            .collect();
         // Whole rows of `w`, four at a time: one sequential stream.
         let mut acc = vec![0.0f32; rows * n];
         W::columns(
             &mut acc,
-            &x_part,
+            x.get(k0..).unwrap_or_default(),
             &w[k0 * n..k1 * n],
             Block {
                 rows,
                 k: k1 - k0,
                 n,
+                x_stride: k,
             },
         );
         if let Ok(mut partial) = partials[part].lock() {
@@ -135,7 +135,12 @@ pub(crate) fn matmul_few_rows<W: Columns + Sync>(
 
 #[inline(always)]
 fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: Block) {
-    let Block { rows, k, n } = block;
+    let Block {
+        rows,
+        k,
+        n,
+        x_stride,
+    } = block;
     // Four weight rows per pass over the accumulators: one load and store of them per four
     // multiply-adds, so the loop streams the weight instead of waiting on L1.
     let row = |kk: usize| &w[kk * n..(kk + 1) * n];
@@ -143,7 +148,7 @@ fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: 
     while kk + 4 <= k {
         let (w0, w1, w2, w3) = (row(kk), row(kk + 1), row(kk + 2), row(kk + 3));
         for r in 0..rows {
-            let a = &x[r * k + kk..r * k + kk + 4];
+            let a = &x[r * x_stride + kk..r * x_stride + kk + 4];
             let acc = &mut acc[r * n..(r + 1) * n];
             for c in 0..n {
                 acc[c] += a[0] * w0[c].widen()
@@ -157,7 +162,7 @@ fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: 
     for kk in kk..k {
         let w_row = row(kk);
         for r in 0..rows {
-            let a = x[r * k + kk];
+            let a = x[r * x_stride + kk];
             for (o, &wv) in acc[r * n..(r + 1) * n].iter_mut().zip(w_row) {
                 *o += a * wv.widen();
             }

@@ -169,46 +169,39 @@ pub fn composed_adamw_update(
 const FEW_ROWS: usize = 8;
 
 /// `layer.forward(x)`, with decoding's products of a few rows (at most 8 tokens) computed by a
-/// kernel that streams the weight once, on the calling thread, without autodiff. Measured on
-/// the benchmark's decoding shape: 2× the tokens per second of the general matmul, whose
-/// one-row path is slower and whose thread hand-offs cost more than a token's work.
+/// kernel that streams the weight once, its rows split between spinning threads, without
+/// autodiff; on `flex` every other product goes straight to `gemm` (see `kernels/product.rs`).
 pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
     let dims = x.dims();
     let [k, n] = layer.weight.dims();
     let rows = dims[..D - 1].iter().product::<usize>();
     let device = x.device();
     let weight = layer.weight.val();
-    if rows > FEW_ROWS || device.is_autodiff() || !on_flex(&device) {
-        // Weights stored in half precision (see `WeightDtype`) are widened for this product.
-        let weight = if weight.dtype() == x.dtype() {
-            weight
-        } else {
-            weight.cast(x.dtype())
-        };
-        // One `[rows, k] · [k, n]` product: on a batch `[b, t, k]` Burn broadcasts the weight,
-        // and its backward then computes a weight gradient per batch row and sums them
-        // (measured: the head's alone was a 64 MB tensor per step).
-        let x = x.reshape([rows, k]);
-        let y: Tensor<2> = if on_flex(&device) {
-            Tensor::from_dispatch(<Dispatch as FusedOps>::linear(
-                x.into_dispatch(),
-                weight.into_dispatch(),
-            ))
-        } else {
-            x.matmul(weight)
-        };
-        let y = match &layer.bias {
-            Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
-            None => y,
-        };
-        let mut out = dims;
-        out[D - 1] = n;
-        return y.reshape(out);
-    }
-    let y: Tensor<2> = Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_few_rows(
-        x.reshape([rows, k]).into_dispatch(),
-        weight.into_dispatch(),
-    ));
+    let x = x.reshape([rows, k]);
+    let decoding = rows <= FEW_ROWS && !device.is_autodiff() && on_flex(&device);
+    // Weights stored in half precision (see `WeightDtype`) are widened for the general
+    // product; the decoding kernel reads them as they are.
+    let weight = if decoding || weight.dtype() == x.dtype() {
+        weight
+    } else {
+        weight.cast(x.dtype())
+    };
+    // One `[rows, k] · [k, n]` product: on a batch `[b, t, k]` Burn broadcasts the weight, and
+    // its backward then computes a weight gradient per batch row and sums them (measured: the
+    // head's alone was a 64 MB tensor per step).
+    let y: Tensor<2> = if decoding {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_few_rows(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        ))
+    } else if on_flex(&device) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::linear(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        ))
+    } else {
+        x.matmul(weight)
+    };
     let y = match &layer.bias {
         Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
         None => y,
