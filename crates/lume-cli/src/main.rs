@@ -22,6 +22,8 @@ enum Command {
     /// Inspect, validate and generate benchmark data.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Convert a GGUF file (llama.cpp's format) into a Hugging Face checkpoint folder.
+    Convert(commands::convert::ConvertArgs),
     /// Run the benchmark's inference on a checkpoint and score it.
     Eval(commands::eval::EvalArgs),
     /// Score inference outputs (the reference evaluator's CSV layout) into evaluation_results.json.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd),
+        Command::Convert(args) => commands::convert::run(args),
         Command::Score(args) => commands::score::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Perf(args) => commands::perf::run(args),

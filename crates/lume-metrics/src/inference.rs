@@ -77,50 +77,58 @@ pub fn run_inference<M: LanguageModel>(
     };
     let mia_count = mia.map_or(0, |(m, n)| m.len() + n.len());
     let total = 2 * records.len() + mia_count;
-    let mut done = 0;
     let mut out = InferenceOutputs::default();
-    for chunk in records.chunks(options.batch_size.max(1)) {
-        let prompts: Vec<&str> = chunk.iter().map(|r| r.input.as_str()).collect();
-        let generations = model
-            .generate(&prompts, options.max_new_tokens)
-            .map_err(fail(format!("generating for {}", chunk[0].id)))?;
-        for (record, generation) in chunk.iter().zip(generations) {
-            let stats = model
-                .token_stats(&record.input, &record.output)
-                .map_err(fail(format!("scoring {}", record.id)))?;
-            let row = InferenceRow::from_record(record, generation, stats.mean_nll());
-            match record.split {
-                Split::Forget => {
-                    out.forget.push(row);
-                    out.forget_stats.push(stats);
-                }
-                Split::Retain => {
-                    out.retain.push(row);
-                    out.retain_stats.push(stats);
-                }
+    let rows: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.input.as_str(), r.output.as_str()))
+        .collect();
+    let results = model
+        .generate_and_score(&rows, options.max_new_tokens, &mut |n| {
+            progress(2 * n, total)
+        })
+        .map_err(fail(format!(
+            "generating and scoring {} rows",
+            records.len()
+        )))?;
+    if results.len() != records.len() {
+        return Err(InferenceError {
+            what: "generating and scoring".into(),
+            source: format!("{} results for {} rows", results.len(), records.len()).into(),
+        });
+    }
+    for (record, (generation, stats)) in records.iter().zip(results) {
+        let row = InferenceRow::from_record(record, generation, stats.mean_nll());
+        match record.split {
+            Split::Forget => {
+                out.forget.push(row);
+                out.forget_stats.push(stats);
             }
-            done += 2;
-            progress(done, total);
+            Split::Retain => {
+                out.retain.push(row);
+                out.retain_stats.push(stats);
+            }
         }
     }
     if let Some((members, nonmembers)) = mia {
+        let mut done = 2 * records.len();
         for (docs, into, stats_into) in [
             (members, &mut out.members, &mut out.member_stats),
             (nonmembers, &mut out.nonmembers, &mut out.nonmember_stats),
         ] {
-            for doc in docs {
-                let stats = model
-                    .token_stats("", &doc.document)
-                    .map_err(fail(format!("MIA document {}", doc.id)))?;
+            let texts: Vec<&str> = docs.iter().map(|d| d.document.as_str()).collect();
+            let base = done;
+            let stats = model
+                .text_stats(&texts, &mut |n| progress(base + n, total))
+                .map_err(fail(format!("scoring {} MIA documents", docs.len())))?;
+            for (doc, stats) in docs.iter().zip(stats) {
                 let loss = stats.mean_nll().ok_or_else(|| InferenceError {
                     what: format!("MIA document {}", doc.id),
                     source: "the document encodes to fewer than two tokens".into(),
                 })?;
                 into.push((doc.id.clone(), loss));
                 stats_into.push(stats);
-                done += 1;
-                progress(done, total);
             }
+            done += docs.len();
         }
     }
     Ok(out)

@@ -24,6 +24,46 @@ pub trait LanguageModel {
     /// Teacher-forced statistics of the tokens of `answer` after `prompt`.
     fn token_stats(&mut self, prompt: &str, answer: &str) -> Result<TokenStats, Self::Error>;
 
+    /// For each `(prompt, answer)` row: the greedy continuation of the prompt (empty when
+    /// `max_new_tokens` is 0) and the teacher-forced statistics of the answer after it, in the
+    /// rows' order. `progress(rows_done)` is called as rows finish. The default calls
+    /// [`generate`](Self::generate) and [`token_stats`](Self::token_stats); engines that can
+    /// batch, or reuse one pass for both, override it.
+    fn generate_and_score(
+        &mut self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(String, TokenStats)>, Self::Error> {
+        let prompts: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        let generations = if max_new_tokens == 0 {
+            vec![String::new(); rows.len()]
+        } else {
+            self.generate(&prompts, max_new_tokens)?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for ((prompt, answer), generation) in rows.iter().zip(generations) {
+            out.push((generation, self.token_stats(prompt, answer)?));
+            progress(out.len());
+        }
+        Ok(out)
+    }
+
+    /// Statistics of every token of each text after its first (membership-inference losses).
+    /// The default calls [`token_stats`](Self::token_stats) with an empty prompt.
+    fn text_stats(
+        &mut self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<TokenStats>, Self::Error> {
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            out.push(self.token_stats("", text)?);
+            progress(out.len());
+        }
+        Ok(out)
+    }
+
     /// Next-token logits after `prompt`, read at the last token id of each continuation
     /// (MMLU reads `" A"`, `" B"`, `" C"`, `" D"`).
     fn continuation_logits(

@@ -5,7 +5,7 @@ use burn::nn::{Embedding, Linear};
 use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
 
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
-use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu};
+use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu, tied_head};
 
 /// RMSNorm with a weight, or OLMo's LayerNorm with neither weight nor bias.
 #[derive(Module, Debug)]
@@ -219,26 +219,9 @@ pub struct LayerCache {
 
 impl LayerCache {
     fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let [b, t, heads, d] = k.dims();
+        let [b, t, _, _] = k.dims();
         let len = self.len + t;
-        let (mut keys, mut values) = match self.buffers.take() {
-            Some((keys, values)) if keys.dims()[1] >= len => (keys, values),
-            previous => {
-                let capacity = (2 * len).max(MIN_CACHE_CAPACITY);
-                let grow = |old: Option<Tensor<4>>| {
-                    let fresh =
-                        Tensor::<4>::zeros([b, capacity, heads, d], (&k.device(), k.dtype()));
-                    match old {
-                        Some(old) => {
-                            fresh.slice_assign([0..b, 0..self.len], old.slice([0..b, 0..self.len]))
-                        }
-                        None => fresh,
-                    }
-                };
-                let (keys, values) = previous.unzip();
-                (grow(keys), grow(values))
-            }
-        };
+        let (mut keys, mut values) = self.reserve(b, len, &k);
         keys = keys.slice_assign([0..b, self.len..len], k);
         values = values.slice_assign([0..b, self.len..len], v);
         self.len = len;
@@ -260,9 +243,156 @@ const MIN_CACHE_CAPACITY: usize = 64;
 pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,
+    rows: usize,
+}
+
+impl LayerCache {
+    /// The buffers with room for `len` positions, created like `like` (`[_, _, kv, d]`) for
+    /// `rows` rows when there are none yet.
+    fn reserve(&mut self, rows: usize, len: usize, like: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let [_, _, heads, d] = like.dims();
+        match self.buffers.take() {
+            Some((k, v)) if k.dims()[1] >= len => (k, v),
+            previous => {
+                let capacity = (2 * len).max(MIN_CACHE_CAPACITY);
+                let fresh = |old: Option<Tensor<4>>| {
+                    let zeros = Tensor::<4>::zeros(
+                        [rows, capacity, heads, d],
+                        (&like.device(), like.dtype()),
+                    );
+                    match old {
+                        Some(old) if self.len > 0 => zeros.slice_assign(
+                            [0..rows, 0..self.len],
+                            old.slice([0..rows, 0..self.len]),
+                        ),
+                        _ => zeros,
+                    }
+                };
+                let (k, v) = previous.unzip();
+                (fresh(k), fresh(v))
+            }
+        }
+    }
 }
 
 impl KvCache {
+    /// A cache of `rows` rows, empty; its buffers are created by the first
+    /// [`write_row`](Self::write_row) or forward pass.
+    pub fn with_rows(rows: usize) -> Self {
+        KvCache {
+            layers: Vec::new(),
+            len: 0,
+            rows,
+        }
+    }
+
+    /// Rows (batch entries) the cache holds, once known.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Grows every row to `len` positions; the new positions hold zeros, which the caller's key
+    /// mask must mark as not real.
+    pub fn pad_to(&mut self, len: usize) {
+        if len <= self.len {
+            return;
+        }
+        let rows = self.rows;
+        for layer in &mut self.layers {
+            if let Some((k, v)) = layer.buffers.take() {
+                let like = k.clone();
+                layer.buffers = Some((k, v));
+                let (k, v) = layer.reserve(rows, len, &like);
+                layer.buffers = Some((k, v));
+            }
+            layer.len = len;
+        }
+        self.len = len;
+    }
+
+    /// Copies the first `n` positions of row `from_row` of `source` into the last `n` positions
+    /// of row `row` (right-aligned, so the row's next key lands at position [`len`](Self::len)).
+    ///
+    /// # Panics
+    /// When `n` exceeds either cache's length or the caches have different layer counts.
+    pub fn write_row(&mut self, row: usize, source: &KvCache, from_row: usize, n: usize) {
+        assert!(
+            n <= self.len && n <= source.len && row < self.rows,
+            "write_row: {n} positions into row {row} of a cache of {} rows × {} positions from one of {}",
+            self.rows,
+            self.len,
+            source.len
+        );
+        if self.layers.is_empty() {
+            self.layers = vec![
+                LayerCache {
+                    buffers: None,
+                    len: self.len,
+                };
+                source.layers.len()
+            ];
+        }
+        assert_eq!(
+            self.layers.len(),
+            source.layers.len(),
+            "write_row: layer counts differ"
+        );
+        let (rows, len) = (self.rows, self.len);
+        for (layer, src) in self.layers.iter_mut().zip(&source.layers) {
+            let Some((sk, sv)) = &src.buffers else {
+                continue;
+            };
+            let (k, v) = layer.reserve(rows, len, sk);
+            let take = |t: &Tensor<4>| t.clone().slice([from_row..from_row + 1, 0..n]);
+            let k = k.slice_assign([row..row + 1, len - n..len], take(sk));
+            let v = v.slice_assign([row..row + 1, len - n..len], take(sv));
+            layer.buffers = Some((k, v));
+        }
+    }
+
+    /// Drops the first `n` positions of every row (positions that no row's mask marks real any
+    /// more), so that attention stops reading them.
+    pub fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        let (rows, len) = (self.rows, self.len - n);
+        for layer in &mut self.layers {
+            if let Some((k, v)) = layer.buffers.take() {
+                let like = k.clone();
+                let keep = |t: Tensor<4>| t.slice([0..rows, n..n + len]);
+                let (k, v) = (keep(k), keep(v));
+                let mut fresh = LayerCache {
+                    buffers: None,
+                    len: 0,
+                };
+                let (fk, fv) = fresh.reserve(rows, len, &like);
+                layer.buffers = Some((
+                    fk.slice_assign([0..rows, 0..len], k),
+                    fv.slice_assign([0..rows, 0..len], v),
+                ));
+            }
+            layer.len = len;
+        }
+        self.len = len;
+    }
+
+    /// Keeps only the rows `keep`, in that order.
+    pub fn select_rows(&mut self, keep: &[usize]) {
+        for layer in &mut self.layers {
+            if let Some((k, v)) = layer.buffers.take() {
+                let device = k.device();
+                let index = Tensor::<1, Int>::from_data(
+                    TensorData::new(
+                        keep.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+                        [keep.len()],
+                    ),
+                    &device,
+                );
+                layer.buffers = Some((k.select(0, index.clone()), v.select(0, index)));
+            }
+        }
+        self.rows = keep.len();
+    }
+
     /// Positions cached so far.
     pub fn len(&self) -> usize {
         self.len
@@ -366,8 +496,10 @@ impl CausalLm {
         match &self.lm_head {
             Some(head) => linear(head, x),
             None => {
-                let table = self.embed_tokens.weight.val().cast(x.dtype());
-                x.matmul(table.transpose().unsqueeze_dim::<3>(0))
+                let [b, t, h] = x.dims();
+                let table = self.embed_tokens.weight.val();
+                let v = table.dims()[0];
+                tied_head(x.reshape([b * t, h]), table).reshape([b, t, v])
             }
         }
     }
@@ -387,10 +519,17 @@ impl CausalLm {
         let device = ids.device();
         let rope = rope_tables(config, positions, b, t, &device);
         let key_real = key_real.unwrap_or_default();
-        if let Some(cache) = cache.as_deref_mut()
-            && cache.layers.is_empty()
-        {
-            cache.layers = vec![LayerCache::default(); self.layers.len()];
+        if let Some(cache) = cache.as_deref_mut() {
+            if cache.layers.is_empty() {
+                cache.layers = vec![
+                    LayerCache {
+                        buffers: None,
+                        len: cache.len,
+                    };
+                    self.layers.len()
+                ];
+            }
+            cache.rows = b;
         }
         let mut x = self.embed_tokens.forward(ids);
         if x.dtype() != DType::F32 {

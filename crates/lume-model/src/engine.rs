@@ -9,6 +9,7 @@ use lume_metrics::{LanguageModel, TokenStats};
 
 use crate::config::ModelConfig;
 use crate::decoder::CausalLm;
+use crate::evaluation::BulkProgress;
 use crate::generation::GenerationConfig;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
 
@@ -24,6 +25,9 @@ pub enum EngineError {
     /// A prompt or text has no token to score.
     #[error("nothing to score: {0}")]
     Empty(String),
+    /// Reading a result back from the device failed.
+    #[error("device: {0}")]
+    Device(String),
 }
 
 /// A loaded model ready for the benchmark's inference.
@@ -36,21 +40,38 @@ pub struct Engine {
     pub tokenizer: TextTokenizer,
     /// Where tensors live.
     pub device: Device,
-    /// Prompts generated together.
+    /// Prompts generated together (the slots of continuous batching).
     pub batch_size: usize,
+    /// What the bulk scoring and generation calls did so far (rows, tokens, seconds).
+    pub totals: BulkProgress,
 }
 
 impl Engine {
-    /// Loads a Hugging Face checkpoint folder (config, weights, tokenizer) onto `device`.
+    /// Loads a Hugging Face checkpoint folder (config, weights, tokenizer), or a `.gguf` file,
+    /// onto `device`.
     pub fn load(dir: &Path, device: Device) -> Result<Self, EngineError> {
-        let (config, model) = CausalLm::load(dir, &device)?;
-        let tokenizer = TextTokenizer::from_dir(dir)?;
+        let (config, model, tokenizer) = if crate::is_gguf(dir) {
+            let checkpoint = crate::GgufCheckpoint::read(dir)
+                .map_err(|e| crate::LoadError::Gguf(Box::new(e)))?;
+            let model = CausalLm::from_host_tensors(
+                &checkpoint.config,
+                checkpoint.host_tensors(),
+                dir,
+                &device,
+            )
+            .map_err(crate::LoadError::from)?;
+            (checkpoint.config, model, checkpoint.tokenizer)
+        } else {
+            let (config, model) = CausalLm::load(dir, &device)?;
+            (config, model, TextTokenizer::from_dir(dir)?)
+        };
         Ok(Engine {
             config,
             model,
             tokenizer,
             device,
             batch_size: 8,
+            totals: BulkProgress::default(),
         })
     }
 
@@ -147,6 +168,43 @@ impl LanguageModel for Engine {
         )
         .map_err(|e| EngineError::Tokenizer(TokenizerError::Codec(e.0)))?;
         self.example_stats(&example)
+    }
+
+    fn generate_and_score(
+        &mut self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(String, TokenStats)>, Self::Error> {
+        let mut last = BulkProgress::default();
+        let (stats, generated) = self.score_and_generate(rows, max_new_tokens, |p| {
+            progress(if max_new_tokens == 0 {
+                p.scored
+            } else {
+                p.generated
+            });
+            last = p;
+        })?;
+        self.totals += last;
+        let mut out = Vec::with_capacity(rows.len());
+        for (tokens, stats) in generated.into_iter().zip(stats) {
+            out.push((self.tokenizer.decode(&tokens)?, stats));
+        }
+        Ok(out)
+    }
+
+    fn text_stats(
+        &mut self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<TokenStats>, Self::Error> {
+        let mut last = BulkProgress::default();
+        let stats = self.score_texts(texts, |p| {
+            progress(p.scored);
+            last = p;
+        })?;
+        self.totals += last;
+        Ok(stats)
     }
 
     fn continuation_logits(

@@ -21,7 +21,9 @@ mod decoder;
 mod device;
 mod dtype;
 mod engine;
+mod evaluation;
 mod generation;
+mod gguf;
 mod kernels;
 mod scoring;
 mod tokenizer;
@@ -34,7 +36,9 @@ pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache
 pub use device::{DeviceError, DeviceSpec};
 pub use dtype::{UnknownDtype, WeightDtype};
 pub use engine::{Engine, EngineError};
+pub use evaluation::BulkProgress;
 pub use generation::{GenerationConfig, Sampling};
+pub use gguf::{GgmlType, GgufCheckpoint, GgufError, GgufFile, MetaValue, ParseError, TensorInfo};
 pub use kernels::{
     AdamWStep, FusedOps, adamw_update, causal_attention, composed_adamw_update,
     composed_causal_attention, composed_rms_norm, composed_rope, composed_swiglu,
@@ -56,4 +60,15 @@ pub enum LoadError {
     /// The weights are unusable.
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// A `.gguf` file is unusable.
+    #[error(transparent)]
+    Gguf(#[from] Box<GgufError>),
+}
+
+/// Whether `path` names a GGUF file rather than a checkpoint folder.
+pub fn is_gguf(path: &std::path::Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }

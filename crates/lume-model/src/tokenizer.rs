@@ -195,6 +195,83 @@ impl TextTokenizer {
     }
 }
 
+impl TextTokenizer {
+    /// A byte-level BPE tokenizer as transformers builds one from a GGUF file's vocabulary
+    /// (`tokens`, in id order, with llama.cpp's `types`) and `merges` (`"a b"` each): the GPT-2
+    /// pre-tokenizer and decoder, tokens outside the byte alphabet respelled through it,
+    /// control tokens (type 3) added as special tokens and user-defined ones (type 4) as plain
+    /// added tokens.
+    pub fn byte_level_bpe(
+        tokens: &[&str],
+        merges: &[&str],
+        types: &[i64],
+    ) -> Result<Self, TokenizerError> {
+        use tokenizers::models::bpe::{BPE, Vocab};
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        use tokenizers::{AddedToken, DecoderWrapper, PreTokenizerWrapper, Tokenizer};
+        const CONTROL: i64 = 3;
+        const USER_DEFINED: i64 = 4;
+        let codec = |e: tokenizers::Error| TokenizerError::Codec(e.to_string());
+        let alphabet = ByteLevel::alphabet();
+        let spelled = |t: &str| t.chars().all(|c| alphabet.contains(&c));
+        let respell = |t: &str| -> String {
+            if spelled(t) {
+                t.to_owned()
+            } else {
+                t.bytes().map(byte_char).collect()
+            }
+        };
+        let vocab: Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(id, t)| (respell(t), id as u32))
+            .collect();
+        let merges = merges
+            .iter()
+            .map(|m| match m.split_once(' ') {
+                Some((a, b)) => Ok((a.to_owned(), b.to_owned())),
+                None => Err(TokenizerError::Codec(format!(
+                    "merge {m:?} is not two tokens separated by a space"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(codec)?;
+        let mut inner = Tokenizer::new(bpe);
+        let byte_level = ByteLevel::new(false, true, true);
+        inner
+            .with_pre_tokenizer(Some(PreTokenizerWrapper::from(byte_level)))
+            .with_decoder(Some(DecoderWrapper::from(ByteLevel::default())));
+        let of_type = |wanted: i64, special: bool| -> Vec<AddedToken> {
+            tokens
+                .iter()
+                .zip(types)
+                .filter(|&(t, &ty)| ty == wanted && spelled(t))
+                .map(|(t, _)| AddedToken::from(t.to_string(), special).normalized(false))
+                .collect()
+        };
+        inner.add_special_tokens(&of_type(CONTROL, true));
+        inner.add_tokens(&of_type(USER_DEFINED, false));
+        Ok(TextTokenizer {
+            inner,
+            clean_up_tokenization_spaces: false,
+        })
+    }
+}
+
+/// GPT-2's printable spelling of a byte (`bytes_to_unicode`).
+fn byte_char(b: u8) -> char {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    if printable(b) {
+        char::from(b)
+    } else {
+        let rank = (0..b).filter(|&x| !printable(x)).count() as u32;
+        char::from_u32(256 + rank).unwrap_or(char::REPLACEMENT_CHARACTER)
+    }
+}
+
 impl TextEncoder for TextTokenizer {
     fn encode(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
         self.encode_ids(text)

@@ -64,6 +64,11 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
 }
 
 impl HostTensors {
+    /// Host tensors already converted to f32, by Hugging Face name.
+    pub fn from_named(tensors: NamedTensors) -> Self {
+        HostTensors { tensors }
+    }
+
     /// Reads `model.safetensors`, or every shard named by `model.safetensors.index.json`.
     pub fn read_dir(dir: &Path) -> Result<Self, WeightsError> {
         let single = dir.join("model.safetensors");
@@ -321,8 +326,19 @@ impl CausalLm {
         Ok(model)
     }
 
-    /// Loads `config.json` and the safetensors weights of a Hugging Face checkpoint folder.
+    /// Loads `config.json` and the safetensors weights of a Hugging Face checkpoint folder, or
+    /// a `.gguf` file (de-quantized to f32).
     pub fn load(dir: &Path, device: &Device) -> Result<(ModelConfig, Self), crate::LoadError> {
+        if crate::is_gguf(dir) {
+            let checkpoint = crate::GgufCheckpoint::read(dir).map_err(Box::new)?;
+            let model = CausalLm::from_host_tensors(
+                &checkpoint.config,
+                checkpoint.host_tensors(),
+                dir,
+                device,
+            )?;
+            return Ok((checkpoint.config, model));
+        }
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let host = HostTensors::read_dir(dir)?;
         let model = CausalLm::from_host_tensors(&config, host, dir, device)?;

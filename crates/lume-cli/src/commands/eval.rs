@@ -106,6 +106,7 @@ pub fn evaluate_checkpoint(
         |done, _| progress.set_position(done as u64),
     )?;
     progress.finish_and_clear();
+    print_totals(&engine.totals);
     outputs
         .write(out)
         .with_context(|| format!("writing {}", out.display()))?;
@@ -120,6 +121,31 @@ pub fn evaluate_checkpoint(
     let report = score_dir(out, mmlu_file.as_deref())?;
     super::write_json(&out.join("evaluation_results.json"), &report.to_json())?;
     Ok(Evaluation { report, outputs })
+}
+
+/// What inference did, one line per phase, on standard error (the scores go to standard out).
+fn print_totals(t: &lume_model::BulkProgress) {
+    let rate = |tokens: usize, seconds: f64| {
+        if seconds > 0.0 {
+            format!("{:.0} tokens/s", tokens as f64 / seconds)
+        } else {
+            "-".to_owned()
+        }
+    };
+    eprintln!(
+        "scored {} rows and texts: {} tokens in {:.1} s ({})",
+        t.scored,
+        t.tokens_scored,
+        t.scoring_seconds,
+        rate(t.tokens_scored, t.scoring_seconds)
+    );
+    eprintln!(
+        "generated for {} rows: {} tokens in {:.1} s ({})",
+        t.generated,
+        t.tokens_generated,
+        t.decoding_seconds,
+        rate(t.tokens_generated, t.decoding_seconds)
+    );
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {

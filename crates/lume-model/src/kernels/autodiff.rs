@@ -257,6 +257,14 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         ))
     }
 
+    fn matmul_transposed(x: FloatTensor<Self>, t: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Outside the graph: `tied_head` calls it only off autodiff devices.
+        FloatTensor::<Self>::new(Flex::matmul_transposed(
+            x.into_primitive(),
+            t.into_primitive(),
+        ))
+    }
+
     fn adamw_update(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,

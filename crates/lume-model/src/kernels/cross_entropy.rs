@@ -63,6 +63,75 @@ simd_dispatch! {
     }
 }
 
+/// What teacher forcing reads off one row of logits: the label's log-probability, whether
+/// the label is the first argmax, and the mean and variance of `log p` under the row's own
+/// distribution (Min-K%++).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RowStats {
+    pub label_log_prob: f64,
+    pub argmax_matches: bool,
+    pub expected_log_prob: f64,
+    pub log_prob_variance: f64,
+}
+
+/// [`RowStats`] of every row of `logits` (`rows × vocab`) against `labels`, in one pass over
+/// the vocabulary per row plus one for the argmax. A label outside the vocabulary gives NaN.
+pub(crate) fn row_stats(logits: &[f32], labels: &[i64], vocab: usize) -> Vec<RowStats> {
+    let empty = RowStats {
+        label_log_prob: f64::NAN,
+        argmax_matches: false,
+        expected_log_prob: f64::NAN,
+        log_prob_variance: f64::NAN,
+    };
+    let mut out = vec![empty; labels.len()];
+    out.par_chunks_mut(ROWS_PER_TASK)
+        .zip(logits.par_chunks(ROWS_PER_TASK * vocab))
+        .zip(labels.par_chunks(ROWS_PER_TASK))
+        .for_each(|((out, rows), labels)| stats_rows(out, rows, labels, vocab));
+    out
+}
+
+simd_dispatch! {
+    fn stats_rows(out: &mut [RowStats], rows: &[f32], labels: &[i64], vocab: usize) {
+        for ((o, row), &label) in out.iter_mut().zip(rows.chunks_exact(vocab)).zip(labels) {
+            let shift = max(row);
+            // Σ e, Σ e·z and Σ e·z² with z = x − shift, e = exp(z), in f32 lanes.
+            let (mut s, mut a, mut b) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+            let mut chunks = row.chunks_exact(16);
+            for chunk in &mut chunks {
+                for l in 0..16 {
+                    let z = chunk[l] - shift;
+                    let e = exp(z);
+                    s[l] += e;
+                    a[l] += e * z;
+                    b[l] += e * z * z;
+                }
+            }
+            let (mut st, mut at, mut bt) = (0.0f64, 0.0f64, 0.0f64);
+            for &x in chunks.remainder() {
+                let z = x - shift;
+                let e = exp(z);
+                st += f64::from(e);
+                at += f64::from(e * z);
+                bt += f64::from(e * z * z);
+            }
+            let sum = |lanes: [f32; 16], tail: f64| lanes.iter().map(|&x| f64::from(x)).sum::<f64>() + tail;
+            let (s, a, b) = (sum(s, st), sum(a, at), sum(b, bt));
+            let ln_s = s.ln();
+            // log p = z − ln s: E[log p] = a/s − ln s, Var[log p] = Var[z] = b/s − (a/s)².
+            let mean_z = a / s;
+            let argmax = row.iter().position(|&x| x == shift);
+            let target = usize::try_from(label).ok().filter(|&t| t < vocab);
+            *o = RowStats {
+                label_log_prob: target.map_or(f64::NAN, |t| f64::from(row[t] - shift) - ln_s),
+                argmax_matches: target.is_some() && argmax == target,
+                expected_log_prob: mean_z - ln_s,
+                log_prob_variance: (b / s - mean_z * mean_z).max(0.0),
+            };
+        }
+    }
+}
+
 simd_dispatch! {
     fn nll_grad_rows(
         out: &mut [f32],
@@ -136,6 +205,39 @@ mod tests {
                     let got = dlogits[r * vocab + v] as f64;
                     prop_assert!((got - want).abs() <= 1e-5 * (1.0 + grad[r] as f64), "row {r} col {v}: {got} vs {want}");
                 }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn row_stats_match_an_f64_reference(
+            rows in 1usize..10,
+            vocab in 1usize..90,
+            seed in any::<u64>(),
+            scale in 0.1f32..30.0,
+        ) {
+            let mut state = seed | 1;
+            let mut next = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
+            let logits: Vec<f32> = (0..rows * vocab)
+                .map(|_| ((next() % 20_001) as f32 / 10_000.0 - 1.0) * scale)
+                .collect();
+            let labels: Vec<i64> = (0..rows).map(|_| (next() % vocab as u64) as i64).collect();
+            let stats = super::row_stats(&logits, &labels, vocab);
+            for r in 0..rows {
+                let row = &logits[r * vocab..(r + 1) * vocab];
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+                let lp: Vec<f64> = row.iter().map(|&x| x as f64 - lse).collect();
+                let mean: f64 = lp.iter().map(|l| l.exp() * l).sum();
+                let var: f64 = lp.iter().map(|l| l.exp() * (l - mean).powi(2)).sum();
+                let first_max = row.iter().position(|&x| x as f64 == max).unwrap();
+                let s = stats[r];
+                let tol = 1e-5 * (1.0 + scale as f64);
+                prop_assert!((s.label_log_prob - lp[labels[r] as usize]).abs() <= tol);
+                prop_assert!((s.expected_log_prob - mean).abs() <= tol);
+                prop_assert!((s.log_prob_variance - var).abs() <= tol * (1.0 + var), "{} vs {var}", s.log_prob_variance);
+                prop_assert_eq!(s.argmax_matches, first_max == labels[r] as usize);
             }
         }
     }

@@ -372,6 +372,46 @@ impl FusedOps for Flex {
         output(out, [rows, n], dtype)
     }
 
+    fn matmul_transposed(x: FlexTensor, t: FlexTensor) -> FlexTensor {
+        let dtype = x.dtype();
+        let ([rows, k], [n, _]) = (x.shape().dims(), t.shape().dims());
+        let x = as_f32(x);
+        let x = f32_slice(&x);
+        let out = if rows <= super::FEW_ROWS {
+            let t = match t.dtype() {
+                DType::BF16 | DType::F16 => t.to_contiguous(),
+                _ => as_f32(t),
+            };
+            match t.dtype() {
+                DType::BF16 => matvec::matmul_few_rows_transposed(
+                    x,
+                    t.as_slice::<half::bf16>().expect("contiguous"),
+                    rows,
+                    k,
+                    n,
+                ),
+                DType::F16 => matvec::matmul_few_rows_transposed(
+                    x,
+                    t.as_slice::<half::f16>().expect("contiguous"),
+                    rows,
+                    k,
+                    n,
+                ),
+                _ => matvec::matmul_few_rows_transposed(x, f32_slice(&t), rows, k, n),
+            }
+        } else {
+            let t = as_f32(t);
+            product(
+                Operand::rows(x, k),
+                Operand::transposed(f32_slice(&t), k),
+                rows,
+                k,
+                n,
+            )
+        };
+        output(out, [rows, n], dtype)
+    }
+
     fn rope(x: FlexTensor, cos: FlexTensor, sin: FlexTensor) -> FlexTensor {
         rope_any(x, cos, sin, false)
     }

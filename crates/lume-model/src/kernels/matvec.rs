@@ -133,6 +133,90 @@ pub(crate) fn matmul_few_rows<W: Columns + Sync>(
     out
 }
 
+/// Writes `x · tᵀ` into `out` `[rows, n]` for `t` `[n, k]` (one dot product per output).
+pub(crate) trait Dots: WeightElement {
+    fn dots(out: &mut [f32], x: &[f32], t: &[Self], rows: usize, k: usize);
+}
+
+macro_rules! dots_for {
+    ($($element:ty => $name:ident),*) => {$(
+        simd_dispatch!(fn $name(out: &mut [f32], x: &[f32], t: &[$element], rows: usize, k: usize) => dots_kernel::<$element>;);
+
+        impl Dots for $element {
+            fn dots(out: &mut [f32], x: &[f32], t: &[Self], rows: usize, k: usize) {
+                $name(out, x, t, rows, k)
+            }
+        }
+    )*};
+}
+
+dots_for!(f32 => dots_f32, bf16 => dots_bf16, f16 => dots_f16);
+
+/// `x · tᵀ` for `x` `[rows, k]` and `t` `[n, k]`, row-major: `[rows, n]`. This is a tied
+/// output head (`t` the embedding table) read in place, in its stored dtype; the table's rows
+/// are split between the [`SpinningPool`]'s threads, each streaming one contiguous stretch.
+pub(crate) fn matmul_few_rows_transposed<W: Dots + Sync>(
+    x: &[f32],
+    t: &[W],
+    rows: usize,
+    k: usize,
+    n: usize,
+) -> Vec<f32> {
+    let pool = SpinningPool::global();
+    let parts = if k * n < SPLIT_FROM { 1 } else { pool.parts() };
+    let bound = |part: usize| n * part / parts;
+    let partials: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
+    let compute = |part: usize| {
+        let (n0, n1) = (bound(part), bound(part + 1));
+        // `[n1 − n0, rows]`: each table row's dots with every row of `x`.
+        let mut part_out = vec![0.0f32; (n1 - n0) * rows];
+        W::dots(&mut part_out, x, &t[n0 * k..n1 * k], rows, k);
+        if let Ok(mut partial) = partials[part].lock() {
+            *partial = part_out;
+        }
+    };
+    if parts == 1 {
+        compute(0);
+    } else {
+        pool.run(&compute);
+    }
+    let mut out = vec![0.0f32; rows * n];
+    for (part, partial) in partials.into_iter().enumerate() {
+        let part_out = partial.into_inner().unwrap_or_default();
+        for (j, dots) in part_out.chunks_exact(rows.max(1)).enumerate() {
+            for (r, &d) in dots.iter().enumerate() {
+                out[r * n + bound(part) + j] = d;
+            }
+        }
+    }
+    out
+}
+
+#[inline(always)]
+fn dots_kernel<W: WeightElement>(out: &mut [f32], x: &[f32], t: &[W], rows: usize, k: usize) {
+    const LANES: usize = 16;
+    for (j, t_row) in t.chunks_exact(k).enumerate() {
+        for r in 0..rows {
+            let x_row = &x[r * k..(r + 1) * k];
+            let mut lanes = [0.0f32; LANES];
+            let mut xs = x_row.chunks_exact(LANES);
+            let mut ts = t_row.chunks_exact(LANES);
+            for (xc, tc) in (&mut xs).zip(&mut ts) {
+                for l in 0..LANES {
+                    lanes[l] = xc[l].mul_add(tc[l].widen(), lanes[l]);
+                }
+            }
+            let tail: f32 = xs
+                .remainder()
+                .iter()
+                .zip(ts.remainder())
+                .map(|(&a, &b)| a * b.widen())
+                .sum();
+            out[j * rows + r] = lanes.iter().sum::<f32>() + tail;
+        }
+    }
+}
+
 #[inline(always)]
 fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: Block) {
     let Block {
@@ -183,6 +267,31 @@ mod tests {
                 ours.to_bits() == theirs.to_bits() || (ours.is_nan() && theirs.is_nan()),
                 "{bits:#06x}: {ours} vs {theirs}"
             );
+        }
+    }
+
+    #[test]
+    fn the_transposed_product_matches_a_plain_one_in_every_weight_dtype() {
+        let (rows, k, n) = (3, 45, 1500);
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let t: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 5) % 11) as f32 / 4.0 - 1.0)
+            .collect();
+        let want: Vec<f32> = (0..rows * n)
+            .map(|o| {
+                (0..k)
+                    .map(|i| x[(o / n) * k + i] * t[(o % n) * k + i])
+                    .sum()
+            })
+            .collect();
+        let bf: Vec<half::bf16> = t.iter().map(|&v| half::bf16::from_f32(v)).collect();
+        for got in [
+            super::matmul_few_rows_transposed(&x, &t, rows, k, n),
+            super::matmul_few_rows_transposed(&x, &bf, rows, k, n),
+        ] {
+            for (o, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() < 1e-3, "[{}, {}]: {g} vs {w}", o / n, o % n);
+            }
         }
     }
 

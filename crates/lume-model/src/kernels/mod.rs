@@ -11,6 +11,7 @@ mod adamw;
 mod attention;
 mod autodiff;
 mod cross_entropy;
+pub(crate) use cross_entropy::row_stats;
 mod elementwise;
 mod flex;
 mod matvec;
@@ -50,6 +51,10 @@ pub trait FusedOps: Backend {
     /// `x · w` for a few rows of `x` `[rows, k]` and `w` `[k, n]`, without autodiff (see
     /// [`linear`]).
     fn matmul_few_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x · tᵀ` for `x` `[rows, k]` and `t` `[n, k]` in its stored dtype, without autodiff
+    /// (see [`tied_head`]).
+    fn matmul_transposed(x: FloatTensor<Self>, t: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// One AdamW update of `[n]` tensors (see [`adamw_update`]): `[3, n]`, the new
     /// parameter, first and second moments.
@@ -209,6 +214,22 @@ pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<
     let mut out = dims;
     out[D - 1] = n;
     y.reshape(out)
+}
+
+/// The logits of a tied output head: `x` `[rows, hidden]` times the embedding table
+/// `[vocab, hidden]` transposed. Off autodiff on `flex`, the table is read in place and in its
+/// stored dtype (decoding streams it once per token; a transposed matmul with a half-precision
+/// table widened a copy of the whole table per call); elsewhere Burn's matmul.
+pub fn tied_head(x: Tensor<2>, table: Tensor<2>) -> Tensor<2> {
+    let device = x.device();
+    if on_flex(&device) && !device.is_autodiff() {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_transposed(
+            x.into_dispatch(),
+            table.into_dispatch(),
+        ))
+    } else {
+        x.clone().matmul(table.cast(x.dtype()).transpose())
+    }
 }
 
 /// Rotary position embedding of `x` `[batch, seq, heads, head_dim]` with `cos`, `sin`

@@ -1,0 +1,460 @@
+//! The benchmark's inference in bulk: teacher-forced scoring in length-sorted padded batches,
+//! whose prompt keys then seed greedy generation with continuous batching.
+//!
+//! Each row is run through the model once: one forward over `prompt + answer` gives the
+//! answer's token statistics, and — whenever the prompt's tokens are a prefix of the
+//! prompt+answer tokens (checked per row) — its first `len(prompt)` cached keys and values are
+//! the prompt's KV cache and its logits at the prompt's last token give the first generated
+//! token. Generation keeps a fixed number of slots busy: a finished row's slot takes the next
+//! prompt at once, so no slot decodes past its EOS.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use lume_data::{IGNORE_INDEX, TrainingExample};
+use lume_metrics::TokenStats;
+
+use crate::decoder::KvCache;
+use crate::engine::{Engine, EngineError};
+use crate::kernels::row_stats;
+
+/// Padded tokens per teacher-forced batch (rows × longest row). Measured on SmolLM2-135M:
+/// larger batches stop paying off once the products are a few hundred rows tall.
+const SCORING_TOKENS: usize = 2048;
+/// Positions whose vocabulary logits are on the host at once (rows × vocab floats).
+const HEAD_ROWS: usize = 256;
+
+/// One row to score (and perhaps continue).
+struct Item {
+    /// Index in the caller's order.
+    index: usize,
+    ids: Vec<u32>,
+    labels: Vec<i64>,
+    /// The prompt's own tokens when the row is to be continued.
+    prompt: Option<Vec<u32>>,
+}
+
+/// A prompt ready to decode: its cached keys and values (row `row` of `cache`, first `len`
+/// positions) and the first new token.
+struct Ready {
+    index: usize,
+    cache: Rc<KvCache>,
+    row: usize,
+    len: usize,
+    first: u32,
+}
+
+/// What one teacher-forced batch gives.
+struct Scored {
+    stats: Vec<(usize, TokenStats)>,
+    ready: Vec<Ready>,
+    /// Rows whose prompt is not a prefix of prompt+answer: prefilled on their own.
+    unaligned: Vec<(usize, Vec<u32>)>,
+}
+
+/// Where the work stands, for progress reports; summed over calls in [`Engine::totals`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BulkProgress {
+    /// Rows whose statistics are known.
+    pub scored: usize,
+    /// Rows whose generation has ended.
+    pub generated: usize,
+    /// Tokens run through teacher-forced passes so far (padding excluded).
+    pub tokens_scored: usize,
+    /// Tokens generated so far.
+    pub tokens_generated: usize,
+    /// Seconds spent in teacher-forced passes (prefills included).
+    pub scoring_seconds: f64,
+    /// Seconds spent decoding.
+    pub decoding_seconds: f64,
+}
+
+impl std::ops::AddAssign for BulkProgress {
+    fn add_assign(&mut self, o: BulkProgress) {
+        self.scored += o.scored;
+        self.generated += o.generated;
+        self.tokens_scored += o.tokens_scored;
+        self.tokens_generated += o.tokens_generated;
+        self.scoring_seconds += o.scoring_seconds;
+        self.decoding_seconds += o.decoding_seconds;
+    }
+}
+
+struct Slot {
+    index: usize,
+    next: u32,
+    position: usize,
+    out: Vec<u32>,
+}
+
+impl Engine {
+    /// Teacher-forced statistics of every `(prompt, answer)` row and, when `max_new_tokens > 0`,
+    /// the greedy continuation of every prompt, in the rows' order. `progress` is called after
+    /// each batch and each finished generation.
+    pub fn score_and_generate(
+        &self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        mut progress: impl FnMut(BulkProgress),
+    ) -> Result<(Vec<TokenStats>, Vec<Vec<u32>>), EngineError> {
+        let max_len = self.config.max_position_embeddings;
+        let mut items = Vec::with_capacity(rows.len());
+        for (index, (prompt, answer)) in rows.iter().enumerate() {
+            let example =
+                TrainingExample::prompt_answer(&self.tokenizer, prompt, answer, Some(max_len))
+                    .map_err(|e| EngineError::Tokenizer(crate::TokenizerError::Codec(e.0)))?;
+            let prompt = (max_new_tokens > 0)
+                .then(|| self.tokenizer.encode_ids(prompt))
+                .transpose()?;
+            items.push(Item {
+                index,
+                ids: example.input_ids,
+                labels: example.labels,
+                prompt,
+            });
+        }
+        let mut stats: Vec<Option<TokenStats>> = vec![None; rows.len()];
+        let mut generated: Vec<Vec<u32>> = vec![Vec::new(); rows.len()];
+        let mut done = BulkProgress::default();
+        let mut batches = VecDeque::from(length_sorted_batches(items));
+        let mut ready: VecDeque<Ready> = VecDeque::new();
+        let width = self.batch_size.max(1);
+        let mut slots: Vec<Option<Slot>> = (0..width).map(|_| None).collect();
+        let mut masks: Vec<Vec<bool>> = vec![Vec::new(); width];
+        let mut cache = KvCache::with_rows(width);
+        loop {
+            // Keep every slot busy; score the next batch whenever no prompt is ready.
+            while let Some(free) = slots.iter().position(Option::is_none) {
+                if ready.is_empty() {
+                    let Some(batch) = batches.pop_front() else {
+                        break;
+                    };
+                    let scored = self.score_batch(batch, &mut done)?;
+                    for (index, s) in scored.stats {
+                        stats[index] = Some(s);
+                    }
+                    ready.extend(scored.ready);
+                    let started = std::time::Instant::now();
+                    for (index, prompt) in scored.unaligned {
+                        ready.push_back(self.prefill(index, &prompt)?);
+                    }
+                    done.scoring_seconds += started.elapsed().as_secs_f64();
+                    progress(done);
+                    continue;
+                }
+                let Some(r) = ready.pop_front() else { break };
+                done.tokens_generated += 1;
+                if max_new_tokens <= 1 || self.config.eos_token_ids.contains(&r.first) {
+                    generated[r.index] = vec![r.first];
+                    done.generated += 1;
+                    progress(done);
+                    continue;
+                }
+                if cache.len() < r.len {
+                    let grow = r.len - cache.len();
+                    cache.pad_to(r.len);
+                    for m in &mut masks {
+                        m.extend(std::iter::repeat_n(false, grow));
+                    }
+                }
+                cache.write_row(free, &r.cache, r.row, r.len);
+                let len = cache.len();
+                masks[free] = (0..len).map(|j| j >= len - r.len).collect();
+                slots[free] = Some(Slot {
+                    index: r.index,
+                    next: r.first,
+                    position: r.len,
+                    out: vec![r.first],
+                });
+            }
+            let live: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
+            if live.is_empty() {
+                break;
+            }
+            if live.len() < slots.len() && ready.is_empty() && batches.is_empty() {
+                // The tail: nothing left to start, so stop decoding the empty slots.
+                cache.select_rows(&live);
+                let kept: Vec<(Option<Slot>, Vec<bool>)> = live
+                    .iter()
+                    .map(|&i| (slots[i].take(), std::mem::take(&mut masks[i])))
+                    .collect();
+                (slots, masks) = kept.into_iter().unzip();
+            }
+            let started = std::time::Instant::now();
+            self.decode_step(&mut slots, &mut cache, &mut masks)?;
+            done.decoding_seconds += started.elapsed().as_secs_f64();
+            for slot in slots.iter_mut() {
+                let Some(s) = slot else { continue };
+                done.tokens_generated += 1;
+                if s.out.len() >= max_new_tokens || self.config.eos_token_ids.contains(&s.next) {
+                    generated[s.index] = std::mem::take(&mut s.out);
+                    done.generated += 1;
+                    *slot = None;
+                    progress(done);
+                }
+            }
+            compact(&mut cache, &mut masks, &slots);
+        }
+        let stats = stats
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.ok_or_else(|| EngineError::Empty(format!("row {i} was not scored"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((stats, generated))
+    }
+
+    /// Teacher-forced statistics of whole texts (every token after the first counts), in
+    /// batches: membership-inference losses.
+    pub fn score_texts(
+        &self,
+        texts: &[&str],
+        mut progress: impl FnMut(BulkProgress),
+    ) -> Result<Vec<TokenStats>, EngineError> {
+        let max_len = self.config.max_position_embeddings;
+        let mut items = Vec::with_capacity(texts.len());
+        for (index, text) in texts.iter().enumerate() {
+            let example = TrainingExample::full_text(&self.tokenizer, text, Some(max_len))
+                .map_err(|e| EngineError::Tokenizer(crate::TokenizerError::Codec(e.0)))?;
+            items.push(Item {
+                index,
+                ids: example.input_ids,
+                labels: example.labels,
+                prompt: None,
+            });
+        }
+        let mut stats: Vec<TokenStats> = vec![TokenStats::default(); texts.len()];
+        let mut done = BulkProgress::default();
+        for batch in length_sorted_batches(items) {
+            for (index, s) in self.score_batch(batch, &mut done)?.stats {
+                stats[index] = s;
+            }
+            progress(done);
+        }
+        Ok(stats)
+    }
+
+    /// One right-padded teacher-forced pass over `batch`, keeping the keys and values.
+    fn score_batch(
+        &self,
+        batch: Vec<Item>,
+        done: &mut BulkProgress,
+    ) -> Result<Scored, EngineError> {
+        let started = std::time::Instant::now();
+        let b = batch.len();
+        let t = batch.iter().map(|i| i.ids.len()).max().unwrap_or(0);
+        let pad = i64::from(self.config.pad_token_id.unwrap_or(0));
+        let mut ids = Vec::with_capacity(b * t);
+        let mut real = Vec::with_capacity(b * t);
+        for item in &batch {
+            ids.extend(item.ids.iter().map(|&i| i64::from(i)));
+            ids.extend(std::iter::repeat_n(pad, t - item.ids.len()));
+            real.extend((0..t).map(|j| j < item.ids.len()));
+        }
+        let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &self.device);
+        let keep = batch.iter().any(|i| i.prompt.is_some());
+        let mut cache = KvCache::default();
+        let (hidden, _) = self.model.final_hidden(
+            &self.config,
+            input,
+            &positions,
+            Some(&real),
+            keep.then_some(&mut cache),
+            false,
+        );
+        // The positions whose next-token distribution is needed: every counted label's, and the
+        // prompt's last (the first generated token).
+        let mut wanted: Vec<(usize, usize, i64)> = Vec::new();
+        let mut aligned = vec![false; b];
+        for (r, item) in batch.iter().enumerate() {
+            let counted: Vec<usize> = (1..item.ids.len())
+                .filter(|&i| item.labels[i] != IGNORE_INDEX)
+                .collect();
+            if counted.is_empty() {
+                return Err(EngineError::Empty(format!(
+                    "row {}: no answer token after truncation",
+                    item.index
+                )));
+            }
+            wanted.extend(counted.iter().map(|&i| (r, i - 1, item.labels[i])));
+            if let Some(prompt) = &item.prompt {
+                let p = prompt.len();
+                aligned[r] = p > 0 && p < item.ids.len() && item.ids[..p] == prompt[..];
+            }
+            done.tokens_scored += item.ids.len();
+        }
+        let h = self.config.hidden_size;
+        let flat = hidden.reshape([b * t, h]);
+        let mut row_stats_of: Vec<TokenStats> = vec![TokenStats::default(); b];
+        let mut first: Vec<Option<u32>> = vec![None; b];
+        for chunk in wanted.chunks(HEAD_ROWS) {
+            let index: Vec<i64> = chunk.iter().map(|&(r, p, _)| (r * t + p) as i64).collect();
+            let n = index.len();
+            let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &self.device);
+            let logits = self
+                .model
+                .logits(flat.clone().select(0, index).reshape([1, n, h]));
+            let v = logits.dims()[2];
+            let host = self.host(logits)?;
+            let labels: Vec<i64> = chunk.iter().map(|&(_, _, l)| l).collect();
+            for (k, (s, &(r, p, _))) in row_stats(&host, &labels, v).iter().zip(chunk).enumerate() {
+                let st = &mut row_stats_of[r];
+                st.log_probs.push(s.label_log_prob);
+                st.argmax_matches.push(s.argmax_matches);
+                st.expected_log_prob.push(s.expected_log_prob);
+                st.log_prob_variance.push(s.log_prob_variance);
+                if aligned[r] && batch[r].prompt.as_ref().is_some_and(|pr| pr.len() == p + 1) {
+                    first[r] = Some(argmax(&host[k * v..(k + 1) * v]));
+                }
+            }
+        }
+        let cache = Rc::new(cache);
+        let mut scored = Scored {
+            stats: Vec::with_capacity(b),
+            ready: Vec::new(),
+            unaligned: Vec::new(),
+        };
+        for (r, (item, st)) in batch.into_iter().zip(row_stats_of).enumerate() {
+            scored.stats.push((item.index, st));
+            match (item.prompt, first[r]) {
+                (Some(prompt), Some(token)) => scored.ready.push(Ready {
+                    index: item.index,
+                    cache: Rc::clone(&cache),
+                    row: r,
+                    len: prompt.len(),
+                    first: token,
+                }),
+                (Some(prompt), None) => scored.unaligned.push((item.index, prompt)),
+                (None, _) => {}
+            }
+        }
+        done.scored += scored.stats.len();
+        done.scoring_seconds += started.elapsed().as_secs_f64();
+        Ok(scored)
+    }
+
+    /// A prompt's own forward pass, for a row whose prompt is not a prefix of prompt+answer.
+    fn prefill(&self, index: usize, prompt: &[u32]) -> Result<Ready, EngineError> {
+        if prompt.is_empty() {
+            return Err(EngineError::Empty(format!(
+                "row {index}: the prompt encodes to no token"
+            )));
+        }
+        let t = prompt.len();
+        let ids: Vec<i64> = prompt.iter().map(|&i| i64::from(i)).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, t]), &self.device);
+        let positions: Vec<usize> = (0..t).collect();
+        let mut cache = KvCache::default();
+        let (hidden, _) = self.model.final_hidden(
+            &self.config,
+            input,
+            &positions,
+            None,
+            Some(&mut cache),
+            false,
+        );
+        let h = self.config.hidden_size;
+        let last = self.model.logits(hidden.slice([0..1, t - 1..t, 0..h]));
+        let host = self.host(last)?;
+        Ok(Ready {
+            index,
+            cache: Rc::new(cache),
+            row: 0,
+            len: t,
+            first: argmax(&host),
+        })
+    }
+
+    /// One token for every live slot; dead slots decode padding with every key masked.
+    fn decode_step(
+        &self,
+        slots: &mut [Option<Slot>],
+        cache: &mut KvCache,
+        masks: &mut [Vec<bool>],
+    ) -> Result<(), EngineError> {
+        let b = slots.len();
+        let pad = self.config.pad_token_id.unwrap_or(0);
+        let mut ids = Vec::with_capacity(b);
+        let mut positions = Vec::with_capacity(b);
+        for (slot, mask) in slots.iter().zip(masks.iter_mut()) {
+            ids.push(i64::from(slot.as_ref().map_or(pad, |s| s.next)));
+            positions.push(slot.as_ref().map_or(0, |s| s.position));
+            mask.push(slot.is_some());
+        }
+        let key_real: Vec<bool> = masks.iter().flatten().copied().collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, 1]), &self.device);
+        let (hidden, _) = self.model.final_hidden(
+            &self.config,
+            input,
+            &positions,
+            Some(&key_real),
+            Some(cache),
+            false,
+        );
+        let host = self.host(self.model.logits(hidden))?;
+        let v = host.len() / b;
+        for (r, slot) in slots.iter_mut().enumerate() {
+            if let Some(s) = slot {
+                let token = argmax(&host[r * v..(r + 1) * v]);
+                s.out.push(token);
+                s.next = token;
+                s.position += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn host<const D: usize>(&self, t: Tensor<D>) -> Result<Vec<f32>, EngineError> {
+        t.into_data()
+            .try_to_vec_as::<f32>()
+            .map_err(|e| EngineError::Device(format!("reading logits: {e:?}")))
+    }
+}
+
+/// Rows sorted by length (longest first), cut into batches of at most [`SCORING_TOKENS`]
+/// padded tokens.
+fn length_sorted_batches(mut items: Vec<Item>) -> Vec<Vec<Item>> {
+    items.sort_by_key(|i| std::cmp::Reverse(i.ids.len()));
+    let mut batches: Vec<Vec<Item>> = Vec::new();
+    for item in items {
+        let fits = batches.last().is_some_and(|b: &Vec<Item>| {
+            let longest = b.first().map_or(0, |i| i.ids.len());
+            (b.len() + 1) * longest <= SCORING_TOKENS
+        });
+        match batches.last_mut() {
+            Some(batch) if fits => batch.push(item),
+            _ => batches.push(vec![item]),
+        }
+    }
+    batches
+}
+
+/// Drops cache positions that no live row reads once they are most of the cache.
+fn compact(cache: &mut KvCache, masks: &mut [Vec<bool>], slots: &[Option<Slot>]) {
+    let len = cache.len();
+    let first_real = slots
+        .iter()
+        .zip(masks.iter())
+        .filter(|(s, _)| s.is_some())
+        .filter_map(|(_, m)| m.iter().position(|&r| r))
+        .min()
+        .unwrap_or(len);
+    if first_real >= 64 && 2 * first_real >= len {
+        cache.drop_front(first_real);
+        for m in masks.iter_mut() {
+            m.drain(..first_real.min(m.len()));
+        }
+    }
+}
+
+/// The first index of the largest value, as `torch.argmax`.
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}

