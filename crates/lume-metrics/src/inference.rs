@@ -16,7 +16,7 @@ use crate::token_stats::TokenStats;
 pub struct InferenceOptions {
     /// Tokens generated per prompt (the protocol uses 256).
     pub max_new_tokens: usize,
-    /// Prompts handed to the model at once.
+    /// Prompts the model generates for at once (an engine's generation slots).
     pub batch_size: usize,
 }
 
@@ -24,7 +24,7 @@ impl Default for InferenceOptions {
     fn default() -> Self {
         InferenceOptions {
             max_new_tokens: 256,
-            batch_size: 8,
+            batch_size: 16,
         }
     }
 }

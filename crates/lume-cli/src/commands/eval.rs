@@ -13,7 +13,8 @@ use lume_model::{DeviceSpec, Engine, WeightDtype};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json).
+    /// Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json), or a
+    /// llama.cpp `.gguf` file.
     #[arg(long)]
     model: PathBuf,
     /// Benchmark data: forget*.jsonl and retain*.jsonl (or parquet).
@@ -31,8 +32,8 @@ pub struct EvalArgs {
     /// Tokens generated per prompt.
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
-    /// Prompts generated together.
-    #[arg(long, default_value_t = 8)]
+    /// Generation slots (continuous batching: a finished row's slot takes the next prompt).
+    #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// cpu, wgpu[:N] or cuda[:N].
     #[arg(long, default_value = "cpu")]
