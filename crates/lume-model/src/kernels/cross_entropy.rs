@@ -180,6 +180,22 @@ mod tests {
         (lse - row[target] as f64, grad)
     }
 
+    /// Logits in `[-scale, scale]` and in-vocabulary targets, from a xorshift seeded by `seed`.
+    fn random_rows(rows: usize, vocab: usize, seed: u64, scale: f32) -> (Vec<f32>, Vec<i64>) {
+        let mut state = seed | 1;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let logits = (0..rows * vocab)
+            .map(|_| ((next() % 20_001) as f32 / 10_000.0 - 1.0) * scale)
+            .collect();
+        let targets = (0..rows).map(|_| (next() % vocab as u64) as i64).collect();
+        (logits, targets)
+    }
+
     proptest! {
         #[test]
         fn matches_f64_reference(
@@ -188,12 +204,7 @@ mod tests {
             seed in any::<u64>(),
             scale in 0.1f32..30.0,
         ) {
-            let mut state = seed | 1;
-            let mut next = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
-            let logits: Vec<f32> = (0..rows * vocab)
-                .map(|_| ((next() % 20_001) as f32 / 10_000.0 - 1.0) * scale)
-                .collect();
-            let targets: Vec<i64> = (0..rows).map(|_| (next() % vocab as u64) as i64).collect();
+            let (logits, targets) = random_rows(rows, vocab, seed, scale);
             let grad: Vec<f32> = (0..rows).map(|r| if r % 3 == 2 { 0.0 } else { 0.5 + r as f32 }).collect();
             let nll = super::token_nll(&logits, &targets, vocab);
             let dlogits = super::token_nll_backward(&logits, &targets, &nll, &grad, vocab);
@@ -217,12 +228,7 @@ mod tests {
             seed in any::<u64>(),
             scale in 0.1f32..30.0,
         ) {
-            let mut state = seed | 1;
-            let mut next = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
-            let logits: Vec<f32> = (0..rows * vocab)
-                .map(|_| ((next() % 20_001) as f32 / 10_000.0 - 1.0) * scale)
-                .collect();
-            let labels: Vec<i64> = (0..rows).map(|_| (next() % vocab as u64) as i64).collect();
+            let (logits, labels) = random_rows(rows, vocab, seed, scale);
             let stats = super::row_stats(&logits, &labels, vocab);
             for r in 0..rows {
                 let row = &logits[r * vocab..(r + 1) * vocab];

@@ -83,6 +83,35 @@ columns_for!(f32 => columns_f32, bf16 => columns_bf16, f16 => columns_f16);
 /// costs more than it saves.
 const SPLIT_FROM: usize = 1 << 15;
 
+/// Runs `part(start, end)` over `len` items split evenly between the [`SpinningPool`]'s
+/// threads (the caller alone when `work` is small), returning each part's output in order.
+fn in_parts(
+    len: usize,
+    work: usize,
+    part: impl Fn(usize, usize) -> Vec<f32> + Sync,
+) -> Vec<(usize, Vec<f32>)> {
+    let pool = SpinningPool::global();
+    let parts = if work < SPLIT_FROM { 1 } else { pool.parts() };
+    let bound = |p: usize| len * p / parts;
+    let outputs: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
+    let compute = |p: usize| {
+        let out = part(bound(p), bound(p + 1));
+        if let Ok(mut slot) = outputs[p].lock() {
+            *slot = out;
+        }
+    };
+    if parts == 1 {
+        compute(0);
+    } else {
+        pool.run(&compute);
+    }
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(p, out)| (bound(p), out.into_inner().unwrap_or_default()))
+        .collect()
+}
+
 /// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, row-major: `[rows, n]`. The rows of `w`
 /// are split between the [`SpinningPool`]'s threads, so that each streams one contiguous
 /// stretch of memory (the hardware prefetcher's best case), and their partial sums are added.
@@ -93,12 +122,7 @@ pub(crate) fn matmul_few_rows<W: Columns + Sync>(
     k: usize,
     n: usize,
 ) -> Vec<f32> {
-    let pool = SpinningPool::global();
-    let parts = if k * n < SPLIT_FROM { 1 } else { pool.parts() };
-    let bound = |part: usize| k * part / parts;
-    let partials: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
-    let compute = |part: usize| {
-        let (k0, k1) = (bound(part), bound(part + 1));
+    let partials = in_parts(k, k * n, |k0, k1| {
         // Whole rows of `w`, four at a time: one sequential stream.
         let mut acc = vec![0.0f32; rows * n];
         W::columns(
@@ -112,18 +136,9 @@ pub(crate) fn matmul_few_rows<W: Columns + Sync>(
                 x_stride: k,
             },
         );
-        if let Ok(mut partial) = partials[part].lock() {
-            *partial = acc;
-        }
-    };
-    if parts == 1 {
-        compute(0);
-    } else {
-        pool.run(&compute);
-    }
-    let mut partials = partials
-        .into_iter()
-        .map(|partial| partial.into_inner().unwrap_or_default());
+        acc
+    });
+    let mut partials = partials.into_iter().map(|(_, p)| p);
     let mut out = partials.next().unwrap_or_default();
     for partial in partials {
         for (o, p) in out.iter_mut().zip(partial) {
@@ -162,30 +177,17 @@ pub(crate) fn matmul_few_rows_transposed<W: Dots + Sync>(
     k: usize,
     n: usize,
 ) -> Vec<f32> {
-    let pool = SpinningPool::global();
-    let parts = if k * n < SPLIT_FROM { 1 } else { pool.parts() };
-    let bound = |part: usize| n * part / parts;
-    let partials: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
-    let compute = |part: usize| {
-        let (n0, n1) = (bound(part), bound(part + 1));
+    let parts = in_parts(n, k * n, |n0, n1| {
         // `[n1 − n0, rows]`: each table row's dots with every row of `x`.
-        let mut part_out = vec![0.0f32; (n1 - n0) * rows];
-        W::dots(&mut part_out, x, &t[n0 * k..n1 * k], rows, k);
-        if let Ok(mut partial) = partials[part].lock() {
-            *partial = part_out;
-        }
-    };
-    if parts == 1 {
-        compute(0);
-    } else {
-        pool.run(&compute);
-    }
+        let mut part = vec![0.0f32; (n1 - n0) * rows];
+        W::dots(&mut part, x, &t[n0 * k..n1 * k], rows, k);
+        part
+    });
     let mut out = vec![0.0f32; rows * n];
-    for (part, partial) in partials.into_iter().enumerate() {
-        let part_out = partial.into_inner().unwrap_or_default();
-        for (j, dots) in part_out.chunks_exact(rows.max(1)).enumerate() {
+    for (n0, part) in parts {
+        for (j, dots) in part.chunks_exact(rows.max(1)).enumerate() {
             for (r, &d) in dots.iter().enumerate() {
-                out[r * n + bound(part) + j] = d;
+                out[r * n + n0 + j] = d;
             }
         }
     }
