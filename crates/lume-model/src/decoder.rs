@@ -286,6 +286,18 @@ impl KvCache {
         }
     }
 
+    /// One empty layer entry per decoder layer, at the cache's current length, when there are
+    /// none yet.
+    fn ensure_layers(&mut self, layers: usize) {
+        if self.layers.is_empty() {
+            let empty = LayerCache {
+                buffers: None,
+                len: self.len,
+            };
+            self.layers = vec![empty; layers];
+        }
+    }
+
     /// Rows (batch entries) the cache holds, once known.
     pub fn rows(&self) -> usize {
         self.rows
@@ -323,15 +335,7 @@ impl KvCache {
             self.len,
             source.len
         );
-        if self.layers.is_empty() {
-            self.layers = vec![
-                LayerCache {
-                    buffers: None,
-                    len: self.len,
-                };
-                source.layers.len()
-            ];
-        }
+        self.ensure_layers(source.layers.len());
         assert_eq!(
             self.layers.len(),
             source.layers.len(),
@@ -520,15 +524,7 @@ impl CausalLm {
         let rope = rope_tables(config, positions, b, t, &device);
         let key_real = key_real.unwrap_or_default();
         if let Some(cache) = cache.as_deref_mut() {
-            if cache.layers.is_empty() {
-                cache.layers = vec![
-                    LayerCache {
-                        buffers: None,
-                        len: cache.len,
-                    };
-                    self.layers.len()
-                ];
-            }
+            cache.ensure_layers(self.layers.len());
             cache.rows = b;
         }
         let mut x = self.embed_tokens.forward(ids);

@@ -53,14 +53,9 @@ impl Engine {
         let (config, model, tokenizer) = if crate::is_gguf(dir) {
             let checkpoint = crate::GgufCheckpoint::read(dir)
                 .map_err(|e| crate::LoadError::Gguf(Box::new(e)))?;
-            let model = CausalLm::from_host_tensors(
-                &checkpoint.config,
-                checkpoint.host_tensors(),
-                dir,
-                &device,
-            )
-            .map_err(crate::LoadError::from)?;
-            (checkpoint.config, model, checkpoint.tokenizer)
+            checkpoint
+                .into_model(dir, &device)
+                .map_err(crate::LoadError::from)?
         } else {
             let (config, model) = CausalLm::load(dir, &device)?;
             (config, model, TextTokenizer::from_dir(dir)?)

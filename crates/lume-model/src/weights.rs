@@ -139,13 +139,17 @@ pub fn read_f32_safetensors(
 }
 
 /// Writes f32 tensors `(name, shape, values)` as one safetensors file, atomically.
-pub fn write_f32_safetensors(
+pub fn write_f32_safetensors<V: AsRef<[f32]>>(
     file: &Path,
-    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    tensors: Vec<(String, Vec<usize>, V)>,
     metadata: HashMap<String, String>,
 ) -> Result<(), WeightsError> {
     let views = tensors.into_iter().map(|(name, shape, values)| {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = values
+            .as_ref()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         (name, HostView { shape, bytes })
     });
     let bytes =
@@ -331,13 +335,8 @@ impl CausalLm {
     pub fn load(dir: &Path, device: &Device) -> Result<(ModelConfig, Self), crate::LoadError> {
         if crate::is_gguf(dir) {
             let checkpoint = crate::GgufCheckpoint::read(dir).map_err(Box::new)?;
-            let model = CausalLm::from_host_tensors(
-                &checkpoint.config,
-                checkpoint.host_tensors(),
-                dir,
-                device,
-            )?;
-            return Ok((checkpoint.config, model));
+            let (config, model, _) = checkpoint.into_model(dir, device)?;
+            return Ok((config, model));
         }
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let host = HostTensors::read_dir(dir)?;
@@ -448,15 +447,20 @@ impl CausalLm {
         })?;
         let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
         write_f32_safetensors(&dir.join("model.safetensors"), self.hf_tensors(), metadata)?;
-        let pretty = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
-        write_atomically(&dir.join("config.json"), &pretty(config.to_hf_json()))?;
-        write_atomically(
-            &dir.join("generation_config.json"),
-            &pretty(serde_json::json!({
-                "bos_token_id": config.bos_token_id,
-                "eos_token_id": config.eos_token_ids,
-                "pad_token_id": config.pad_token_id,
-            })),
-        )
+        write_config_files(config, dir)
     }
+}
+
+/// Writes `config.json` and `generation_config.json` of `config` into `dir`, atomically.
+pub(crate) fn write_config_files(config: &ModelConfig, dir: &Path) -> Result<(), WeightsError> {
+    let pretty = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
+    write_atomically(&dir.join("config.json"), &pretty(config.to_hf_json()))?;
+    write_atomically(
+        &dir.join("generation_config.json"),
+        &pretty(serde_json::json!({
+            "bos_token_id": config.bos_token_id,
+            "eos_token_id": config.eos_token_ids,
+            "pad_token_id": config.pad_token_id,
+        })),
+    )
 }

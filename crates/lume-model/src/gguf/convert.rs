@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use super::file::{GgufFile, MetaValue, ParseError};
 use crate::config::{ConfigError, ModelConfig};
+use crate::decoder::CausalLm;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
 use crate::weights::{
-    HostTensors, NamedTensors, WeightsError, write_atomically, write_f32_safetensors,
+    HostTensors, NamedTensors, WeightsError, write_atomically, write_config_files,
+    write_f32_safetensors,
 };
 
 /// Why a GGUF file cannot be read or converted.
@@ -224,9 +226,16 @@ impl GgufCheckpoint {
         })
     }
 
-    /// The tensors, ready for [`CausalLm::from_host_tensors`](crate::CausalLm::from_host_tensors).
-    pub fn host_tensors(&self) -> HostTensors {
-        HostTensors::from_named(self.tensors.clone())
+    /// The model on `device` (its tensors moved, not copied), with its configuration and
+    /// tokenizer; `path` names the file in errors.
+    pub fn into_model(
+        self,
+        path: &Path,
+        device: &burn::tensor::Device,
+    ) -> Result<(ModelConfig, CausalLm, TextTokenizer), WeightsError> {
+        let host = HostTensors::from_named(self.tensors);
+        let model = CausalLm::from_host_tensors(&self.config, host, path, device)?;
+        Ok((self.config, model, self.tokenizer))
     }
 
     /// Writes a Hugging Face checkpoint folder: `config.json`, `generation_config.json`,
@@ -242,21 +251,13 @@ impl GgufCheckpoint {
         let tensors = self
             .tensors
             .iter()
-            .map(|(name, (shape, values))| (name.clone(), shape.clone(), values.clone()))
+            .map(|(name, (shape, values))| (name.clone(), shape.clone(), values.as_slice()))
             .collect();
         let metadata = [("format".to_owned(), "pt".to_owned())].into();
         write_f32_safetensors(&dir.join("model.safetensors"), tensors, metadata)?;
         let c = &self.config;
+        write_config_files(c, dir)?;
         let json = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
-        write_atomically(&dir.join("config.json"), &json(c.to_hf_json()))?;
-        write_atomically(
-            &dir.join("generation_config.json"),
-            &json(serde_json::json!({
-                "bos_token_id": c.bos_token_id,
-                "eos_token_id": c.eos_token_ids.first(),
-                "pad_token_id": c.pad_token_id,
-            })),
-        )?;
         self.tokenizer.save(dir)?;
         let mut tokenizer_config = serde_json::json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
