@@ -144,6 +144,21 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
         let auc = row["mia_auc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&auc));
     }
+    // PrivLeak is MUSE's, on each row's own Min-K% AUC against the gold model's (open-unlearning's
+    // privacy.py): gold 0; negative where a model's members stand out more than gold's.
+    let gold_auc = rows[1]["min_k_auc"].as_f64().unwrap();
+    for row in rows {
+        let auc = row["min_k_auc"].as_f64().unwrap();
+        let want = ((1.0 - auc) - (1.0 - gold_auc)) / (1.0 - gold_auc + 1e-10) * 100.0;
+        let got = row["privleak"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{}: PrivLeak {got} vs {want}",
+            row["model"]
+        );
+        assert_eq!(got < 0.0, auc > gold_auc, "{}", row["model"]);
+    }
+    assert_eq!(rows[1]["privleak"].as_f64(), Some(0.0));
     let target = &rows[0];
     for split in 0..2 {
         assert!(target["overall"][split][0].as_f64().unwrap() >= 0.9);

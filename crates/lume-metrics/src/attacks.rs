@@ -23,7 +23,8 @@ pub enum Attack {
         /// Fraction of tokens kept (0.4 by default).
         k: f64,
     },
-    /// Min-K% on per-token z-scores `(log p − μ)/σ` under the model's own distribution.
+    /// Min-K% on per-token z-scores `(log p − μ)/σ` under the model's own distribution, σ²
+    /// floored at [`MIN_K_PLUS_PLUS_VARIANCE`].
     MinKPlusPlus {
         /// Fraction of tokens kept.
         k: f64,
@@ -74,17 +75,20 @@ impl Attack {
                 let z: Vec<f64> = (0..n)
                     .map(|t| {
                         (stats.log_probs[t] - stats.expected_log_prob[t])
-                            / stats.log_prob_variance[t].sqrt()
+                            / stats.log_prob_variance[t]
+                                .max(MIN_K_PLUS_PLUS_VARIANCE)
+                                .sqrt()
                     })
                     .collect();
-                if z.iter().any(|v| !v.is_finite()) {
-                    return None;
-                }
                 min_k_of(&z, k)
             }
         }
     }
 }
+
+/// The floor on σ² in Min-K%++ (open-unlearning's `min_k_plus_plus.py`): a position where the
+/// model is certain has σ² = 0, and its z-score stays finite instead of dropping the document.
+pub const MIN_K_PLUS_PLUS_VARIANCE: f64 = 1e-6;
 
 /// The Reference attack: the example's loss minus a reference model's loss on it.
 pub fn reference_statistic(loss: f64, reference_loss: f64) -> f64 {
@@ -104,13 +108,19 @@ pub fn forget_quality(unlearned: &[f64], gold: &[f64]) -> Result<f64, KsError> {
     ks_2samp(unlearned, gold, KsMethod::Auto).map(|r| r.pvalue)
 }
 
-/// PrivLeak: `(AUC_unlearned − AUC_gold) / AUC_gold × 100` (0 is ideal).
+/// PrivLeak in MUSE's orientation, as open-unlearning's `privacy.py` computes it:
+/// `((1 − AUC_unlearned) − (1 − AUC_gold)) / (1 − AUC_gold) × 100`, on the Min-K% AUCs of
+/// forget (member) against holdout documents. 0 is ideal; a model that still memorizes its
+/// forget set (AUC near 1, gold near 0.5) is strongly negative. Like open-unlearning, the
+/// denominator carries `+ 1e-10`, so a gold AUC of exactly 1 gives a large finite number.
 ///
 /// ```
-/// assert_eq!(lume_metrics::privleak(0.75, 0.5), 50.0);
+/// assert!((lume_metrics::privleak(0.75, 0.5) - -50.0).abs() < 1e-6);
+/// assert_eq!(lume_metrics::privleak(0.6, 0.6), 0.0);
 /// ```
 pub fn privleak(auc_unlearned: f64, auc_gold: f64) -> f64 {
-    (auc_unlearned - auc_gold) / auc_gold * 100.0
+    let (score, reference) = (1.0 - auc_unlearned, 1.0 - auc_gold);
+    (score - reference) / (reference + 1e-10) * 100.0
 }
 
 #[cfg(test)]
@@ -135,5 +145,9 @@ mod tests {
         s.log_prob_variance = vec![0.25, 0.25];
         // z = (1, -1): the lowest half is -1, negated.
         assert_eq!(Attack::MinKPlusPlus { k: 0.5 }.statistic(&s, ""), Some(1.0));
+        // A certain position (σ² = 0) is scored on the floor, not dropped.
+        s.log_prob_variance = vec![0.0, 0.25];
+        s.log_probs = vec![-1.5 - 1e-3, -2.0];
+        assert!((Attack::MinKPlusPlus { k: 0.5 }.statistic(&s, "").unwrap() - 1.0).abs() < 1e-12);
     }
 }

@@ -36,8 +36,8 @@ pub use aggregate::{
     FinalScore, MMLU_GATE, ScoredRow, TaskAggregate, TaskScores, harmonic_mean, mean,
 };
 pub use attacks::{
-    Attack, DEFAULT_MIN_K, forget_quality, membership_auc, privleak, reference_statistic,
-    zlib_length,
+    Attack, DEFAULT_MIN_K, MIN_K_PLUS_PLUS_VARIANCE, forget_quality, membership_auc, privleak,
+    reference_statistic, zlib_length,
 };
 pub use auc::{AucError, mia_auc, mia_score, roc_auc};
 pub use exact_match::{exact_match, python_strip};

@@ -5,10 +5,9 @@
 use lume_metrics::{
     KsMethod, RougeScorer, exact_match, harmonic_mean, ks_2samp, mean, porter_stem, roc_auc,
 };
-use serde_json::Value;
 
 mod common;
-use common::{build, fixture, lume_rows};
+use common::{build, fixture, floats, lume_rows};
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
@@ -89,14 +88,6 @@ fn porter_stems_equal_nltk() {
         stems.len(),
         &wrong[..wrong.len().min(20)]
     );
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 #[test]

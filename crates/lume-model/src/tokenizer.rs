@@ -20,14 +20,16 @@ pub enum TokenizerError {
     Codec(String),
 }
 
-/// A Hugging Face tokenizer and the one `tokenizer_config.json` flag decoding depends on.
+/// A Hugging Face tokenizer, and its `tokenizer_config.json` flag `clean_up_tokenization_spaces`
+/// (kept so that a saved checkpoint says what it said; decoding does not read it).
 pub struct TextTokenizer {
     inner: tokenizers::Tokenizer,
     clean_up_tokenization_spaces: bool,
 }
 
-/// transformers' legacy `clean_up_tokenization`, applied after decoding when the checkpoint's
-/// `tokenizer_config.json` sets `clean_up_tokenization_spaces: true`.
+/// transformers' legacy `clean_up_tokenization`, which the SemEval reference evaluator applies
+/// to every generation (`batch_decode(..., clean_up_tokenization_spaces=True)`) whatever the
+/// checkpoint's `tokenizer_config.json` says (protocol §2).
 pub fn clean_up_tokenization(text: &str) -> String {
     text.replace(" .", ".")
         .replace(" ?", "?")
@@ -78,17 +80,14 @@ impl TextTokenizer {
             .map_err(|e| TokenizerError::Codec(e.to_string()))
     }
 
-    /// Text of `ids` with special tokens skipped, cleaned up when the checkpoint asks for it.
+    /// Text of `ids` as the reference evaluator decodes a generation (protocol §2): special
+    /// tokens skipped, then [`clean_up_tokenization`] always, so `" ,"` becomes `","` and
+    /// `" n't"` becomes `"n't"` even when the checkpoint's config does not ask for it.
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
-        let text = self
-            .inner
+        self.inner
             .decode(ids, true)
-            .map_err(|e| TokenizerError::Codec(e.to_string()))?;
-        Ok(if self.clean_up_tokenization_spaces {
-            clean_up_tokenization(&text)
-        } else {
-            text
-        })
+            .map(|text| clean_up_tokenization(&text))
+            .map_err(|e| TokenizerError::Codec(e.to_string()))
     }
 
     /// The id of a token string, if the vocabulary has it.

@@ -31,6 +31,33 @@ fn encode_and_decode_match_transformers() {
     }
 }
 
+/// The reference evaluator cleans up every generation, whatever the checkpoint's config says
+/// (protocol §2): this tokenizer's config does not set the flag, and its generations contain
+/// `" ,"` and `" n't"` (`fixtures/make_parity.py unflagged`).
+#[test]
+fn generations_are_cleaned_up_even_when_the_config_does_not_ask() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer_unflagged");
+    let tok = TextTokenizer::from_dir(&dir).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let mut changed = 0;
+    for case in expected["cases"].as_array().unwrap() {
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let (raw, want) = (
+            case["raw"].as_str().unwrap(),
+            case["decoded"].as_str().unwrap(),
+        );
+        assert_eq!(tok.decode(&ids).unwrap(), want, "{raw:?}");
+        changed += usize::from(raw != want);
+    }
+    assert!(changed >= 3, "the fixture must exercise the clean-up");
+}
+
 #[test]
 fn legacy_clean_up_joins_punctuation_and_contractions() {
     assert_eq!(

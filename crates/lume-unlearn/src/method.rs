@@ -26,9 +26,17 @@ pub struct StepContext<'a> {
     pub refusal: Option<&'a TensorBatch>,
     /// Optimizer steps taken so far.
     pub step: usize,
+    /// Passes over the data completed before this step (for a chunked plan, the fraction of
+    /// the whole plan done, in epochs).
+    pub epoch: usize,
 }
 
 impl StepContext<'_> {
+    /// The model's logits on `batch`, `[batch, seq, vocab]`.
+    pub fn logits(&self, batch: &TensorBatch) -> Tensor<3> {
+        logits(self.model, batch)
+    }
+
     /// The model's next-token log-softmax on `batch`, `[batch, seq − 1, vocab]`.
     pub fn log_probs(&self, batch: &TensorBatch) -> Tensor<3> {
         shifted_log_softmax(logits(self.model, batch))
@@ -308,6 +316,11 @@ pub trait UnlearningMethod: Send {
     /// Several runs merged into one model, when the method is such a recipe.
     fn merge_plan(&self) -> Option<MergePlan> {
         None
+    }
+    /// Refuses settings the method cannot run with (a required value left unset), before any
+    /// training starts.
+    fn check(&self) -> Result<(), UnlearnError> {
+        Ok(())
     }
     /// The loss of one micro-batch.
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError>;

@@ -305,6 +305,7 @@ fn train_run<M: TrainableModel>(
             data.forget.len()
         )));
     }
+    method.check()?;
     let num_layers = model.num_layers();
     let reference = method.needs_reference().then(|| model.valid());
     let trainable = method
@@ -319,6 +320,7 @@ fn train_run<M: TrainableModel>(
         config,
     );
     let accumulation = config.grad_accumulation.max(1);
+    let batches_per_epoch = plan.len().div_ceil(config.epochs.max(1)).max(1);
     let mut total_steps = plan.len().div_ceil(accumulation);
     if let Some(max) = config.max_steps {
         total_steps = total_steps.min(max);
@@ -391,6 +393,7 @@ fn train_run<M: TrainableModel>(
                 retain: retain.as_ref(),
                 refusal: refusal.as_ref(),
                 step,
+                epoch: step * accumulation / batches_per_epoch,
             };
             let terms = method.loss(&ctx)?;
             let k = micro.len() as f64;

@@ -78,13 +78,23 @@ impl Fixture {
             retain: Some(&retain),
             refusal: Some(&refusal),
             step: 0,
+            epoch: 0,
         };
         method.loss(&ctx).unwrap()
     }
 
     fn ours(&self, name: &str) -> f64 {
-        let mut method = build_method(name, &Default::default()).unwrap();
+        self.ours_with(name, serde_json::json!({}))
+    }
+
+    fn ours_with(&self, name: &str, overrides: serde_json::Value) -> f64 {
+        let overrides = overrides.as_object().unwrap().clone();
+        let mut method = build_method(name, &overrides).unwrap();
         f64::from(self.loss(method.as_mut()).total.into_scalar::<f32>())
+    }
+
+    fn flatness(&self) -> f64 {
+        flatness(&self.model, &self.data.forget)
     }
 
     fn forget(&self) -> Vec<Vec<(usize, Vec<f64>)>> {
@@ -96,6 +106,26 @@ impl Fixture {
     fn reference_of(&self, ex: &[TrainingExample]) -> Vec<Vec<(usize, Vec<f64>)>> {
         answer_log_probs(&self.reference, ex, &self.model)
     }
+}
+
+/// PDU's forget term: `(max − mean logit)²` at the positions of the answer tokens themselves,
+/// averaged over them.
+fn flatness(model: &Model, examples: &[TrainingExample]) -> f64 {
+    let b = batch(examples, model);
+    let logits = host_logits(model, &b);
+    let gaps: Vec<f64> = targets(examples)
+        .iter()
+        .enumerate()
+        .flat_map(|(r, row)| {
+            let logits = &logits;
+            row.iter().map(move |&(pos, _)| {
+                let z = &logits[r][pos + 1];
+                let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                (max - mean(z)).powi(2)
+            })
+        })
+        .collect();
+    mean(&gaps)
 }
 
 fn assert_close(name: &str, ours: f64, expected: f64) {
@@ -142,7 +172,11 @@ fn gradient_methods_equal_their_formulas() {
     );
     assert_close("finetune", f.ours("finetune"), nll_f);
     assert_close("seq-gd", f.ours("seq-gd"), -nll_f + 0.5 * nll_r);
-    assert_close("pdu", f.ours("pdu"), -nll_f + 1.0 * (nll_r - 0.5));
+    assert_close(
+        "pdu",
+        f.ours_with("pdu", serde_json::json!({"epsilon": 0.5})),
+        f.flatness() + 1.0 * (nll_r - 0.5),
+    );
 }
 
 #[test]
@@ -209,7 +243,8 @@ fn token_weighted_methods_equal_their_formulas() {
             p.powi(5) * (1.0 - p) * lp[*id]
         })
         .collect();
-    assert_close("satimp", f.ours("satimp"), mean(&satimp) + nll_r);
+    // open-unlearning's γ = 0.1.
+    assert_close("satimp", f.ours("satimp"), 0.1 * mean(&satimp) + nll_r);
 
     let reference = f.reference_of(&f.data.forget);
     let undial: Vec<f64> = forget
@@ -241,7 +276,12 @@ fn token_weighted_methods_equal_their_formulas() {
                 .sum::<f64>()
         })
         .collect();
-    assert_close("ceu", f.ours("ceu"), mean(&ceu) + nll_r);
+    assert_close("ceu", f.ours("ceu"), mean(&ceu));
+    assert_close(
+        "ceu with a retain term",
+        f.ours_with("ceu", serde_json::json!({"alpha": 1.0})),
+        mean(&ceu) + nll_r,
+    );
 }
 
 #[test]
@@ -327,6 +367,9 @@ fn one_step(name: &str) -> (f64, f64, Model) {
             overrides.insert(key.into(), serde_json::json!(0.0));
         }
     }
+    if name == "pdu" {
+        overrides.insert("epsilon".into(), serde_json::json!(0.5));
+    }
     if name == "simnpo" {
         // At β = 4.5 a random model's SimNPO loss is ~1e-8 (σ(−β·3.5)) and its gradients sit
         // below Adam's ε, so one step is noise; β = 0.1 gives the method a real gradient.
@@ -342,14 +385,23 @@ fn one_step(name: &str) -> (f64, f64, Model) {
 #[test]
 fn one_step_raises_the_forget_nll_for_every_forgetting_method() {
     for name in lume_unlearn::method_names() {
-        if name == "rmu" {
-            continue; // steers activations, not the NLL: checked below
+        if name == "rmu" || name == "pdu" {
+            // RMU steers activations and PDU flattens the output, not the answer's NLL
+            // (a random model's answer logits are below the top one): checked below.
+            continue;
         }
         let (before, after, _) = one_step(name);
         assert!(after > before, "{name}: forget NLL {before} -> {after}");
     }
     let (before, after, _) = one_step("finetune");
     assert!(after < before, "finetune: NLL {before} -> {after}");
+    let f = Fixture::new();
+    let (_, _, trained) = one_step("pdu");
+    let (before, after) = (f.flatness(), flatness(&trained, &f.data.forget));
+    assert!(
+        after < before,
+        "pdu: (max − mean logit)² {before} -> {after}"
+    );
 }
 
 #[test]
@@ -419,4 +471,104 @@ fn hyperparameter_errors_name_the_method_and_key() {
     for info in lume_unlearn::describe_methods() {
         assert!(info.defaults.is_object(), "{}", info.name);
     }
+}
+
+/// Records what seq-gd was served at each step, and otherwise is seq-gd.
+struct Recording {
+    inner: lume_unlearn::SequentialGd,
+    /// Per step: the forget rows' ids, and how many retain rows came with them.
+    served: Vec<(Vec<Vec<i64>>, usize)>,
+}
+
+impl UnlearningMethod for Recording {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn hyperparameters(&self) -> serde_json::Value {
+        self.inner.hyperparameters()
+    }
+    fn trainable(&self, num_layers: usize) -> Option<lume_unlearn::Trainable> {
+        self.inner.trainable(num_layers)
+    }
+    fn data_plan(&self) -> lume_unlearn::DataPlan {
+        self.inner.data_plan()
+    }
+    fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, lume_unlearn::UnlearnError> {
+        let [b, t] = ctx.forget.ids.dims();
+        let ids = ctx
+            .forget
+            .ids
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
+        let rows = (0..b)
+            .map(|r| {
+                ids[r * t..(r + 1) * t]
+                    .iter()
+                    .copied()
+                    .filter(|&x| x != 0)
+                    .collect()
+            })
+            .collect();
+        self.served
+            .push((rows, ctx.retain.map_or(0, |r| r.batch_size)));
+        self.inner.loss(ctx)
+    }
+}
+
+#[test]
+fn seq_gd_unlearns_chunk_by_chunk_with_its_retain_ratio_and_trains_only_the_last_layers() {
+    let data = data();
+    let mut method = Recording {
+        inner: lume_unlearn::SequentialGd {
+            chunk_size: 2,
+            retain_per_forget: 3,
+            last_layers: 1,
+            ..Default::default()
+        },
+        served: Vec::new(),
+    };
+    let config = TrainerConfig {
+        learning_rate: 1e-2,
+        batch_size: 1,
+        epochs: 2,
+        shuffle: true,
+        max_grad_norm: None,
+        ..TrainerConfig::default()
+    };
+    let start = model(3);
+    let before = params(&start);
+    let out = train(start, &mut method, &data, &config, None, &mut Silent).unwrap();
+    let ids = |i: usize| -> Vec<i64> {
+        data.forget[i]
+            .input_ids
+            .iter()
+            .map(|&x| i64::from(x))
+            .collect()
+    };
+    // 4 forget rows in chunks of 2, 2 epochs each, one row per step: chunk 0 for 4 steps, then
+    // chunk 1 for 4, each row seen once per epoch.
+    assert_eq!(method.served.len(), 8);
+    for (chunk, steps) in method.served.chunks(4).enumerate() {
+        let members = [ids(2 * chunk), ids(2 * chunk + 1)];
+        for (rows, retain) in steps {
+            assert_eq!(rows.len(), 1);
+            assert!(members.contains(&rows[0]), "chunk {chunk} served {rows:?}");
+            assert_eq!(*retain, 3, "retain rows per forget row");
+        }
+        for epoch in steps.chunks(2) {
+            assert_ne!(epoch[0].0, epoch[1].0, "each chunk row once per epoch");
+        }
+    }
+    // Only the last of the 3 layers trained: the embeddings, layers 0 and 1 and the final norm
+    // and head are as they were.
+    let after = params(&out.model);
+    let changed: Vec<usize> = (0..before.len())
+        .filter(|&i| before[i] != after[i])
+        .collect();
+    let per_layer = (before.len() - 3) / 3;
+    assert_eq!(changed.len(), per_layer, "changed tensors: {changed:?}");
+    assert!(!changed.contains(&0), "the embedding trained");
 }

@@ -32,7 +32,12 @@ fn attempt(
     dir: Option<&Path>,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome<Model>, UnlearnError> {
-    let mut method = build_method(name, &Default::default()).unwrap();
+    // PDU needs its bound; a one-epoch warm-up, so that λ moves (and must be resumed) in 5 steps.
+    let overrides = match name {
+        "pdu" => serde_json::json!({"epsilon": 0.5, "dual_warmup_epochs": 1}),
+        _ => serde_json::json!({}),
+    };
+    let mut method = build_method(name, overrides.as_object().unwrap()).unwrap();
     train(model(5), method.as_mut(), &data(), config, dir, observer)
 }
 

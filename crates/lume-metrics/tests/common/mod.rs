@@ -81,3 +81,12 @@ pub fn build(rows: &[Value], spec: &Value) -> String {
     }
     text
 }
+
+/// A JSON array of numbers.
+pub fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}

@@ -41,7 +41,7 @@ const SUMMARIES: &[(&str, &str)] = &[
     ),
     (
         "kl",
-        "ascend forget NLL, keep retain predictions close to the reference (KL)",
+        "ascend forget NLL, keep retain predictions close to the reference (KL over answer tokens, as the paper; open-unlearning averages over every position)",
     ),
     (
         "npo",
@@ -51,7 +51,7 @@ const SUMMARIES: &[(&str, &str)] = &[
     ("npo-kl", "NPO plus retain KL to the reference"),
     (
         "simnpo",
-        "reference-free NPO on length-normalised NLL, plus retain NLL",
+        "reference-free NPO on length-normalised NLL, plus retain NLL (the paper's margin δ; delta_scaled_by_beta=true for open-unlearning's)",
     ),
     (
         "idkdpo",
@@ -59,24 +59,27 @@ const SUMMARIES: &[(&str, &str)] = &[
     ),
     (
         "rmu",
-        "steer layer-ℓ activations of forget text to a random direction",
+        "steer layer-ℓ activations of forget answers to a random direction, training the MLP down-projections of layers ℓ−2..ℓ (WMDP, as open-unlearning)",
     ),
     (
         "undial",
-        "self-distil from the reference with the answer logit lowered",
+        "self-distil from the reference with the answer logit lowered (mean over answer tokens, as the paper; open-unlearning averages over every position)",
     ),
     (
         "wga",
         "gradient ascent weighted by the token's own probability",
     ),
-    ("satimp", "gradient ascent weighted by p^β1·(1−p)^β2"),
+    (
+        "satimp",
+        "gradient ascent weighted by p^β1·(1−p)^β2 (open-unlearning's γ = 0.1)",
+    ),
     (
         "ceu",
-        "cross-entropy to the model's distribution without the answer token",
+        "cross-entropy to the model's distribution without the answer token, no retain term (as open-unlearning)",
     ),
     (
         "pdu",
-        "primal-dual: forget while keeping retain NLL under ε",
+        "primal-dual (as open-unlearning): flatten forget logits while keeping retain NLL under ε (epsilon required)",
     ),
     (
         "seq-gd",

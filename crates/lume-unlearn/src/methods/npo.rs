@@ -72,7 +72,9 @@ impl UnlearningMethod for Npo {
     }
 }
 
-/// SimNPO: `−(2/β)·mean log σ(β·NLL_θ(y|x)/|y| − δ)`, no reference model, plus α·NLL on retain.
+/// SimNPO: `−(2/β)·mean log σ(β·NLL_θ(y|x)/|y| − δ)` (the paper's margin), no reference model,
+/// plus α·NLL on retain. open-unlearning scales the margin by β too, `σ(β·(NLL/|y| − δ))`:
+/// `delta_scaled_by_beta = true` gives its numbers. The two agree at the default δ = 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimNpo {
@@ -80,6 +82,8 @@ pub struct SimNpo {
     pub beta: f64,
     /// Margin δ.
     pub delta: f64,
+    /// open-unlearning's form, `β·(NLL/|y| − δ)`, instead of the paper's `β·NLL/|y| − δ`.
+    pub delta_scaled_by_beta: bool,
     /// Weight of the forget term.
     pub gamma: f64,
     /// Weight of the retain NLL.
@@ -91,6 +95,7 @@ impl Default for SimNpo {
         SimNpo {
             beta: 4.5,
             delta: 0.0,
+            delta_scaled_by_beta: false,
             gamma: 0.125,
             alpha: 1.0,
         }
@@ -107,8 +112,13 @@ impl UnlearningMethod for SimNpo {
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let batch = ctx.forget;
         let normalised = ctx.sequence_log_probs(batch).neg() / answer_lengths(batch);
+        let margin = if self.delta_scaled_by_beta {
+            self.beta * self.delta
+        } else {
+            self.delta
+        };
         let forget = preference_loss(
-            normalised.mul_scalar(self.beta).sub_scalar(self.delta),
+            normalised.mul_scalar(self.beta).sub_scalar(margin),
             self.beta,
         );
         ctx.with_retain(forget, self.gamma, RetainTerm::Nll, self.alpha)

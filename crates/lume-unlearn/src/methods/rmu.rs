@@ -9,8 +9,10 @@ use crate::UnlearnError;
 use crate::batch::TensorBatch;
 use crate::method::{LossTerms, StepContext, Trainable, UnlearningMethod};
 
-/// `MSE(h_ℓ(x_f), c·u) + α·MSE(h_ℓ(x_r), h_ref,ℓ(x_r))`, training only the MLPs of layers
-/// `ℓ−2..=ℓ`. `ℓ` is clamped to the model's last layer.
+/// `MSE(h_ℓ(x_f), c·u) + α·MSE(h_ℓ(x_r), h_ref,ℓ(x_r))`, training only the MLP down-projections
+/// of layers `ℓ−2..=ℓ` (WMDP's RMU, which open-unlearning borrows). Each MSE is over a row's
+/// answer tokens and the hidden units, then averaged over the rows. `ℓ` is clamped to the
+/// model's last layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rmu {
@@ -43,29 +45,41 @@ impl Rmu {
         self.layer.min(num_layers.saturating_sub(1))
     }
 
+    /// Steers towards `c·u` for this `u` (normalised here) instead of a seeded random one, as
+    /// open-unlearning's per-batch `control_vec` allows.
+    pub fn with_direction(mut self, u: Vec<f32>) -> Self {
+        self.direction = Some(unit(u));
+        self
+    }
+
     /// The fixed unit vector u: uniform [0, 1) entries, normalised, as the RMU code draws it.
     pub fn direction(&mut self, hidden: usize) -> &[f32] {
         let seed = self.seed;
         self.direction.get_or_insert_with(|| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let raw: Vec<f32> = (0..hidden).map(|_| rng.random::<f32>()).collect();
-            let norm = raw
-                .iter()
-                .map(|x| x * x)
-                .sum::<f32>()
-                .sqrt()
-                .max(f32::MIN_POSITIVE);
-            raw.into_iter().map(|x| x / norm).collect()
+            unit((0..hidden).map(|_| rng.random::<f32>()).collect())
         })
     }
 }
 
-/// Mean squared error over real tokens and hidden units.
-fn masked_mse(diff: Tensor<3>, batch: &TensorBatch) -> Tensor<1> {
-    let [_, _, hidden] = diff.dims();
-    let mask = batch.attention_mask.clone().float().unsqueeze_dim::<3>(2);
-    let count = mask.clone().sum().mul_scalar(hidden as f64);
-    (diff.square() * mask).sum() / count
+fn unit(v: Vec<f32>) -> Vec<f32> {
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+/// Squared error averaged over hidden units and a row's answer tokens, then over rows. The
+/// answer tokens are those whose own label counts (the unshifted labels of the batch).
+fn answer_mse(diff: Tensor<3>, batch: &TensorBatch) -> Tensor<1> {
+    let [b, t, _] = diff.dims();
+    let per_token = diff.square().mean_dim(2).reshape([b, t]);
+    let shifted = per_token.slice([0..b, 1..t]) * batch.weights.clone();
+    let tokens = batch.weights.clone().sum_dim(1).clamp_min(1.0);
+    (shifted.sum_dim(1) / tokens).mean().reshape([1])
 }
 
 impl UnlearningMethod for Rmu {
@@ -82,7 +96,7 @@ impl UnlearningMethod for Rmu {
         let last = self.effective_layer(num_layers);
         Some(Trainable::Matching(
             (last.saturating_sub(2)..=last)
-                .map(|l| format!("layers.{l}.mlp."))
+                .map(|l| format!("layers.{l}.mlp.down_proj."))
                 .collect(),
         ))
     }
@@ -95,9 +109,9 @@ impl UnlearningMethod for Rmu {
         let device = forget_h.device();
         let control = Tensor::<1>::from_data(TensorData::new(control, [hidden]), &device)
             .reshape([1, 1, hidden]);
-        let forget = masked_mse(forget_h - control, ctx.forget);
+        let forget = answer_mse(forget_h - control, ctx.forget);
         let retain_batch = ctx.retain_batch()?;
-        let retain = masked_mse(
+        let retain = answer_mse(
             ctx.hidden_state(retain_batch, layer)?
                 - ctx.reference_hidden_state(retain_batch, layer)?,
             retain_batch,

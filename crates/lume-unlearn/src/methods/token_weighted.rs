@@ -60,10 +60,11 @@ pub struct SatImp {
 
 impl Default for SatImp {
     fn default() -> Self {
+        // open-unlearning's configs/trainer/SatImp.yaml.
         SatImp {
             beta1: 5.0,
             beta2: 1.0,
-            gamma: 1.0,
+            gamma: 0.1,
             alpha: 1.0,
         }
     }
@@ -139,7 +140,8 @@ impl UnlearningMethod for Undial {
 }
 
 /// CE-U: cross-entropy to the model's own (stopped-gradient) distribution with the answer
-/// token removed, skipping each row's first answer token; plus α·NLL on retain.
+/// token removed, skipping each row's first answer token. No retain term by default (the
+/// paper's and open-unlearning's setting); `alpha > 0` adds α·NLL on retain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CeU {
@@ -153,7 +155,7 @@ impl Default for CeU {
     fn default() -> Self {
         CeU {
             gamma: 1.0,
-            alpha: 1.0,
+            alpha: 0.0,
         }
     }
 }
@@ -164,6 +166,9 @@ impl UnlearningMethod for CeU {
     }
     fn hyperparameters(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+    fn needs_retain(&self) -> bool {
+        self.alpha != 0.0
     }
     fn loss(&mut self, ctx: &StepContext<'_>) -> Result<LossTerms, UnlearnError> {
         let batch = ctx.forget;

@@ -241,7 +241,7 @@ pub struct Row {
     pub summary: EvalSummary,
     /// KS p-value of forget answer NLLs against the gold model's.
     pub forget_quality: Option<f64>,
-    /// `(AUC − AUC_gold) / AUC_gold × 100`.
+    /// MUSE's PrivLeak on the Min-K% AUCs: `((1 − AUC) − (1 − AUC_gold)) / (1 − AUC_gold) × 100`.
     pub privleak: Option<f64>,
     /// Training plus evaluation time.
     pub wall_seconds: f64,
@@ -286,8 +286,8 @@ impl Leaderboard {
     pub fn push(&mut self, summary: &EvalSummary, gold: Option<&EvalSummary>) {
         let forget_quality =
             gold.and_then(|g| forget_quality(&summary.forget_nlls, &g.forget_nlls).ok());
-        let privleak = match (summary.mia_auc, gold.and_then(|g| g.mia_auc)) {
-            (Some(a), Some(g)) if g > 0.0 => Some(privleak(a, g)),
+        let privleak = match (summary.min_k_auc, gold.and_then(|g| g.min_k_auc)) {
+            (Some(a), Some(g)) => Some(privleak(a, g)),
             _ => None,
         };
         let row = Row {
@@ -304,7 +304,7 @@ impl Leaderboard {
         let mut notes = vec![
             "Task scores: regurgitation = ROUGE-L recall on sentence completions, knowledge = exact match on questions; forget scores should fall, retain scores stay.".to_string(),
             "Task aggregate: harmonic mean of the 12 (forget ones as 1 − v). MIA score = 1 − 2|AUC − 0.5|. Final = mean of task aggregate, MIA score and utility.".to_string(),
-            "Forget quality: KS p-value of forget-answer NLLs against the gold (retain-only) model; PrivLeak: MIA AUC relative to gold's, in %.".to_string(),
+            "Forget quality: KS p-value of forget-answer NLLs against the gold (retain-only) model; PrivLeak (MUSE, as open-unlearning): ((1 − AUC) − (1 − AUC_gold)) / (1 − AUC_gold) × 100 on the Min-K% AUCs, 0 ideal, strongly negative while the forget set is still memorized. Extraction strength: 1 − k/|y| as open-unlearning (1/|y| when even the last token is wrong); Min-K%++: σ² floored at 1e-6.".to_string(),
         ];
         if self.quiz {
             notes.push("Utility is the synthetic multiple-choice quiz about retain facts (MMLU layout, 5-shot), a stand-in for MMLU, which cannot be downloaded here; pass --mmlu DIR for the real one.".to_string());
