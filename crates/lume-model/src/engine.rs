@@ -100,12 +100,10 @@ impl Engine {
             .sum_dim(1)
             .reshape([t - 1]);
         let second = (probs * log_probs.square()).sum_dim(1).reshape([t - 1]);
-        let host = |x: Tensor<1>| x.into_data().try_to_vec_as::<f32>().unwrap_or_default();
-        let (lp, mu, m2) = (host(label_lp), host(mean), host(second));
-        let am: Vec<i64> = argmax
-            .into_data()
-            .try_to_vec_as::<i64>()
-            .unwrap_or_default();
+        let device = |e| EngineError::Device(format!("reading token statistics: {e:?}"));
+        let host = |x: Tensor<1>| x.into_data().try_to_vec_as::<f32>().map_err(device);
+        let (lp, mu, m2) = (host(label_lp)?, host(mean)?, host(second)?);
+        let am: Vec<i64> = argmax.into_data().try_to_vec_as::<i64>().map_err(device)?;
         let mut stats = TokenStats::default();
         for &i in &counted {
             let p = i - 1;
@@ -219,7 +217,7 @@ impl LanguageModel for Engine {
             .slice([0..1, t - 1..t, 0..v])
             .into_data()
             .try_to_vec_as::<f32>()
-            .unwrap_or_default();
+            .map_err(|e| EngineError::Device(format!("reading logits: {e:?}")))?;
         continuations
             .iter()
             .map(|c| {

@@ -30,6 +30,14 @@ pub enum WeightsError {
         /// What is wrong.
         message: String,
     },
+    /// A tensor could not be read back from the device to be saved.
+    #[error("reading `{tensor}` back from the device: {message}")]
+    DeviceRead {
+        /// The tensor's name.
+        tensor: String,
+        /// What the device said.
+        message: String,
+    },
     /// The tensors do not fit the config.
     #[error("{}: {}", path.display(), problems.join("; "))]
     Mismatch {
@@ -368,10 +376,15 @@ impl safetensors::View for HostView {
 
 type HostTensor = (String, Vec<usize>, Vec<f32>);
 
-fn host_tensor<const D: usize>(name: String, t: Tensor<D>) -> HostTensor {
+fn host_tensor<const D: usize>(name: String, t: Tensor<D>) -> Result<HostTensor, WeightsError> {
     let shape = t.dims().to_vec();
-    let values: Vec<f32> = t.into_data().try_to_vec_as::<f32>().unwrap_or_default();
-    (name, shape, values)
+    match t.into_data().try_to_vec_as::<f32>() {
+        Ok(values) => Ok((name, shape, values)),
+        Err(e) => Err(WeightsError::DeviceRead {
+            tensor: name,
+            message: format!("{e:?}"),
+        }),
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
@@ -387,19 +400,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
 
 impl CausalLm {
     /// Every tensor under its Hugging Face name, `[out, in]` like transformers stores them.
-    fn hf_tensors(&self) -> Vec<HostTensor> {
+    fn hf_tensors(&self) -> Result<Vec<HostTensor>, WeightsError> {
         let mut out = vec![host_tensor(
             "model.embed_tokens.weight".to_owned(),
             self.embed_tokens.weight.val(),
-        )];
+        )?];
         let linear = |out: &mut Vec<HostTensor>, l: &Linear, name: String| {
             out.push(host_tensor(
                 format!("{name}.weight"),
                 l.weight.val().transpose(),
-            ));
+            )?);
             if let Some(b) = &l.bias {
-                out.push(host_tensor(format!("{name}.bias"), b.val()));
+                out.push(host_tensor(format!("{name}.bias"), b.val())?);
             }
+            Ok::<(), WeightsError>(())
         };
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
@@ -410,7 +424,7 @@ impl CausalLm {
                 (&a.v_proj, "v_proj"),
                 (&a.o_proj, "o_proj"),
             ] {
-                linear(&mut out, l, format!("{p}.self_attn.{n}"));
+                linear(&mut out, l, format!("{p}.self_attn.{n}"))?;
             }
             let m = &layer.mlp;
             for (l, n) in [
@@ -418,24 +432,24 @@ impl CausalLm {
                 (&m.up_proj, "up_proj"),
                 (&m.down_proj, "down_proj"),
             ] {
-                linear(&mut out, l, format!("{p}.mlp.{n}"));
+                linear(&mut out, l, format!("{p}.mlp.{n}"))?;
             }
             for (norm, n) in [
                 (&layer.input_layernorm, "input_layernorm"),
                 (&layer.post_attention_layernorm, "post_attention_layernorm"),
             ] {
                 if let Some(w) = &norm.weight {
-                    out.push(host_tensor(format!("{p}.{n}.weight"), w.val()));
+                    out.push(host_tensor(format!("{p}.{n}.weight"), w.val())?);
                 }
             }
         }
         if let Some(w) = &self.norm.weight {
-            out.push(host_tensor("model.norm.weight".to_owned(), w.val()));
+            out.push(host_tensor("model.norm.weight".to_owned(), w.val())?);
         }
         if let Some(head) = &self.lm_head {
-            linear(&mut out, head, "lm_head".to_owned());
+            linear(&mut out, head, "lm_head".to_owned())?;
         }
-        out
+        Ok(out)
     }
 
     /// Writes `config.json`, `generation_config.json` and `model.safetensors` (f32) in the
@@ -446,7 +460,7 @@ impl CausalLm {
             source,
         })?;
         let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
-        write_f32_safetensors(&dir.join("model.safetensors"), self.hf_tensors(), metadata)?;
+        write_f32_safetensors(&dir.join("model.safetensors"), self.hf_tensors()?, metadata)?;
         write_config_files(config, dir)
     }
 }

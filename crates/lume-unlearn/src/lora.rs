@@ -159,6 +159,9 @@ pub const ADAPTERS_FILE: &str = "adapters.safetensors";
 pub fn save_adapters<M: Module>(model: &M, file: &Path) -> Result<(), UnlearnError> {
     let mut collect = CollectAdapters::default();
     model.visit(&mut collect);
+    if let Some(problem) = collect.problem {
+        return Err(UnlearnError::Device(problem));
+    }
     lume_model::write_f32_safetensors(file, collect.tensors, HashMap::new())
         .map_err(|e| UnlearnError::Checkpoint(e.to_string()))
 }
@@ -188,6 +191,8 @@ pub fn load_adapters<M: Module>(model: M, file: &Path) -> Result<M, UnlearnError
 struct CollectAdapters {
     path: Vec<String>,
     tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    /// The first adapter that could not be read back from the device.
+    problem: Option<String>,
 }
 
 impl ModuleVisitor for CollectAdapters {
@@ -202,8 +207,13 @@ impl ModuleVisitor for CollectAdapters {
         if is_adapter_path(&path) {
             let value = param.val();
             let shape = value.dims().to_vec();
-            let values = value.into_data().try_to_vec_as::<f32>().unwrap_or_default();
-            self.tensors.push((path, shape, values));
+            match value.into_data().try_to_vec_as::<f32>() {
+                Ok(values) => self.tensors.push((path, shape, values)),
+                Err(e) => {
+                    self.problem
+                        .get_or_insert_with(|| format!("reading adapter `{path}` back: {e:?}"));
+                }
+            }
         }
     }
 }

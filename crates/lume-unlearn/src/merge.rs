@@ -85,17 +85,33 @@ fn trim(task: &[f64], density: f64) -> Vec<f64> {
     out
 }
 
-struct Collect(Vec<Vec<f32>>);
+/// Every parameter's values in module order, or the first that could not be read back.
+#[derive(Default)]
+struct Collect {
+    values: Vec<Vec<f32>>,
+    problem: Option<String>,
+}
+
+impl Collect {
+    fn of<M: Module>(model: &M) -> Result<Vec<Vec<f32>>, UnlearnError> {
+        let mut collect = Collect::default();
+        model.visit(&mut collect);
+        match collect.problem {
+            Some(problem) => Err(UnlearnError::Device(problem)),
+            None => Ok(collect.values),
+        }
+    }
+}
 
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(
-            param
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap_or_default(),
-        );
+        match param.val().into_data().try_to_vec::<f32>() {
+            Ok(values) => self.values.push(values),
+            Err(e) => {
+                self.problem
+                    .get_or_insert_with(|| format!("reading a parameter back to merge it: {e:?}"));
+            }
+        }
     }
 }
 
@@ -128,19 +144,16 @@ pub fn merge_models<M: Module>(
     models: &[&M],
     method: MergeMethod,
 ) -> Result<M, UnlearnError> {
-    let mut others = Vec::with_capacity(models.len());
-    for model in models {
-        let mut collect = Collect(Vec::new());
-        model.visit(&mut collect);
-        others.push(collect.0);
-    }
-    let mut base_values = Collect(Vec::new());
-    base.visit(&mut base_values);
+    let others = models
+        .iter()
+        .map(|m| Collect::of(*m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let base_values = Collect::of(&base)?;
     for (i, other) in others.iter().enumerate() {
-        let same = other.len() == base_values.0.len()
+        let same = other.len() == base_values.len()
             && other
                 .iter()
-                .zip(&base_values.0)
+                .zip(&base_values)
                 .all(|(a, b)| a.len() == b.len());
         if !same {
             return Err(UnlearnError::Data(format!(
@@ -150,7 +163,7 @@ pub fn merge_models<M: Module>(
     }
     // The base's values, read once: the shape check and the merge both use them.
     Ok(base.map(&mut Replace {
-        base: &base_values.0,
+        base: &base_values,
         others: &others,
         method,
         index: 0,

@@ -191,7 +191,7 @@ fn collate(
 }
 
 /// The host values of a step's terms, read in one transfer.
-fn loss_values(terms: &LossTerms) -> LossValues {
+fn loss_values(terms: &LossTerms) -> Result<LossValues, UnlearnError> {
     let parts: Vec<Tensor<1>> = [
         Some(&terms.total),
         terms.forget.as_ref(),
@@ -204,14 +204,14 @@ fn loss_values(terms: &LossTerms) -> LossValues {
     let host: Vec<f32> = Tensor::cat(parts, 0)
         .into_data()
         .try_to_vec_as::<f32>()
-        .unwrap_or_default();
+        .map_err(|e| UnlearnError::Device(format!("reading the loss back: {e:?}")))?;
     let mut values = host.iter().map(|&x| f64::from(x));
     let total = values.next().unwrap_or(f64::NAN);
-    LossValues {
+    Ok(LossValues {
         total,
         forget: terms.forget.as_ref().and_then(|_| values.next()),
         retain: terms.retain.as_ref().and_then(|_| values.next()),
-    }
+    })
 }
 
 /// Runs `method` on `model` over `data`. With a `run_dir`, checkpoints go there and a run
@@ -397,7 +397,7 @@ fn train_run<M: TrainableModel>(
             };
             let terms = method.loss(&ctx)?;
             let k = micro.len() as f64;
-            let values = loss_values(&terms);
+            let values = loss_values(&terms)?;
             sums.total += values.total / k;
             if let Some(f) = values.forget {
                 *sums.forget.get_or_insert(0.0) += f / k;
