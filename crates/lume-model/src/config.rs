@@ -16,7 +16,8 @@ pub enum Family {
     /// `Qwen2ForCausalLM`: Llama with biases on q, k and v.
     #[serde(rename = "Qwen2ForCausalLM")]
     Qwen2,
-    /// `MistralForCausalLM`: Llama's layout (sliding windows longer than our sequences).
+    /// `MistralForCausalLM`: Llama's layout; its sliding attention window is not implemented,
+    /// so sequences longer than the window are refused ([`ModelConfig::check_window`]).
     #[serde(rename = "MistralForCausalLM")]
     Mistral,
 }
@@ -104,6 +105,23 @@ pub struct ModelConfig {
     pub eos_token_ids: Vec<u32>,
     /// Padding id, if any.
     pub pad_token_id: Option<u32>,
+    /// The sliding attention window (Mistral's `sliding_window`, Qwen2's when
+    /// `use_sliding_window`): within it attention is full, beyond it ours would differ.
+    pub sliding_window: Option<usize>,
+}
+
+/// A sequence longer than the checkpoint's sliding attention window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{tokens} tokens exceed the checkpoint's sliding attention window of {window} \
+     (`sliding_window` in config.json); sliding-window attention is not implemented, so the \
+     numbers would differ from transformers'"
+)]
+pub struct WindowExceeded {
+    /// Tokens in the sequence.
+    pub tokens: usize,
+    /// The window.
+    pub window: usize,
 }
 
 /// Why a `config.json` cannot be used.
@@ -175,6 +193,8 @@ struct RawConfig {
     rope_parameters: Option<serde_json::Value>,
     max_position_embeddings: Option<usize>,
     clip_qkv: Option<f64>,
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
     attention_bias: Option<bool>,
     tie_word_embeddings: Option<bool>,
     bos_token_id: Option<u32>,
@@ -300,6 +320,11 @@ impl ModelConfig {
             rope_scaling,
             max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
             clip_qkv: raw.clip_qkv,
+            sliding_window: match family {
+                Family::Mistral => raw.sliding_window,
+                Family::Qwen2 if raw.use_sliding_window == Some(true) => raw.sliding_window,
+                _ => None,
+            },
             qkv_bias: family == Family::Qwen2 || attention_bias,
             o_bias: family != Family::Qwen2 && attention_bias,
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
@@ -388,6 +413,7 @@ impl ModelConfig {
             rope_scaling: None,
             max_position_embeddings: max_positions,
             clip_qkv: None,
+            sliding_window: None,
             qkv_bias: false,
             o_bias: false,
             tie_word_embeddings: false,
@@ -399,6 +425,25 @@ impl ModelConfig {
 }
 
 impl ModelConfig {
+    /// Refuses a sequence of `tokens` that the sliding attention window would cut, where our
+    /// full attention would give other numbers than transformers.
+    ///
+    /// ```
+    /// use lume_model::{LlamaShape, ModelConfig};
+    /// let mut c = ModelConfig::llama(LlamaShape { vocab_size: 8, hidden_size: 8, layers: 1,
+    ///     heads: 2, kv_heads: 1, intermediate_size: 8, max_positions: 64 }).unwrap();
+    /// assert!(c.check_window(64).is_ok());
+    /// c.sliding_window = Some(16);
+    /// assert!(c.check_window(16).is_ok());
+    /// assert_eq!(c.check_window(17).unwrap_err().window, 16);
+    /// ```
+    pub fn check_window(&self, tokens: usize) -> Result<(), WindowExceeded> {
+        match self.sliding_window {
+            Some(window) if tokens > window => Err(WindowExceeded { tokens, window }),
+            _ => Ok(()),
+        }
+    }
+
     /// The `config.json` transformers reads back into the same model.
     pub fn to_hf_json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
@@ -425,6 +470,12 @@ impl ModelConfig {
             "torch_dtype": "float32",
         });
         let obj = v.as_object_mut().expect("a JSON object literal");
+        if let Some(window) = self.sliding_window {
+            obj.insert("sliding_window".into(), serde_json::json!(window));
+            if self.family == Family::Qwen2 {
+                obj.insert("use_sliding_window".into(), serde_json::json!(true));
+            }
+        }
         match self.family {
             Family::Olmo => {
                 obj.insert("clip_qkv".into(), serde_json::json!(self.clip_qkv));
@@ -472,6 +523,38 @@ mod tests {
         assert_eq!(c.norm_eps, 1e-5);
         assert_eq!(c.eos_token_ids, vec![50279]);
         assert!(!c.qkv_bias);
+    }
+
+    #[test]
+    fn a_sliding_window_is_read_where_it_applies_and_written_back() {
+        let base = r#""vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"sliding_window":4096"#;
+        let mistral = parse(&format!(
+            r#"{{"architectures":["MistralForCausalLM"],{base}}}"#
+        ))
+        .unwrap();
+        assert_eq!(mistral.sliding_window, Some(4096));
+        let err = mistral.check_window(4097).unwrap_err().to_string();
+        assert!(
+            err.contains("4097") && err.contains("sliding_window"),
+            "{err}"
+        );
+        let again = parse(&mistral.to_hf_json().to_string()).unwrap();
+        assert_eq!(again.sliding_window, Some(4096));
+        let qwen = parse(&format!(
+            r#"{{"architectures":["Qwen2ForCausalLM"],{base}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            qwen.sliding_window, None,
+            "Qwen2 uses it only with use_sliding_window"
+        );
+        let qwen = parse(&format!(
+            r#"{{"architectures":["Qwen2ForCausalLM"],"use_sliding_window":true,{base}}}"#
+        ))
+        .unwrap();
+        assert_eq!(qwen.sliding_window, Some(4096));
+        let null = parse(r#"{"architectures":["MistralForCausalLM"],"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"sliding_window":null}"#).unwrap();
+        assert_eq!(null.sliding_window, None);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum EngineError {
     /// Reading a result back from the device failed.
     #[error("device: {0}")]
     Device(String),
+    /// A sequence is longer than the checkpoint's sliding attention window.
+    #[error(transparent)]
+    Window(#[from] crate::WindowExceeded),
 }
 
 /// A loaded model ready for the benchmark's inference.
@@ -80,6 +83,7 @@ impl Engine {
     /// Teacher-forced statistics of a tokenized example's counted positions.
     pub fn example_stats(&self, example: &TrainingExample) -> Result<TokenStats, EngineError> {
         let t = example.len();
+        self.config.check_window(t)?;
         let counted: Vec<usize> = (1..t)
             .filter(|&i| example.labels[i] != IGNORE_INDEX)
             .collect();
@@ -142,6 +146,9 @@ impl LanguageModel for Engine {
                 .iter()
                 .map(|p| self.tokenizer.encode_ids(p))
                 .collect::<Result<Vec<_>, _>>()?;
+            for prompt in &ids {
+                self.config.check_window(prompt.len() + max_new_tokens)?;
+            }
             for tokens in self
                 .model
                 .generate(&self.config, &ids, &generation, &self.device)

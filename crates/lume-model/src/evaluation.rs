@@ -107,6 +107,10 @@ impl Engine {
             let prompt = (max_new_tokens > 0)
                 .then(|| self.tokenizer.encode_ids(prompt))
                 .transpose()?;
+            self.config.check_window(example.input_ids.len())?;
+            if let Some(prompt) = &prompt {
+                self.config.check_window(prompt.len() + max_new_tokens)?;
+            }
             items.push(Item {
                 index,
                 ids: example.input_ids,
@@ -216,6 +220,7 @@ impl Engine {
         for (index, text) in texts.iter().enumerate() {
             let example = TrainingExample::full_text(&self.tokenizer, text, Some(max_len))
                 .map_err(|e| EngineError::Tokenizer(crate::TokenizerError::Codec(e.0)))?;
+            self.config.check_window(example.input_ids.len())?;
             items.push(Item {
                 index,
                 ids: example.input_ids,

@@ -31,7 +31,7 @@ mod weights;
 
 pub use allocator::reuse_freed_memory;
 pub use causal::{CausalModel, Model};
-pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig};
+pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig, WindowExceeded};
 pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
 pub use device::{DeviceError, DeviceSpec};
 pub use dtype::{UnknownDtype, WeightDtype};
