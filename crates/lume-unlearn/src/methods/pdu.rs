@@ -55,8 +55,9 @@ impl Pdu {
     fn epsilon(&self) -> Result<f64, UnlearnError> {
         self.epsilon.ok_or_else(|| UnlearnError::BadHyperparameter {
             method: "pdu".into(),
-            message: "`epsilon` (the retain-loss bound ε) has no default; set it, e.g. \
-                      `--set epsilon=<the retain NLL you accept>`"
+            message: "`epsilon` (the retain-loss bound ε) has no default: set it to the retain \
+                      NLL you accept (`lume unlearn --set method.epsilon=…`, \
+                      `lume bench --set method.pdu.epsilon=…`)"
                 .into(),
         })
     }
