@@ -4,21 +4,27 @@ use std::path::Path;
 
 use lume_model::{TextTokenizer, clean_up_tokenization};
 
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn expected(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn encode_and_decode_match_transformers() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
     let tok = TextTokenizer::from_dir(&dir).unwrap();
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let expected = expected(&dir);
     let eos = tok.token_to_id("<|endoftext|>").unwrap();
     for case in expected["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
-        let want: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
+        let want = ids(&case["ids"]);
         let ids = tok.encode_ids(text).unwrap();
         assert_eq!(ids, want, "{text:?}");
         let mut with_eos = ids.clone();
@@ -38,16 +44,10 @@ fn encode_and_decode_match_transformers() {
 fn generations_are_cleaned_up_even_when_the_config_does_not_ask() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer_unflagged");
     let tok = TextTokenizer::from_dir(&dir).unwrap();
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let expected = expected(&dir);
     let mut changed = 0;
     for case in expected["cases"].as_array().unwrap() {
-        let ids: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
+        let ids = ids(&case["ids"]);
         let (raw, want) = (
             case["raw"].as_str().unwrap(),
             case["decoded"].as_str().unwrap(),

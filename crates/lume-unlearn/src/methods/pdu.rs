@@ -65,7 +65,7 @@ impl Pdu {
 
 /// `mean over counted positions of (max logit − mean logit)²`, the positions being those whose
 /// own token is an answer token (open-unlearning masks the logits with the unshifted labels).
-pub(crate) fn flatness_loss(logits: Tensor<3>, batch: &TensorBatch) -> Tensor<1> {
+fn flatness_loss(logits: Tensor<3>, batch: &TensorBatch) -> Tensor<1> {
     let [b, t, v] = logits.dims();
     let at_answers = logits.slice([0..b, 1..t, 0..v]);
     let gap = at_answers.clone().max_dim(2) - at_answers.mean_dim(2);
