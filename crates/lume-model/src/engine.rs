@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use lume_data::{IGNORE_INDEX, TrainingExample};
+use lume_data::{EncodeError, IGNORE_INDEX, TrainingExample};
 use lume_metrics::{LanguageModel, TokenStats};
 
 use crate::config::ModelConfig;
@@ -78,6 +78,18 @@ impl Engine {
         let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
         let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, t]), &self.device);
         self.model.forward(&self.config, input, None, false).logits
+    }
+
+    /// A tokenized example (cut at the context length by the tokenizing call) as the engine
+    /// takes it: tokenizer errors in the engine's terms, and refused if the sliding attention
+    /// window would cut it.
+    pub(crate) fn within_window(
+        &self,
+        example: Result<TrainingExample, EncodeError>,
+    ) -> Result<TrainingExample, EngineError> {
+        let example = example.map_err(|e| EngineError::Tokenizer(TokenizerError::Codec(e.0)))?;
+        self.config.check_window(example.len())?;
+        Ok(example)
     }
 
     /// Teacher-forced statistics of a tokenized example's counted positions.
@@ -160,13 +172,12 @@ impl LanguageModel for Engine {
     }
 
     fn token_stats(&mut self, prompt: &str, answer: &str) -> Result<TokenStats, Self::Error> {
-        let example = TrainingExample::prompt_answer(
+        let example = self.within_window(TrainingExample::prompt_answer(
             &self.tokenizer,
             prompt,
             answer,
             Some(self.config.max_position_embeddings),
-        )
-        .map_err(|e| EngineError::Tokenizer(TokenizerError::Codec(e.0)))?;
+        ))?;
         self.example_stats(&example)
     }
 

@@ -101,13 +101,15 @@ impl Engine {
         let max_len = self.config.max_position_embeddings;
         let mut items = Vec::with_capacity(rows.len());
         for (index, (prompt, answer)) in rows.iter().enumerate() {
-            let example =
-                TrainingExample::prompt_answer(&self.tokenizer, prompt, answer, Some(max_len))
-                    .map_err(|e| EngineError::Tokenizer(crate::TokenizerError::Codec(e.0)))?;
+            let example = self.within_window(TrainingExample::prompt_answer(
+                &self.tokenizer,
+                prompt,
+                answer,
+                Some(max_len),
+            ))?;
             let prompt = (max_new_tokens > 0)
                 .then(|| self.tokenizer.encode_ids(prompt))
                 .transpose()?;
-            self.config.check_window(example.input_ids.len())?;
             if let Some(prompt) = &prompt {
                 self.config.check_window(prompt.len() + max_new_tokens)?;
             }
@@ -218,9 +220,11 @@ impl Engine {
         let max_len = self.config.max_position_embeddings;
         let mut items = Vec::with_capacity(texts.len());
         for (index, text) in texts.iter().enumerate() {
-            let example = TrainingExample::full_text(&self.tokenizer, text, Some(max_len))
-                .map_err(|e| EngineError::Tokenizer(crate::TokenizerError::Codec(e.0)))?;
-            self.config.check_window(example.input_ids.len())?;
+            let example = self.within_window(TrainingExample::full_text(
+                &self.tokenizer,
+                text,
+                Some(max_len),
+            ))?;
             items.push(Item {
                 index,
                 ids: example.input_ids,

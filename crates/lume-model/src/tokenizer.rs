@@ -186,8 +186,7 @@ impl TextTokenizer {
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
             "model_max_length": max_length,
         });
-        let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
-        crate::write_atomically(&path, &bytes).map_err(|e| TokenizerError::Load {
+        crate::weights::write_json_atomically(&path, &config).map_err(|e| TokenizerError::Load {
             path,
             message: e.to_string(),
         })

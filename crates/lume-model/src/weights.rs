@@ -465,16 +465,25 @@ impl CausalLm {
     }
 }
 
+/// Writes `value` as indented JSON to `path`, atomically.
+pub(crate) fn write_json_atomically(
+    path: &Path,
+    value: &serde_json::Value,
+) -> Result<(), WeightsError> {
+    // A `Value` has only string keys, so it always serializes.
+    let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    write_atomically(path, &bytes)
+}
+
 /// Writes `config.json` and `generation_config.json` of `config` into `dir`, atomically.
 pub(crate) fn write_config_files(config: &ModelConfig, dir: &Path) -> Result<(), WeightsError> {
-    let pretty = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
-    write_atomically(&dir.join("config.json"), &pretty(config.to_hf_json()))?;
-    write_atomically(
+    write_json_atomically(&dir.join("config.json"), &config.to_hf_json())?;
+    write_json_atomically(
         &dir.join("generation_config.json"),
-        &pretty(serde_json::json!({
+        &serde_json::json!({
             "bos_token_id": config.bos_token_id,
             "eos_token_id": config.eos_token_ids,
             "pad_token_id": config.pad_token_id,
-        })),
+        }),
     )
 }

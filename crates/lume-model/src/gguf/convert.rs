@@ -9,8 +9,8 @@ use crate::config::{ConfigError, ModelConfig};
 use crate::decoder::CausalLm;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
 use crate::weights::{
-    HostTensors, NamedTensors, WeightsError, write_atomically, write_config_files,
-    write_f32_safetensors,
+    HostTensors, NamedTensors, WeightsError, write_config_files, write_f32_safetensors,
+    write_json_atomically,
 };
 
 /// Why a GGUF file cannot be read or converted.
@@ -257,7 +257,6 @@ impl GgufCheckpoint {
         write_f32_safetensors(&dir.join("model.safetensors"), tensors, metadata)?;
         let c = &self.config;
         write_config_files(c, dir)?;
-        let json = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
         self.tokenizer.save(dir)?;
         let mut tokenizer_config = serde_json::json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
@@ -267,7 +266,7 @@ impl GgufCheckpoint {
         for (role, token) in &self.special_tokens {
             tokenizer_config[*role] = serde_json::json!(token);
         }
-        write_atomically(&dir.join("tokenizer_config.json"), &json(tokenizer_config))?;
+        write_json_atomically(&dir.join("tokenizer_config.json"), &tokenizer_config)?;
         Ok(())
     }
 }
