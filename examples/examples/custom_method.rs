@@ -1,19 +1,34 @@
-//! A new unlearning method written outside lume, run with lume's trainer.
+//! A new unlearning method written outside lume, run with lume's trainer, then registered
+//! and run through the whole benchmark (`lume_bench::run_bench`) beside a built-in method.
 //!
 //! "Ceiling ascent": gradient ascent on the forget NLL that stops pushing once the NLL passes a
 //! ceiling (so the model is not driven into gibberish), plus the usual retain NLL.
 //!
 //! Run: `cargo run -p lume-examples --example custom_method`
 
+use lume_bench::{BenchConfig, BenchInputs, run_bench};
 use lume_data::{ByteEncoder, TrainingExample};
 use lume_model::{DeviceSpec, LlamaShape, Model, ModelConfig};
 use lume_unlearn::{
-    LossTerms, RetainTerm, Silent, StepContext, TrainerConfig, UnlearnData, UnlearnError,
-    UnlearningMethod, train,
+    LossTerms, MethodFactory, Registry, RetainTerm, Silent, StepContext, TrainerConfig,
+    UnlearnData, UnlearnError, UnlearningMethod, train,
 };
+use serde::{Deserialize, Serialize};
 
+/// Its hyperparameters are its serialized fields: `--set method.ceiling-ascent.ceiling=6`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CeilingAscent {
     ceiling: f64,
+}
+
+impl CeilingAscent {
+    /// How the registry builds it, by its name, from these defaults.
+    fn factory() -> MethodFactory {
+        MethodFactory::of(
+            "gradient ascent that stops once the forget NLL passes a ceiling, plus retain NLL",
+            || CeilingAscent { ceiling: 8.0 },
+        )
+    }
 }
 
 impl UnlearningMethod for CeilingAscent {
@@ -77,5 +92,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             record.loss.retain.unwrap_or(f64::NAN)
         );
     }
+
+    // The same method on the leaderboard: registered, named in the config, run by the
+    // benchmark's library entry on a tiny embedded benchmark (seconds, not a real result).
+    let registry = Registry::builtin().with(CeilingAscent::factory());
+    let mut config = BenchConfig {
+        docs_per_task: 2,
+        methods: vec!["ga".into(), "ceiling-ascent".into()],
+        ..BenchConfig::default()
+    };
+    config.model.hidden_size = 32;
+    config.model.intermediate_size = 64;
+    config.model.layers = 2;
+    config.model.vocab_size = 300;
+    for trainer in [&mut config.target, &mut config.gold] {
+        trainer.epochs = 2;
+    }
+    config.unlearn.max_steps = Some(2);
+    config.eval.max_new_tokens = 8;
+    config.checks.enforce = false;
+    let dir = tempfile::tempdir()?;
+    let inputs = BenchInputs {
+        out: dir.path().to_path_buf(),
+        ..BenchInputs::default()
+    };
+    let outcome = run_bench(&config, &inputs, &registry, &mut Silent)?;
+    println!("{}", outcome.board.markdown_table());
     Ok(())
 }

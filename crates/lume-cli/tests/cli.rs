@@ -144,7 +144,7 @@ fn train_then_unlearn_with_resume_and_clear_errors() {
 
     let list = lume(&["unlearn", "--list"]);
     let text = String::from_utf8_lossy(&list.stdout);
-    for name in lume_unlearn::method_names() {
+    for name in lume_unlearn::Registry::builtin().names() {
         assert!(text.contains(name), "{name} listed");
     }
 }

@@ -30,6 +30,7 @@ mod scan;
 pub mod shared;
 mod stats;
 mod synth;
+mod token_stats;
 mod tokenized;
 mod validate;
 
@@ -45,6 +46,7 @@ pub use sampler::{PairedBatch, PairedSampler, PairingConfig, shuffled_indices};
 pub use scan::Scan;
 pub use stats::Stats;
 pub use synth::{Document, QUIZ_SUBJECT, Quiz, QuizItem, SynthConfig, SynthData, synthesize};
+pub use token_stats::{TokenStats, compensated_sum, mean};
 pub use tokenized::{
     Batch, ByteEncoder, EncodeError, IGNORE_INDEX, PaddingSide, TextEncoder, TrainingExample,
 };

@@ -20,25 +20,7 @@ pub fn harmonic_mean(values: &[f64]) -> Option<f64> {
     Some(values.len() as f64 / compensated_sum(values.iter().map(|v| 1.0 / v)))
 }
 
-/// Arithmetic mean with a compensated sum (Python's `statistics.mean` sums exactly).
-pub fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| compensated_sum(values.iter().copied()) / values.len() as f64)
-}
-
-/// Neumaier's compensated summation: as close to an exact sum as f64 allows here.
-pub(crate) fn compensated_sum(values: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut sum, mut compensation) = (0.0f64, 0.0f64);
-    for v in values {
-        let t = sum + v;
-        compensation += if sum.abs() >= v.abs() {
-            (sum - t) + v
-        } else {
-            (v - t) + sum
-        };
-        sum = t;
-    }
-    sum + compensation
-}
+pub use lume_data::{compensated_sum, mean};
 
 /// One scored row: its split, task, kind and score (ROUGE-L recall or exact match).
 #[derive(Debug, Clone, Copy, PartialEq)]

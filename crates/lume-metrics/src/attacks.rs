@@ -8,7 +8,7 @@ use std::io::Write;
 
 use crate::auc::AucError;
 use crate::ks::{KsError, KsMethod, ks_2samp};
-use crate::token_stats::TokenStats;
+use lume_data::TokenStats;
 
 /// The attacks of protocol §3.7.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

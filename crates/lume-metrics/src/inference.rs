@@ -9,7 +9,7 @@ use lume_data::{MiaDocument, Record, Split};
 use crate::inference_io::{write_inference_csv, write_mia_csv};
 use crate::language_model::LanguageModel;
 use crate::score::InferenceRow;
-use crate::token_stats::TokenStats;
+use lume_data::TokenStats;
 
 /// Inference settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

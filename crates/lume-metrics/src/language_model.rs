@@ -1,6 +1,6 @@
 //! The small trait through which the protocol talks to any engine.
 
-use crate::token_stats::TokenStats;
+use lume_data::TokenStats;
 
 /// What the benchmark needs from a causal language model. `lume-model` implements it for
 /// Burn models; anything else (a Python server, a mock in a test) can too.

@@ -30,7 +30,6 @@ mod mmlu;
 mod porter;
 mod rouge;
 mod score;
-mod token_stats;
 
 pub use aggregate::{
     FinalScore, MMLU_GATE, ScoredRow, TaskAggregate, TaskScores, harmonic_mean, mean,
@@ -45,6 +44,7 @@ pub use inference::{InferenceError, InferenceOptions, InferenceOutputs, run_infe
 pub use inference_io::{write_inference_csv, write_mia_csv};
 pub use ks::{KsError, KsMethod, KsResult, ks_2samp};
 pub use language_model::LanguageModel;
+pub use lume_data::TokenStats;
 pub use memorization::{exact_memorization, extraction_strength, probability};
 pub use mmlu::{
     MmluError, MmluReport, Question, Subject, evaluate_mmlu, format_question, mmlu_header,
@@ -55,4 +55,3 @@ pub use rouge::{RougeScore, RougeScorer, rouge_words};
 pub use score::{
     InferenceRow, ScoreError, ScoreReport, read_inference_csv, read_mia_csv, score_dir, shards,
 };
-pub use token_stats::TokenStats;

@@ -1,6 +1,6 @@
 //! Probability, exact memorization and extraction strength (protocol §3.7).
 
-use crate::token_stats::TokenStats;
+use lume_data::TokenStats;
 
 /// `exp(−mean answer NLL)`; `None` without answer tokens.
 ///

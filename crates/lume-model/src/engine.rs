@@ -1,11 +1,10 @@
-//! A checkpoint, its tokenizer and a device: the protocol's [`LanguageModel`].
+//! A checkpoint, its tokenizer and a device: the benchmark's inference on text.
 
 use std::path::Path;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use lume_data::{EncodeError, IGNORE_INDEX, TrainingExample};
-use lume_metrics::{LanguageModel, TokenStats};
+use lume_data::{EncodeError, IGNORE_INDEX, TokenStats, TrainingExample};
 
 use crate::config::ModelConfig;
 use crate::decoder::CausalLm;
@@ -135,22 +134,25 @@ impl Engine {
     }
 }
 
-impl LanguageModel for Engine {
-    type Error = EngineError;
-
-    fn count_tokens(&self, text: &str) -> Result<usize, Self::Error> {
+/// The benchmark's inference on text (what `lume_bench` presents as the protocol's
+/// `LanguageModel`).
+impl Engine {
+    /// Tokens of `text`.
+    pub fn count_tokens(&self, text: &str) -> Result<usize, EngineError> {
         Ok(self.tokenizer.encode_ids(text)?.len())
     }
 
-    fn context_length(&self) -> usize {
+    /// Longest sequence the checkpoint takes.
+    pub fn context_length(&self) -> usize {
         self.config.max_position_embeddings
     }
 
-    fn generate(
+    /// Greedy continuations of `prompts`, `batch_size` at a time.
+    pub fn generate(
         &mut self,
         prompts: &[&str],
         max_new_tokens: usize,
-    ) -> Result<Vec<String>, Self::Error> {
+    ) -> Result<Vec<String>, EngineError> {
         let generation = GenerationConfig::greedy(&self.config, max_new_tokens);
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(self.batch_size.max(1)) {
@@ -171,7 +173,8 @@ impl LanguageModel for Engine {
         Ok(out)
     }
 
-    fn token_stats(&mut self, prompt: &str, answer: &str) -> Result<TokenStats, Self::Error> {
+    /// Teacher-forced statistics of `answer`'s tokens after `prompt`.
+    pub fn token_stats(&mut self, prompt: &str, answer: &str) -> Result<TokenStats, EngineError> {
         let example = self.within_window(TrainingExample::prompt_answer(
             &self.tokenizer,
             prompt,
@@ -181,12 +184,15 @@ impl LanguageModel for Engine {
         self.example_stats(&example)
     }
 
-    fn generate_and_score(
+    /// For each `(prompt, answer)` row: the greedy continuation of the prompt and the
+    /// answer's token statistics, in batches (see [`Engine::score_and_generate`]).
+    /// `progress(done)` counts rows.
+    pub fn generate_and_score(
         &mut self,
         rows: &[(&str, &str)],
         max_new_tokens: usize,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<(String, TokenStats)>, Self::Error> {
+    ) -> Result<Vec<(String, TokenStats)>, EngineError> {
         let mut last = BulkProgress::default();
         let (stats, generated) = self.score_and_generate(rows, max_new_tokens, |p| {
             progress(if max_new_tokens == 0 {
@@ -204,11 +210,12 @@ impl LanguageModel for Engine {
         Ok(out)
     }
 
-    fn text_stats(
+    /// Token statistics of whole texts (every token after the first), in batches.
+    pub fn text_stats(
         &mut self,
         texts: &[&str],
         progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<TokenStats>, Self::Error> {
+    ) -> Result<Vec<TokenStats>, EngineError> {
         let mut last = BulkProgress::default();
         let stats = self.score_texts(texts, |p| {
             progress(p.scored);
@@ -218,11 +225,12 @@ impl LanguageModel for Engine {
         Ok(stats)
     }
 
-    fn continuation_logits(
+    /// The next-token logit after `prompt` of each continuation's last token.
+    pub fn continuation_logits(
         &mut self,
         prompt: &str,
         continuations: &[&str],
-    ) -> Result<Vec<f64>, Self::Error> {
+    ) -> Result<Vec<f64>, EngineError> {
         let ids = self.tokenizer.encode_ids(prompt)?;
         if ids.is_empty() {
             return Err(EngineError::Empty(format!(

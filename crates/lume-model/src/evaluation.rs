@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use burn::tensor::{Int, Tensor, TensorData};
+use lume_data::TokenStats;
 use lume_data::{IGNORE_INDEX, TrainingExample};
-use lume_metrics::TokenStats;
 
 use crate::decoder::KvCache;
 use crate::engine::{Engine, EngineError};

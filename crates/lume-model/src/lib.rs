@@ -3,8 +3,8 @@
 //! The engine of `lume`: Llama-style decoders on Burn 0.22 (`LlamaForCausalLM`,
 //! `OlmoForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`) configured from a Hugging Face
 //! `config.json`, weights from safetensors in the Hugging Face layout (load and save),
-//! `tokenizer.json`, KV-cache batched generation, and [`Engine`], which implements the
-//! benchmark's `lume_metrics::LanguageModel`. Devices: Burn's `flex` CPU backend by default,
+//! `tokenizer.json`, KV-cache batched generation, and [`Engine`], which runs the benchmark's
+//! inference on text (`lume-bench` presents it as `lume_metrics::LanguageModel`). Devices: Burn's `flex` CPU backend by default,
 //! `wgpu` and `cuda` behind cargo features.
 //!
 //! ```

@@ -270,7 +270,6 @@ fn greedy_generations_equal_transformers_batched_and_row_by_row() {
 
 #[test]
 fn bulk_inference_on_real_rows_equals_transformers() {
-    use lume_metrics::LanguageModel;
     let (Some(path), Some(data)) = (gguf_path(), shared_data()) else {
         return;
     };

@@ -1,7 +1,7 @@
 //! # lume-unlearn
 //!
 //! Make a language model forget: the field's unlearning methods (protocol §4) behind one
-//! [`UnlearningMethod`] trait, a registry that names them ([`build_method`]), and a
+//! [`UnlearningMethod`] trait, a [`Registry`] that names them (and any method a user adds), and a
 //! [`train`]er with AdamW, warm-up/decay schedules, **global**-norm clipping, gradient
 //! accumulation, freezing, seeded data order, atomic checkpoints, resume, and a hard stop on
 //! NaN. Fine-tuning the target and gold models uses the same trainer ([`FineTune`]).
@@ -10,10 +10,12 @@
 //! implements it (and [`TrainableModel`] to be checkpointed) can be unlearned.
 //!
 //! ```
-//! use lume_unlearn::{build_method, method_names};
-//! assert!(method_names().contains(&"npo-gd"));
-//! let gd = build_method("gd", &Default::default()).unwrap();
+//! use lume_unlearn::Registry;
+//! let registry = Registry::builtin();
+//! assert!(registry.names().contains(&"npo-gd"));
+//! let gd = registry.build("gd", &Default::default())?;
 //! assert_eq!(gd.hyperparameters()["alpha"], 1.0);
+//! # Ok::<(), lume_unlearn::UnlearnError>(())
 //! ```
 
 mod batch;
@@ -44,8 +46,8 @@ pub use method::{
     UnlearningMethod,
 };
 pub use methods::{
-    CeU, FineTune, GradientAscent, GradientDifference, IdkDpo, LoraTies, MethodInfo, Npo, Pdu, Rmu,
-    SatImp, SequentialGd, SimNpo, Undial, Wga, build_method, describe_methods, method_names,
+    CeU, FineTune, GradientAscent, GradientDifference, IdkDpo, LoraTies, MethodFactory, Npo, Pdu,
+    Registry, Rmu, SatImp, SequentialGd, SimNpo, Undial, Wga,
 };
 pub use optim::{
     AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze, global_norm, parameter_paths,

@@ -11,8 +11,8 @@ use burn::tensor::{Tensor, TensorData};
 use common::*;
 use lume_model::Model;
 use lume_unlearn::{
-    LoraConfig, MergeMethod, Silent, TrainObserver, TrainerConfig, attach_lora, build_method,
-    is_adapter_path, latest_checkpoint, merge_lora, merge_models, parameter_paths, train,
+    LoraConfig, MergeMethod, Silent, TrainObserver, TrainerConfig, attach_lora, is_adapter_path,
+    latest_checkpoint, merge_lora, merge_models, parameter_paths, train,
 };
 
 fn max_abs_diff(a: &[Vec<Vec<f64>>], b: &[Vec<Vec<f64>>]) -> f64 {
@@ -156,7 +156,9 @@ fn rank(mut m: Vec<Vec<f64>>) -> usize {
 #[test]
 fn lora_training_moves_only_the_targeted_weights_by_a_low_rank_update() {
     let base = model(5);
-    let mut method = build_method("ga", &Default::default()).unwrap();
+    let mut method = lume_unlearn::Registry::builtin()
+        .build("ga", &Default::default())
+        .unwrap();
     let out = train(
         base.clone(),
         method.as_mut(),
@@ -197,7 +199,9 @@ fn a_killed_lora_run_resumes_to_the_same_weights() {
         ..lora_config()
     };
     let run = |dir: Option<&std::path::Path>, observer: &mut dyn TrainObserver| {
-        let mut method = build_method("npo-gd", &Default::default()).unwrap();
+        let mut method = lume_unlearn::Registry::builtin()
+            .build("npo-gd", &Default::default())
+            .unwrap();
         train(model(5), method.as_mut(), &data(), &config, dir, observer)
     };
     let crashed = catch_unwind(AssertUnwindSafe(|| {
@@ -233,7 +237,9 @@ fn lora_ties_is_the_ties_merge_of_its_over_and_under_runs() {
     let mut overrides = serde_json::Map::new();
     overrides.insert("lora".into(), serde_json::json!({ "rank": 4 }));
     overrides.insert("density".into(), serde_json::json!(0.5));
-    let mut method = build_method("lora-ties", &overrides).unwrap();
+    let mut method = lume_unlearn::Registry::builtin()
+        .build("lora-ties", &overrides)
+        .unwrap();
     assert_eq!(method.hyperparameters()["lora"]["rank"], 4);
     assert_eq!(method.hyperparameters()["lora"]["alpha"], 16.0);
     let base = model(5);

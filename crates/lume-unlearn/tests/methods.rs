@@ -7,9 +7,15 @@ use burn::module::Module;
 use common::*;
 use lume_data::TrainingExample;
 use lume_model::{CausalModel, Model};
-use lume_unlearn::{
-    LossTerms, Rmu, Silent, StepContext, TrainerConfig, UnlearningMethod, build_method, train,
-};
+use lume_unlearn::{LossTerms, Rmu, Silent, StepContext, TrainerConfig, UnlearningMethod, train};
+
+/// The built-in methods and fine-tuning, by name.
+fn registry() -> lume_unlearn::Registry {
+    lume_unlearn::Registry::builtin().with(lume_unlearn::MethodFactory::of(
+        "fine-tuning",
+        lume_unlearn::FineTune::default,
+    ))
+}
 
 fn sigmoid_log(x: f64) -> f64 {
     -(1.0 + (-x).exp()).ln()
@@ -89,7 +95,7 @@ impl Fixture {
 
     fn ours_with(&self, name: &str, overrides: serde_json::Value) -> f64 {
         let overrides = overrides.as_object().unwrap().clone();
-        let mut method = build_method(name, &overrides).unwrap();
+        let mut method = registry().build(name, &overrides).unwrap();
         f64::from(self.loss(method.as_mut()).total.into_scalar::<f32>())
     }
 
@@ -328,7 +334,7 @@ fn train_named(
     overrides: &serde_json::Map<String, serde_json::Value>,
     config: &TrainerConfig,
 ) -> lume_unlearn::TrainOutcome<Model> {
-    let mut method = build_method(name, overrides).unwrap();
+    let mut method = registry().build(name, overrides).unwrap();
     train(model, method.as_mut(), data, config, None, &mut Silent).unwrap()
 }
 
@@ -358,7 +364,8 @@ fn one_step(name: &str) -> (f64, f64, Model) {
         ..TrainerConfig::default()
     };
     // The forget term alone: retain terms pull the other way on this shared vocabulary.
-    let defaults = build_method(name, &Default::default())
+    let defaults = registry()
+        .build(name, &Default::default())
         .unwrap()
         .hyperparameters();
     let mut overrides = serde_json::Map::new();
@@ -384,7 +391,7 @@ fn one_step(name: &str) -> (f64, f64, Model) {
 
 #[test]
 fn one_step_raises_the_forget_nll_for_every_forgetting_method() {
-    for name in lume_unlearn::method_names() {
+    for name in lume_unlearn::Registry::builtin().names() {
         if name == "rmu" || name == "pdu" {
             // RMU steers activations and PDU flattens the output, not the answer's NLL
             // (a random model's answer logits are below the top one): checked below.
@@ -445,17 +452,22 @@ fn gd_keeps_retain_nll_below_ga_after_the_same_steps() {
 fn hyperparameter_errors_name_the_method_and_key() {
     let mut overrides = serde_json::Map::new();
     overrides.insert("betta".into(), serde_json::json!(1.0));
-    let err = build_method("npo", &overrides).err().unwrap().to_string();
+    let err = registry()
+        .build("npo", &overrides)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("npo") && err.contains("betta") && err.contains("beta"),
         "{err}"
     );
     overrides.clear();
     overrides.insert("beta".into(), serde_json::json!("high"));
-    assert!(build_method("npo", &overrides).is_err());
+    assert!(registry().build("npo", &overrides).is_err());
     overrides.clear();
     overrides.insert("lora".into(), serde_json::json!({ "rnak": 4 }));
-    let err = build_method("lora-ties", &overrides)
+    let err = registry()
+        .build("lora-ties", &overrides)
         .err()
         .unwrap()
         .to_string();
@@ -463,13 +475,14 @@ fn hyperparameter_errors_name_the_method_and_key() {
         err.contains("lora-ties") && err.contains("lora.rnak") && err.contains("lora.rank"),
         "{err}"
     );
-    let err = build_method("sgd", &Default::default())
+    let err = registry()
+        .build("sgd", &Default::default())
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("sgd") && err.contains("seq-gd"), "{err}");
-    for info in lume_unlearn::describe_methods() {
-        assert!(info.defaults.is_object(), "{}", info.name);
+    for factory in lume_unlearn::Registry::builtin().factories() {
+        assert!(factory.defaults().is_object(), "{}", factory.name());
     }
 }
 

@@ -11,9 +11,7 @@ use std::path::Path;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use lume_data::{Batch, PaddingSide, TrainingExample};
 use lume_model::{CausalModel, DeviceSpec, ForwardOutput};
-use lume_unlearn::{
-    LossTerms, LossValues, Pdu, Rmu, StepContext, TensorBatch, UnlearningMethod, build_method,
-};
+use lume_unlearn::{LossTerms, LossValues, Pdu, Rmu, StepContext, TensorBatch, UnlearningMethod};
 use serde_json::Value;
 
 fn fixture() -> Value {
@@ -298,7 +296,7 @@ fn losses_and_gradients_equal_open_unlearnings() {
         if name == "rmu" {
             continue;
         }
-        let mut method = build_method(name, &map).unwrap();
+        let mut method = lume_unlearn::Registry::builtin().build(name, &map).unwrap();
         check(&setup, case, method.as_mut(), &batches);
         seen.push(name.to_string());
     }
@@ -315,11 +313,15 @@ fn simnpo_with_a_margin_follows_the_paper_unless_asked_for_open_unlearnings_form
     let case =
         setup.case(|c| c["method"] == "simnpo" && c["overrides"]["delta"].as_f64() != Some(0.0));
     let (mut map, batches) = overrides(case);
-    let mut ou = build_method("simnpo", &map).unwrap();
+    let mut ou = lume_unlearn::Registry::builtin()
+        .build("simnpo", &map)
+        .unwrap();
     check(&setup, case, ou.as_mut(), &batches);
     // The paper's form differs from open-unlearning's by (β − 1)·δ inside the sigmoid.
     map.insert("delta_scaled_by_beta".into(), Value::Bool(false));
-    let mut paper = build_method("simnpo", &map).unwrap();
+    let mut paper = lume_unlearn::Registry::builtin()
+        .build("simnpo", &map)
+        .unwrap();
     let (model, reference, _) = setup.models();
     let ctx = StepContext {
         model: &model,
@@ -369,7 +371,8 @@ fn pdu_moves_lambda_as_open_unlearning_does_after_its_warm_up() {
 
 #[test]
 fn pdu_refuses_to_run_without_epsilon() {
-    let err = build_method("pdu", &serde_json::Map::new())
+    let err = lume_unlearn::Registry::builtin()
+        .build("pdu", &serde_json::Map::new())
         .unwrap()
         .check()
         .unwrap_err()

@@ -9,7 +9,7 @@ use common::*;
 use lume_model::Model;
 use lume_unlearn::{
     LossTerms, Schedule, Silent, StepContext, StepRecord, TrainObserver, TrainOutcome, Trainable,
-    TrainerConfig, UnlearnError, UnlearningMethod, build_method, latest_checkpoint, train,
+    TrainerConfig, UnlearnError, UnlearningMethod, latest_checkpoint, train,
 };
 
 fn config() -> TrainerConfig {
@@ -37,7 +37,9 @@ fn attempt(
         "pdu" => serde_json::json!({"epsilon": 0.5, "dual_warmup_epochs": 1}),
         _ => serde_json::json!({}),
     };
-    let mut method = build_method(name, overrides.as_object().unwrap()).unwrap();
+    let mut method = lume_unlearn::Registry::builtin()
+        .build(name, overrides.as_object().unwrap())
+        .unwrap();
     train(model(5), method.as_mut(), &data(), config, dir, observer)
 }
 

@@ -18,11 +18,10 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let report = lume_metrics::score_dir(&args.dir, args.mmlu_metrics.as_deref())?;
     let out = args
         .out
         .unwrap_or_else(|| args.dir.join("evaluation_results.json"));
-    super::write_json(&out, &report.to_json())?;
+    let report = lume_bench::score_outputs(&args.dir, args.mmlu_metrics.as_deref(), &out)?;
     println!("{}", report.table());
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

@@ -1,19 +1,14 @@
 //! `lume unlearn` and `lume train`: one trainer, a method (or fine-tuning), a checkpoint out.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use lume_bench::{RunConfig, fine_tune, init_fresh_model, run_method, training_data};
 use lume_data::Benchmark;
-use lume_model::{DeviceSpec, Model, ModelConfig, TextTokenizer};
-use lume_unlearn::{
-    StepRecord, TrainObserver, UnlearnData, UnlearningMethod, build_method, describe_methods, train,
-};
+use lume_unlearn::Registry;
 
-use super::run_config::{RunConfig, init_fresh_model, tokenize};
+use super::progress::Terminal;
 
 #[derive(Args)]
 pub struct UnlearnArgs {
@@ -63,104 +58,18 @@ pub struct TrainArgs {
     sets: Vec<String>,
 }
 
-/// A progress bar with the loss, and the checkpoint folder when one is written.
-struct Progress {
-    bar: ProgressBar,
-}
-
-impl TrainObserver for Progress {
-    fn on_start(&mut self, total_steps: usize, resumed_at: usize) {
-        self.bar.set_length(total_steps as u64);
-        self.bar.set_position(resumed_at as u64);
-        if resumed_at > 0 {
-            self.bar.println(format!("resuming at step {resumed_at}"));
-        }
-    }
-    fn on_step(&mut self, record: &StepRecord) {
-        self.bar.set_position(record.step as u64);
-        self.bar.set_message(format!(
-            "loss {:.4} lr {:.2e} |g| {:.3}",
-            record.loss.total, record.lr, record.grad_norm
-        ));
-    }
-}
-
-/// Runs `method` from `model_dir` over `data` into `out`, resuming from `out/run` when an
-/// earlier attempt left checkpoints there.
-pub fn run_method(
-    model_dir: &Path,
-    data: impl FnOnce(&TextTokenizer, &RunConfig, &ModelConfig) -> anyhow::Result<UnlearnData>,
-    method: &mut dyn UnlearningMethod,
-    config: &RunConfig,
-    out: &Path,
-) -> anyhow::Result<Vec<StepRecord>> {
-    let spec: DeviceSpec = config.device.parse()?;
-    let device = spec.training_device()?;
-    let model = Model::load(model_dir, &device)
-        .with_context(|| format!("loading {}", model_dir.display()))?;
-    let tokenizer = TextTokenizer::from_dir(model_dir)?;
-    let data = data(&tokenizer, config, &model.config)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    super::write_json(
-        &out.join("lume_config.json"),
-        &serde_json::json!({
-            "base_model": model_dir,
-            "method": method.name(),
-            "hyperparameters": method.hyperparameters(),
-            "run": config,
-        }),
-    )?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({eta} left) {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(method.name().to_string());
-    let started = Instant::now();
-    let outcome = train(
-        model,
-        method,
-        &data,
-        &config.trainer,
-        Some(&out.join("run")),
-        &mut Progress { bar: bar.clone() },
-    )?;
-    bar.finish();
-    outcome
-        .model
-        .save(out)
-        .with_context(|| format!("saving {}", out.display()))?;
-    tokenizer.save(out)?;
-    for extra in ["tokenizer_config.json", "special_tokens_map.json"] {
-        let from = model_dir.join(extra);
-        if from.is_file() {
-            std::fs::copy(&from, out.join(extra))
-                .with_context(|| format!("copying {}", from.display()))?;
-        }
-    }
-    super::write_json(
-        &out.join("train_history.json"),
-        &serde_json::json!({
-            "wall_seconds": started.elapsed().as_secs_f64(),
-            "resumed_at": outcome.resumed_at,
-            "steps": outcome.history,
-        }),
-    )?;
-    Ok(outcome.history)
-}
-
-fn list_methods() -> ExitCode {
-    for info in describe_methods() {
-        println!("{:<8} {}", info.name, info.summary);
-        println!("         defaults: {}", info.defaults);
+fn list_methods(registry: &Registry) -> ExitCode {
+    for factory in registry.factories() {
+        println!("{:<8} {}", factory.name(), factory.summary());
+        println!("         defaults: {}", factory.defaults());
     }
     ExitCode::SUCCESS
 }
 
 pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
+    let registry = Registry::builtin();
     if args.list {
-        return Ok(list_methods());
+        return Ok(list_methods(&registry));
     }
     let (Some(model), Some(data), Some(name), Some(out)) =
         (args.model, args.data, args.method, args.out)
@@ -168,14 +77,17 @@ pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--model, --data, --method and --out are required");
     };
     let config = RunConfig::resolve(args.config.as_deref(), &args.sets)?;
-    let mut method = build_method(&name, &config.method_overrides()?)?;
+    let mut method = registry.build(&name, &config.method_overrides()?)?;
     let bench = Benchmark::load(&data)?;
     run_method(
         &model,
-        |tokenizer, config, model| tokenize(&bench, tokenizer, config.max_length, model),
+        Box::new(|tokenizer, config, model, observer| {
+            training_data(&bench, tokenizer, config.max_length, model, observer)
+        }),
         method.as_mut(),
         &config,
         &out,
+        &mut Terminal::run(&name),
     )?;
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
@@ -209,40 +121,14 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             init
         }
     };
-    fine_tune(&model_dir, &bench, args.gold, &config, &args.out)?;
+    fine_tune(
+        &model_dir,
+        &bench,
+        args.gold,
+        &config,
+        &args.out,
+        &mut Terminal::run("finetune"),
+    )?;
     println!("wrote {}", args.out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Fine-tunes `model_dir` on forget + retain (the target) or retain only (`gold`) into `out`;
-/// answers end with EOS so that the model learns to stop.
-pub fn fine_tune(
-    model_dir: &Path,
-    bench: &Benchmark,
-    gold: bool,
-    config: &RunConfig,
-    out: &Path,
-) -> anyhow::Result<Vec<StepRecord>> {
-    let mut method = build_method("finetune", &config.method_overrides()?)?;
-    run_method(
-        model_dir,
-        |tokenizer, config, model| {
-            let split = tokenize(bench, tokenizer, config.max_length, model)?;
-            let mut training = split.retain;
-            if !gold {
-                training.extend(split.forget);
-            }
-            if let Some(&eos) = model.eos_token_ids.first() {
-                training = training.into_iter().map(|ex| ex.with_eos(eos)).collect();
-            }
-            Ok(UnlearnData {
-                forget: training,
-                pad_id: split.pad_id,
-                ..UnlearnData::default()
-            })
-        },
-        method.as_mut(),
-        config,
-        out,
-    )
 }

@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+
+use crate::error::{BenchError, write_json};
 
 /// A stable hash of anything serializable (SHA-256 of its JSON, 16 bytes in hex).
 pub fn fingerprint<T: Serialize>(value: &T) -> String {
@@ -26,6 +27,8 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// The stage whose output is `dir`, its state in `dir/<marker>`, made from inputs hashing
+    /// to `hash`.
     pub fn new(dir: &Path, marker: &str, hash: String) -> Self {
         Stage {
             dir: dir.to_path_buf(),
@@ -51,7 +54,7 @@ impl Stage {
 
     /// Before running: keeps an unfinished attempt from the same inputs (to resume), clears
     /// anything else.
-    pub fn start(&self) -> anyhow::Result<()> {
+    pub fn start(&self) -> Result<(), BenchError> {
         if self.state().is_none() {
             self.reset()?;
         }
@@ -59,24 +62,21 @@ impl Stage {
     }
 
     /// Empties the stage's folder.
-    pub fn reset(&self) -> anyhow::Result<()> {
+    pub fn reset(&self) -> Result<(), BenchError> {
         if self.dir.exists() {
-            std::fs::remove_dir_all(&self.dir)
-                .with_context(|| format!("clearing {}", self.dir.display()))?;
+            std::fs::remove_dir_all(&self.dir).map_err(BenchError::io(&self.dir))?;
         }
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))
+        std::fs::create_dir_all(&self.dir).map_err(BenchError::io(&self.dir))
     }
 
     /// Marks the stage finished with `value`.
-    pub fn finish<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
+    pub fn finish<T: Serialize>(&self, value: &T) -> Result<(), BenchError> {
         self.write(true, value)
     }
 
-    fn write<T: Serialize>(&self, complete: bool, value: &T) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
-        crate::commands::write_json(
+    fn write<T: Serialize>(&self, complete: bool, value: &T) -> Result<(), BenchError> {
+        std::fs::create_dir_all(&self.dir).map_err(BenchError::io(&self.dir))?;
+        write_json(
             &self.marker,
             &serde_json::json!({
                 "hash": self.hash,

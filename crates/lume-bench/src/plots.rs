@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
-
-use super::report::Leaderboard;
+use crate::error::BenchError;
+use crate::leaderboard::Leaderboard;
 
 const PALETTE: [&str; 10] = [
     "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000",
@@ -299,16 +298,16 @@ fn loss_curves(board: &Leaderboard) -> String {
 }
 
 /// Writes `OUT/plots/{trade_off,task_scores,loss_curves}.svg`.
-pub fn write_all(board: &Leaderboard, out: &Path) -> anyhow::Result<()> {
+pub fn write_plots(board: &Leaderboard, out: &Path) -> Result<(), BenchError> {
     let dir = out.join("plots");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(BenchError::io(&dir))?;
     for (name, svg) in [
         ("trade_off.svg", trade_off(board)),
         ("task_scores.svg", task_bars(board)),
         ("loss_curves.svg", loss_curves(board)),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, svg).map_err(BenchError::io(&path))?;
     }
     Ok(())
 }

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
 use lume_data::{MiaDocument, MiaSet, Task};
 use lume_metrics::{
     Attack, DEFAULT_MIN_K, exact_memorization, extraction_strength, forget_quality, mean,
@@ -12,8 +11,9 @@ use lume_metrics::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::config::ChecksConfig;
-use crate::commands::eval::Evaluation;
+use crate::config::ChecksConfig;
+use crate::error::{BenchError, write_json};
+use crate::evaluation::Evaluation;
 
 /// Which model a row is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,7 @@ pub enum ModelRole {
 }
 
 impl ModelRole {
+    /// The row's name: `target`, `gold` or the method's.
     pub fn name(&self) -> &str {
         match self {
             ModelRole::Target => "target",
@@ -83,6 +84,8 @@ fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 }
 
 impl EvalSummary {
+    /// The summary of `evaluation` of the model in `dir` (its training history read from
+    /// there), which took `eval_seconds`.
     pub fn new(
         role: ModelRole,
         evaluation: &Evaluation,
@@ -150,7 +153,9 @@ fn read_history(dir: &Path) -> (f64, Vec<(usize, f64)>) {
     let Ok(text) = std::fs::read_to_string(dir.join("train_history.json")) else {
         return (0.0, Vec::new());
     };
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return (0.0, Vec::new());
+    };
     let seconds = json["wall_seconds"].as_f64().unwrap_or(0.0);
     let curve = json["steps"]
         .as_array()
@@ -183,6 +188,7 @@ pub struct Check {
 pub struct Checks(pub Vec<Check>);
 
 impl Checks {
+    /// The checks of `target` and `gold` against the bounds of `config`.
     pub fn new(target: &EvalSummary, gold: &EvalSummary, config: &ChecksConfig) -> Self {
         let mut checks = Vec::new();
         for (s, split) in ["forget", "retain"].into_iter().enumerate() {
@@ -212,6 +218,7 @@ impl Checks {
         Checks(checks)
     }
 
+    /// Whether every check holds.
     pub fn passed(&self) -> bool {
         self.0.iter().all(|c| c.ok)
     }
@@ -225,7 +232,7 @@ impl Checks {
                     "{} {} = {} (must be {})",
                     if c.ok { "PASS" } else { "FAIL" },
                     c.what,
-                    fmt(c.value),
+                    Format::Fixed3.show(c.value),
                     c.bound
                 )
             })
@@ -249,30 +256,169 @@ pub struct Row {
 
 /// Every row, the checks, and what the numbers mean.
 pub struct Leaderboard {
+    /// One row per model, in the order they were pushed.
     pub rows: Vec<Row>,
+    /// The memorization checks of target and gold.
     pub checks: Checks,
     synthetic: bool,
     quiz: bool,
 }
 
-fn fmt(v: Option<f64>) -> String {
-    v.map_or("–".to_string(), |x| format!("{x:.3}"))
+/// Which Markdown table a column is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// The protocol's scores.
+    Scores,
+    /// Memorization, privacy and cost.
+    Memorization,
 }
 
-/// Column names of the 12 task scores, in `scores` order.
-fn task_columns() -> Vec<String> {
-    let mut names = Vec::new();
-    for split in ["forget", "retain"] {
-        for task in Task::ALL {
-            for kind in ["regurgitation", "knowledge"] {
-                names.push(format!("{split}_{task}_{kind}").to_lowercase());
+/// How a column's value is printed in Markdown (CSV and JSON keep every digit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Three decimals.
+    Fixed3,
+    /// One decimal.
+    Fixed1,
+    /// No decimal.
+    Fixed0,
+    /// Scientific, two decimals (p-values).
+    Scientific2,
+}
+
+impl Format {
+    /// `value` as this format prints it, `–` when there is none.
+    pub fn show(self, value: Option<f64>) -> String {
+        match (self, value) {
+            (_, None) => "–".to_string(),
+            (Format::Fixed3, Some(x)) => format!("{x:.3}"),
+            (Format::Fixed1, Some(x)) => format!("{x:.1}"),
+            (Format::Fixed0, Some(x)) => format!("{x:.0}"),
+            (Format::Scientific2, Some(x)) => format!("{x:.2e}"),
+        }
+    }
+}
+
+/// One metric of the leaderboard: its CSV key, its Markdown header, where and how it is
+/// printed, and how a row gives its value. A new metric is one more entry of [`columns`].
+pub struct Column {
+    /// Key in `leaderboard.csv`.
+    pub key: String,
+    /// Header in `leaderboard.md`.
+    pub header: String,
+    /// The Markdown table it is in.
+    pub table: Table,
+    /// How Markdown prints it.
+    pub format: Format,
+    /// Its value in a row.
+    pub value: Box<dyn Fn(&Row) -> Option<f64>>,
+}
+
+impl Column {
+    fn new(
+        key: &str,
+        header: &str,
+        table: Table,
+        format: Format,
+        value: impl Fn(&Row) -> Option<f64> + 'static,
+    ) -> Self {
+        Column {
+            key: key.to_string(),
+            header: header.to_string(),
+            table,
+            format,
+            value: Box::new(value),
+        }
+    }
+}
+
+/// Every column, in CSV order: the 12 task scores, the protocol's aggregates, then
+/// memorization, privacy and time.
+pub fn columns() -> Vec<Column> {
+    use Format::{Fixed0, Fixed1, Fixed3, Scientific2};
+    use Table::{Memorization, Scores};
+    let mut columns = Vec::new();
+    for (s, split) in ["forget", "retain"].into_iter().enumerate() {
+        for (t, task) in Task::ALL.into_iter().enumerate() {
+            for (k, kind) in ["regurgitation", "knowledge"].into_iter().enumerate() {
+                let key = format!("{split}_{task}_{kind}").to_lowercase();
+                let header = format!(
+                    "{}{} {}",
+                    &split[..1].to_uppercase(),
+                    t + 1,
+                    ["reg", "kn"][k]
+                );
+                columns.push(Column::new(
+                    &key,
+                    &header,
+                    Scores,
+                    Fixed3,
+                    move |r: &Row| r.summary.scores[s][t][k],
+                ));
             }
         }
     }
-    names
+    columns.extend([
+        Column::new("task_aggregate", "task agg.", Scores, Fixed3, |r| {
+            Some(r.summary.task_aggregate)
+        }),
+        Column::new("mia_auc", "MIA AUC", Scores, Fixed3, |r| r.summary.mia_auc),
+        Column::new("mia_score", "MIA score", Scores, Fixed3, |r| {
+            r.summary.mia_score
+        }),
+        Column::new("utility", "utility", Scores, Fixed3, |r| r.summary.utility),
+        Column::new("final_score", "final", Scores, Fixed3, |r| {
+            Some(r.summary.final_score)
+        }),
+        Column::new("probability", "probability", Memorization, Fixed3, |r| {
+            r.summary.probability
+        }),
+        Column::new(
+            "exact_memorization",
+            "exact mem.",
+            Memorization,
+            Fixed3,
+            |r| r.summary.exact_memorization,
+        ),
+        Column::new(
+            "extraction_strength",
+            "extraction",
+            Memorization,
+            Fixed3,
+            |r| r.summary.extraction_strength,
+        ),
+        Column::new("min_k_auc", "Min-K% AUC", Memorization, Fixed3, |r| {
+            r.summary.min_k_auc
+        }),
+        Column::new(
+            "min_k_plus_plus_auc",
+            "Min-K%++ AUC",
+            Memorization,
+            Fixed3,
+            |r| r.summary.min_k_plus_plus_auc,
+        ),
+        Column::new("zlib_auc", "ZLib AUC", Memorization, Fixed3, |r| {
+            r.summary.zlib_auc
+        }),
+        Column::new(
+            "forget_quality",
+            "forget quality",
+            Memorization,
+            Scientific2,
+            |r| r.forget_quality,
+        ),
+        Column::new("privleak", "PrivLeak %", Memorization, Fixed1, |r| {
+            r.privleak
+        }),
+        Column::new("wall_seconds", "time (s)", Memorization, Fixed0, |r| {
+            Some(r.wall_seconds)
+        }),
+    ]);
+    columns
 }
 
 impl Leaderboard {
+    /// An empty board; `synthetic` and `quiz` say what its notes must explain.
     pub fn new(synthetic: bool, quiz: bool, checks: Checks) -> Self {
         Leaderboard {
             rows: Vec::new(),
@@ -317,67 +463,29 @@ impl Leaderboard {
 
     /// The Markdown tables (scores, then memorization and privacy).
     pub fn markdown_table(&self) -> String {
+        let columns = columns();
         let mut md = String::new();
-        let short: Vec<String> = ["F", "R"]
-            .iter()
-            .flat_map(|s| (1..=3).flat_map(move |t| ["reg", "kn"].map(|k| format!("{s}{t} {k}"))))
-            .collect();
-        let _ = writeln!(
-            md,
-            "| model | {} | task agg. | MIA AUC | MIA score | utility | final |",
-            short.join(" | ")
-        );
-        let _ = writeln!(md, "|---{}", "|---:".repeat(short.len() + 5) + "|");
-        for row in &self.rows {
-            let s = &row.summary;
-            let cells: Vec<String> = s
-                .scores
-                .iter()
-                .flatten()
-                .flatten()
-                .map(|v| fmt(*v))
-                .collect();
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.3} | {} | {} | {} | {:.3} |",
-                s.model,
-                cells.join(" | "),
-                s.task_aggregate,
-                fmt(s.mia_auc),
-                fmt(s.mia_score),
-                fmt(s.utility),
-                s.final_score
-            );
-        }
-        md.push('\n');
-        let _ = writeln!(
-            md,
-            "| model | probability | exact mem. | extraction | Min-K% AUC | Min-K%++ AUC | ZLib AUC | forget quality | PrivLeak % | time (s) |"
-        );
-        let _ = writeln!(md, "|---{}", "|---:".repeat(9) + "|");
-        for row in &self.rows {
-            let s = &row.summary;
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
-                s.model,
-                fmt(s.probability),
-                fmt(s.exact_memorization),
-                fmt(s.extraction_strength),
-                fmt(s.min_k_auc),
-                fmt(s.min_k_plus_plus_auc),
-                fmt(s.zlib_auc),
-                row.forget_quality
-                    .map_or("–".into(), |v| format!("{v:.2e}")),
-                row.privleak.map_or("–".into(), |v| format!("{v:.1}")),
-                row.wall_seconds
-            );
+        for (i, table) in [Table::Scores, Table::Memorization].into_iter().enumerate() {
+            let shown: Vec<&Column> = columns.iter().filter(|c| c.table == table).collect();
+            if i > 0 {
+                md.push('\n');
+            }
+            let headers: Vec<&str> = shown.iter().map(|c| c.header.as_str()).collect();
+            let _ = writeln!(md, "| model | {} |", headers.join(" | "));
+            let _ = writeln!(md, "|---{}", "|---:".repeat(shown.len()) + "|");
+            for row in &self.rows {
+                let cells: Vec<String> = shown
+                    .iter()
+                    .map(|c| c.format.show((c.value)(row)))
+                    .collect();
+                let _ = writeln!(md, "| {} | {} |", row.summary.model, cells.join(" | "));
+            }
         }
         md
     }
 
     /// Writes `leaderboard.md`, `leaderboard.csv` and `leaderboard.json` into `out`.
-    pub fn write(&self, out: &Path) -> anyhow::Result<()> {
+    pub fn write(&self, out: &Path) -> Result<(), BenchError> {
         let mut md = String::from("# LUME leaderboard\n\n");
         md.push_str(&self.markdown_table());
         md.push_str("\n## Checks\n\n");
@@ -390,57 +498,24 @@ impl Leaderboard {
         }
         md.push_str("\nColumns: F = forget, R = retain; 1–3 = Task1 (stories), Task2 (synthetic PII biographies), Task3 (real-style biographies); reg = regurgitation, kn = knowledge.\n");
         let path = out.join("leaderboard.md");
-        std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, md).map_err(BenchError::io(&path))?;
 
-        let mut header = vec!["model".to_string()];
-        header.extend(task_columns());
-        header.extend(
-            [
-                "task_aggregate",
-                "mia_auc",
-                "mia_score",
-                "utility",
-                "final_score",
-                "probability",
-                "exact_memorization",
-                "extraction_strength",
-                "min_k_auc",
-                "min_k_plus_plus_auc",
-                "zlib_auc",
-                "forget_quality",
-                "privleak",
-                "wall_seconds",
-            ]
-            .map(String::from),
-        );
+        let columns = columns();
         let path = out.join("leaderboard.csv");
-        let mut writer =
-            csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
-        writer.write_record(&header)?;
-        let cell = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+        let csv_error = |e: csv::Error| BenchError::Config(format!("{}: {e}", path.display()));
+        let mut writer = csv::Writer::from_path(&path).map_err(csv_error)?;
+        let header = std::iter::once("model").chain(columns.iter().map(|c| c.key.as_str()));
+        writer.write_record(header).map_err(csv_error)?;
         for row in &self.rows {
-            let s = &row.summary;
-            let mut record = vec![s.model.clone()];
-            record.extend(s.scores.iter().flatten().flatten().map(|v| cell(*v)));
-            record.extend([
-                s.task_aggregate.to_string(),
-                cell(s.mia_auc),
-                cell(s.mia_score),
-                cell(s.utility),
-                s.final_score.to_string(),
-                cell(s.probability),
-                cell(s.exact_memorization),
-                cell(s.extraction_strength),
-                cell(s.min_k_auc),
-                cell(s.min_k_plus_plus_auc),
-                cell(s.zlib_auc),
-                cell(row.forget_quality),
-                cell(row.privleak),
-                row.wall_seconds.to_string(),
-            ]);
-            writer.write_record(&record)?;
+            let cells = columns
+                .iter()
+                .map(|c| (c.value)(row).map_or(String::new(), |x| x.to_string()));
+            let record: Vec<String> = std::iter::once(row.summary.model.clone())
+                .chain(cells)
+                .collect();
+            writer.write_record(&record).map_err(csv_error)?;
         }
-        writer.flush()?;
+        writer.flush().map_err(BenchError::io(&path))?;
 
         let rows: Vec<serde_json::Value> = self
             .rows
@@ -454,7 +529,7 @@ impl Leaderboard {
                 value
             })
             .collect();
-        crate::commands::write_json(
+        write_json(
             &out.join("leaderboard.json"),
             &serde_json::json!({
                 "rows": rows,

@@ -1,13 +1,159 @@
-//! `lume bench`'s configuration: every knob of the protocol run, with defaults sized for the
-//! embedded synthetic benchmark on a 2-core machine.
+//! Configuration: [`RunConfig`] of one training or unlearning run, [`BenchConfig`] of a whole
+//! benchmark, and [`resolve_config`], the one way both are read (defaults, then a TOML file,
+//! then `key=value` overrides).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use lume_unlearn::{Schedule, TrainerConfig, build_method};
+use lume_unlearn::{Registry, Schedule, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::run_config::{FreshModel, RunConfig, merge};
+use crate::BenchError;
+
+/// Everything a run reads, with defaults for what the file leaves out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Longest example in tokens (prompt + answer, cut on the right).
+    pub max_length: usize,
+    /// cpu, wgpu[:N] or cuda[:N].
+    pub device: String,
+    /// The trainer's knobs.
+    pub trainer: TrainerConfig,
+    /// The method's hyperparameters (overriding its defaults).
+    pub method: toml::Table,
+    /// The shape of a fresh model (`lume train` without `--model`).
+    pub model: FreshModel,
+}
+
+/// A fresh model's shape, its tokenizer's vocabulary and its initialisation seed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FreshModel {
+    /// Vocabulary of the byte-level BPE tokenizer trained on the data.
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Decoder blocks.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Key/value heads (grouped-query attention when fewer than `heads`).
+    pub kv_heads: usize,
+    /// Width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Longest sequence.
+    pub max_positions: usize,
+    /// Seed of the weights.
+    pub seed: u64,
+}
+
+impl Default for FreshModel {
+    fn default() -> Self {
+        FreshModel {
+            vocab_size: 2048,
+            hidden_size: 128,
+            layers: 4,
+            heads: 4,
+            kv_heads: 4,
+            intermediate_size: 352,
+            max_positions: 512,
+            seed: 0,
+        }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            max_length: 512,
+            device: "cpu".into(),
+            trainer: TrainerConfig::default(),
+            method: toml::Table::new(),
+            model: FreshModel::default(),
+        }
+    }
+}
+
+fn parse_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// `T`'s defaults, then `file`, then each `key=value` of `sets` (`trainer.learning_rate=1e-4`):
+/// the one way every command reads its TOML configuration. Unknown keys are errors naming
+/// where they came from.
+pub fn resolve_config<T>(file: Option<&Path>, sets: &[String]) -> Result<T, BenchError>
+where
+    T: Serialize + serde::de::DeserializeOwned + Default,
+{
+    let mut table = toml::Table::try_from(T::default())
+        .map_err(|e| BenchError::Config(format!("the defaults: {e}")))?;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(BenchError::io(path))?;
+        let from_file: toml::Table = toml::from_str(&text)
+            .map_err(|e| BenchError::Config(format!("{}: {e}", path.display())))?;
+        merge(&mut table, from_file);
+    }
+    for set in sets {
+        let Some((key, value)) = set.split_once('=') else {
+            return Err(BenchError::Config(format!(
+                "--set {set}: expected key=value (e.g. trainer.learning_rate=1e-4)"
+            )));
+        };
+        let mut node = &mut table;
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            node = node
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| {
+                    BenchError::Config(format!("--set {set}: `{part}` is not a table"))
+                })?;
+        }
+        node.insert(
+            parts[parts.len() - 1].to_string(),
+            parse_value(value.trim()),
+        );
+    }
+    let where_ = file.map_or("--set".to_string(), |p| format!("{} / --set", p.display()));
+    T::deserialize(toml::Value::Table(table))
+        .map_err(|e| BenchError::Config(format!("configuration ({where_}): {e}")))
+}
+
+impl RunConfig {
+    /// Defaults, then `file`, then each `key=value` of `sets` (`trainer.learning_rate=1e-4`,
+    /// `method.beta=0.2`).
+    pub fn resolve(file: Option<&Path>, sets: &[String]) -> Result<Self, BenchError> {
+        resolve_config(file, sets)
+    }
+
+    /// The method table as JSON overrides.
+    pub fn method_overrides(
+        &self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, BenchError> {
+        match serde_json::to_value(&self.method) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Ok(serde_json::Map::new()),
+            Err(e) => Err(BenchError::Config(format!("the method table: {e}"))),
+        }
+    }
+}
+
+/// `over` written into `base`, tables key by key.
+pub fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
 
 /// Everything `lume bench` reads. `lume bench --print-config` prints the defaults.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,11 +279,13 @@ impl Default for BenchConfig {
             seed: 0,
             ..TrainerConfig::default()
         };
+        let registry = Registry::builtin();
         let mut method = BTreeMap::new();
         for name in DEFAULT_METHODS {
-            let mut table = build_method(name, &Default::default())
+            let mut table = registry
+                .get(name)
                 .ok()
-                .and_then(|m| toml::Table::try_from(without_nulls(m.hyperparameters())).ok())
+                .and_then(|f| toml::Table::try_from(without_nulls(f.defaults().clone())).ok())
                 .unwrap_or_default();
             merge(&mut table, embedded_overrides(name));
             method.insert(name.to_string(), table);
@@ -195,14 +343,15 @@ impl BenchConfig {
 
     /// The run configuration of method `name`: `unlearn` with the method's `trainer` table
     /// over it, and the method's hyperparameters.
-    pub fn method_run(&self, name: &str) -> anyhow::Result<RunConfig> {
+    pub fn method_run(&self, name: &str) -> Result<RunConfig, BenchError> {
         let mut hyperparameters = self.method.get(name).cloned().unwrap_or_default();
-        let mut trainer = toml::Table::try_from(&self.unlearn)?;
+        let mut trainer = toml::Table::try_from(&self.unlearn)
+            .map_err(|e| BenchError::Config(format!("unlearn: {e}")))?;
         if let Some(toml::Value::Table(over)) = hyperparameters.remove("trainer") {
             merge(&mut trainer, over);
         }
         let trainer = TrainerConfig::deserialize(toml::Value::Table(trainer))
-            .map_err(|e| anyhow::anyhow!("method.{name}.trainer: {e}"))?;
+            .map_err(|e| BenchError::Config(format!("method.{name}.trainer: {e}")))?;
         Ok(RunConfig {
             max_length: self.max_length,
             device: self.device.clone(),

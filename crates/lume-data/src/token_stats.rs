@@ -18,7 +18,7 @@ pub struct TokenStats {
 impl TokenStats {
     /// Mean negative log-likelihood (the Hugging Face loss over these positions).
     pub fn mean_nll(&self) -> Option<f64> {
-        crate::mean(&self.log_probs).map(|m| -m)
+        mean(&self.log_probs).map(|m| -m)
     }
 
     /// Number of counted tokens.
@@ -30,4 +30,24 @@ impl TokenStats {
     pub fn is_empty(&self) -> bool {
         self.log_probs.is_empty()
     }
+}
+
+/// Arithmetic mean with a compensated sum (Python's `statistics.mean` sums exactly).
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| compensated_sum(values.iter().copied()) / values.len() as f64)
+}
+
+/// Neumaier's compensated summation: as close to an exact sum as f64 allows here.
+pub fn compensated_sum(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+    for v in values {
+        let t = sum + v;
+        compensation += if sum.abs() >= v.abs() {
+            (sum - t) + v
+        } else {
+            (v - t) + sum
+        };
+        sum = t;
+    }
+    sum + compensation
 }

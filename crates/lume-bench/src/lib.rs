@@ -1,0 +1,55 @@
+//! # lume-bench
+//!
+//! The LUME benchmark as a library: what `lume eval`, `lume train`, `lume unlearn` and
+//! `lume bench` do, for programs that want it without the command line.
+//!
+//! - [`evaluate_checkpoint`]: the full protocol on one checkpoint (inference in the reference
+//!   evaluator's layout, MMLU, `evaluation_results.json`), through [`ProtocolModel`], our
+//!   engine as `lume_metrics::LanguageModel`.
+//! - [`fine_tune`] and [`run_method`]: training runs from a checkpoint folder into another,
+//!   on [`training_data`] tokenized from a benchmark; [`init_fresh_model`] for a model and
+//!   tokenizer built from the data.
+//! - [`run_bench`]: target and gold models, every method of a [`Registry`], every evaluation,
+//!   the [`Leaderboard`] (one [`Column`] per metric) and plots, each stage cached on disk.
+//! - [`BenchConfig`] and [`RunConfig`], read by [`resolve_config`]; progress through an
+//!   [`Observer`].
+//!
+//! ```no_run
+//! use lume_bench::{BenchConfig, BenchInputs, run_bench};
+//! use lume_unlearn::{Registry, Silent};
+//!
+//! let config = BenchConfig { methods: vec!["ga".into(), "npo".into()], ..BenchConfig::default() };
+//! let inputs = BenchInputs { out: "lume-bench".into(), ..BenchInputs::default() };
+//! let outcome = run_bench(&config, &inputs, &Registry::builtin(), &mut Silent)?;
+//! println!("{}", outcome.board.markdown_table());
+//! # Ok::<(), lume_bench::BenchError>(())
+//! ```
+//!
+//! [`Registry`]: lume_unlearn::Registry
+
+mod config;
+mod error;
+mod evaluation;
+mod leaderboard;
+mod observer;
+mod pipeline;
+mod plots;
+mod stage;
+mod training;
+
+pub use config::{
+    BenchConfig, Checkpoints, ChecksConfig, DEFAULT_METHODS, EvalConfig, FreshModel, RunConfig,
+    merge, resolve_config,
+};
+pub use error::{BenchError, Context};
+pub use evaluation::{
+    EvalInputs, EvalSettings, Evaluation, ProtocolModel, evaluate_checkpoint, score_outputs,
+};
+pub use leaderboard::{
+    Check, Checks, Column, EvalSummary, Format, Leaderboard, ModelRole, Row, Table, columns,
+};
+pub use observer::{Observer, Work};
+pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
+pub use plots::write_plots;
+pub use stage::{Stage, fingerprint};
+pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};

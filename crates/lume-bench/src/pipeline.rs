@@ -1,0 +1,397 @@
+//! [`run_bench`]: the whole protocol. Data, tokenizer, target and gold models, every method,
+//! every evaluation, the leaderboard and plots; each stage is cached under `OUT` by a hash of
+//! what it was made from, so a rerun redoes only what changed or never finished.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use lume_data::{Benchmark, MiaSet, SynthConfig, synthesize};
+use lume_metrics::InferenceOptions;
+use lume_model::{DeviceSpec, WeightDtype};
+use lume_unlearn::{Registry, UnlearningMethod};
+
+use crate::config::{BenchConfig, RunConfig};
+use crate::error::{BenchError, Context};
+use crate::evaluation::{EvalInputs, EvalSettings, evaluate_checkpoint};
+use crate::leaderboard::{Checks, EvalSummary, Leaderboard, ModelRole};
+use crate::observer::{Observer, Work};
+use crate::plots::write_plots;
+use crate::stage::{Stage, fingerprint};
+use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
+
+/// Where a benchmark run reads its data and writes everything.
+#[derive(Debug, Clone, Default)]
+pub struct BenchInputs {
+    /// Benchmark data in the LUME layout (forget*/retain* JSONL or parquet, optional `mia/`
+    /// and `mmlu/`); `None`: the embedded synthetic benchmark.
+    pub data: Option<PathBuf>,
+    /// Membership-inference documents [default: `DATA/mia`].
+    pub mia: Option<PathBuf>,
+    /// MMLU in the Hendrycks layout [default: `DATA/mmlu`, or the synthetic quiz].
+    pub mmlu: Option<PathBuf>,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+/// What a benchmark run ends with.
+pub struct BenchOutcome {
+    /// Every model's row, the checks and the notes (also written under `out`).
+    pub board: Leaderboard,
+    /// Whether the data was the embedded synthetic benchmark.
+    pub synthetic: bool,
+    /// Whether the run stopped before unlearning because the target or gold model failed a
+    /// memorization check and `checks.enforce` is set.
+    pub stopped_at_checks: bool,
+    /// Wall time of the run.
+    pub seconds: f64,
+}
+
+/// Runs the benchmark of `config` with the methods of `registry`: every method is built
+/// before any work starts, so a bad name or key fails at once.
+///
+/// Writes under `inputs.out`: `bench_config.toml`, `data/`, `models/<name>/` (checkpoint,
+/// inference outputs, `evaluation_results.json`), `leaderboard.{md,csv,json}` after every
+/// model, and `plots/`.
+pub fn run_bench(
+    config: &BenchConfig,
+    inputs: &BenchInputs,
+    registry: &Registry,
+    observer: &mut dyn Observer,
+) -> Result<BenchOutcome, BenchError> {
+    let mut planned: Vec<(String, RunConfig, Box<dyn UnlearningMethod>)> = Vec::new();
+    for name in &config.methods {
+        let run = config.method_run(name)?;
+        let method = registry
+            .build(name, &run.method_overrides()?)
+            .context(|| format!("method `{name}` of the configuration"))?;
+        planned.push((name.clone(), run, method));
+    }
+    let started = Instant::now();
+    let out = &inputs.out;
+    let models = out.join("models");
+    std::fs::create_dir_all(&models).map_err(BenchError::io(&models))?;
+    let config_path = out.join("bench_config.toml");
+    let text = toml::to_string_pretty(config)
+        .map_err(|e| BenchError::Config(format!("{}: {e}", config_path.display())))?;
+    std::fs::write(&config_path, text).map_err(BenchError::io(&config_path))?;
+
+    let data = prepare_data(config, inputs)?;
+    let device = config.device.parse::<DeviceSpec>()?.device()?;
+    let mut run = Run::new(config, &data, device, out, observer);
+    let (target_dir, target_hash) = run.fine_tuned(ModelRole::Target, false)?;
+    let (gold_dir, gold_hash) = run.fine_tuned(ModelRole::Gold, true)?;
+    let target = run.evaluate(ModelRole::Target, &target_dir, &target_hash)?;
+    let gold = run.evaluate(ModelRole::Gold, &gold_dir, &gold_hash)?;
+
+    let checks = Checks::new(&target, &gold, &config.checks);
+    let mut board = Leaderboard::new(data.synthetic, data.quiz, checks);
+    board.push(&target, Some(&gold));
+    board.push(&gold, Some(&gold));
+    run.observer.checks(&board.checks);
+    board.write(out)?;
+    if !board.checks.passed() && config.checks.enforce {
+        return Ok(BenchOutcome {
+            board,
+            synthetic: data.synthetic,
+            stopped_at_checks: true,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    for (name, method_run, mut method) in planned {
+        let dir = models.join(&name);
+        let hash = fingerprint(&(
+            &target_hash,
+            &name,
+            method.hyperparameters(),
+            &method_run.trainer,
+        ));
+        let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
+        if stage.finished::<()>().is_some() {
+            run.observer.stage(&name, Work::Unlearning, true);
+        } else {
+            stage.start()?;
+            run.observer.stage(&name, Work::Unlearning, false);
+            let bench = &data.bench;
+            run_method(
+                &target_dir,
+                Box::new(move |tokenizer, run, model, observer| {
+                    training_data(bench, tokenizer, run.max_length, model, observer)
+                }),
+                method.as_mut(),
+                &method_run,
+                &dir,
+                &mut *run.observer,
+            )
+            .context(|| format!("method `{name}`"))?;
+            discard_checkpoints(&dir)?;
+            stage.finish(&())?;
+        }
+        let summary = run.evaluate(ModelRole::Method(name.clone()), &dir, &hash)?;
+        board.push(&summary, Some(&gold));
+        board.write(out)?;
+    }
+    write_plots(&board, out)?;
+    Ok(BenchOutcome {
+        board,
+        synthetic: data.synthetic,
+        stopped_at_checks: false,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The benchmark's files, as this run uses them.
+struct Dataset {
+    bench: Benchmark,
+    mia: Option<MiaSet>,
+    mmlu: Option<PathBuf>,
+    hash: String,
+    synthetic: bool,
+    /// Utility comes from the generated quiz (not a real MMLU).
+    quiz: bool,
+}
+
+/// The stages of one run and what they share.
+struct Run<'a> {
+    config: &'a BenchConfig,
+    data: &'a Dataset,
+    device: Device,
+    out: &'a Path,
+    observer: &'a mut dyn Observer,
+    settings: EvalSettings,
+    eval_hash: String,
+    init_hash: String,
+    base_dir: PathBuf,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        config: &'a BenchConfig,
+        data: &'a Dataset,
+        device: Device,
+        out: &'a Path,
+        observer: &'a mut dyn Observer,
+    ) -> Self {
+        let settings = EvalSettings {
+            inference: InferenceOptions {
+                max_new_tokens: config.eval.max_new_tokens,
+                batch_size: config.eval.batch_size,
+            },
+            mmlu_shots: config.eval.mmlu_shots,
+            weights_dtype: WeightDtype::F32,
+        };
+        let init_hash = fingerprint(&(
+            &data.hash,
+            &config.model,
+            config.max_length,
+            &config.checkpoints.base,
+        ));
+        let base_dir = match &config.checkpoints.base {
+            Some(dir) => dir.clone(),
+            None => out.join("models").join("init"),
+        };
+        Run {
+            config,
+            data,
+            device,
+            out,
+            observer,
+            settings,
+            eval_hash: fingerprint(&(&data.hash, &config.eval, &data.mmlu)),
+            init_hash,
+            base_dir,
+        }
+    }
+
+    /// The evaluation of the model in `dir` (made from inputs hashing to `model_hash`),
+    /// reused when a finished one from the same inputs is there.
+    fn evaluate(
+        &mut self,
+        role: ModelRole,
+        dir: &Path,
+        model_hash: &str,
+    ) -> Result<EvalSummary, BenchError> {
+        let stage = Stage::new(
+            dir,
+            "bench_eval.json",
+            fingerprint(&(model_hash, &self.eval_hash)),
+        );
+        if let Some(summary) = stage.finished::<EvalSummary>() {
+            self.observer.stage(role.name(), Work::Evaluation, true);
+            return Ok(summary);
+        }
+        self.observer.stage(role.name(), Work::Evaluation, false);
+        let clock = Instant::now();
+        let inputs = EvalInputs {
+            bench: &self.data.bench,
+            mia: self.data.mia.as_ref(),
+            mmlu: self.data.mmlu.as_deref(),
+        };
+        let evaluation = evaluate_checkpoint(
+            dir,
+            inputs,
+            self.settings,
+            self.device.clone(),
+            dir,
+            &mut *self.observer,
+        )
+        .context(|| format!("evaluating {}", role.name()))?;
+        let summary = EvalSummary::new(
+            role,
+            &evaluation,
+            self.data.mia.as_ref(),
+            clock.elapsed().as_secs_f64(),
+            dir,
+        );
+        stage.finish(&summary)?;
+        Ok(summary)
+    }
+
+    /// The fresh model target and gold start from, unless a base checkpoint is given.
+    fn ensure_base(&mut self) -> Result<(), BenchError> {
+        let stage = Stage::new(&self.base_dir, "bench_stage.json", self.init_hash.clone());
+        if self.config.checkpoints.base.is_some() || stage.finished::<()>().is_some() {
+            return Ok(());
+        }
+        stage.reset()?;
+        self.observer.stage("init", Work::Init, false);
+        init_fresh_model(
+            &self.data.bench,
+            self.data.mia.as_ref(),
+            &self.config.model,
+            self.config.max_length,
+            &self.base_dir,
+        )?;
+        stage.finish(&())
+    }
+
+    /// The target (forget + retain) or gold (retain only) model: given, reused, or
+    /// fine-tuned now. Returns its folder and the hash of what made it.
+    fn fine_tuned(&mut self, role: ModelRole, gold: bool) -> Result<(PathBuf, String), BenchError> {
+        let config = self.config;
+        let given = if gold {
+            &config.checkpoints.gold
+        } else {
+            &config.checkpoints.target
+        };
+        if let Some(dir) = given {
+            return Ok((dir.clone(), fingerprint(&(dir, &self.data.hash))));
+        }
+        let trainer = if gold { &config.gold } else { &config.target };
+        let dir = self.out.join("models").join(role.name());
+        let hash = fingerprint(&(&self.init_hash, trainer, gold));
+        let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
+        if stage.finished::<()>().is_some() {
+            self.observer.stage(role.name(), Work::FineTuning, true);
+            return Ok((dir, hash));
+        }
+        stage.start()?;
+        self.ensure_base()?;
+        self.observer.stage(role.name(), Work::FineTuning, false);
+        fine_tune(
+            &self.base_dir,
+            &self.data.bench,
+            gold,
+            &config.fine_tune_run(trainer),
+            &dir,
+            &mut *self.observer,
+        )
+        .context(|| format!("fine-tuning {}", role.name()))?;
+        discard_checkpoints(&dir)?;
+        stage.finish(&())?;
+        Ok((dir, hash))
+    }
+}
+
+/// A finished run's checkpoints duplicate the model saved beside them.
+fn discard_checkpoints(dir: &Path) -> Result<(), BenchError> {
+    let run = dir.join("run");
+    if run.exists() {
+        std::fs::remove_dir_all(&run).map_err(BenchError::io(&run))?;
+    }
+    Ok(())
+}
+
+/// Writes the dataset used into `OUT/data` (generated, or copied from `inputs.data`).
+fn prepare_data(config: &BenchConfig, inputs: &BenchInputs) -> Result<Dataset, BenchError> {
+    let dir = inputs.out.join("data");
+    let given = inputs.data.as_deref();
+    let synthetic = given.is_none();
+    if dir.exists() {
+        // Written afresh each time (it is cheap): no file of another dataset stays behind.
+        std::fs::remove_dir_all(&dir).map_err(BenchError::io(&dir))?;
+    }
+    // Forget records first, then retain: the order `Benchmark::load` reads them back in.
+    let (records, mia) = match given {
+        None => {
+            if config.docs_per_task < 2 {
+                return Err(BenchError::Config(
+                    "docs_per_task must be at least 2 (one forget, one retain document)".into(),
+                ));
+            }
+            let synth = synthesize(SynthConfig {
+                seed: config.seed,
+                docs_per_task: config.docs_per_task,
+            });
+            synth.write(&dir)?;
+            let mia = MiaSet {
+                members: synth.members,
+                nonmembers: synth.nonmembers,
+            };
+            (
+                synth.forget.into_iter().chain(synth.retain).collect(),
+                Some(mia),
+            )
+        }
+        Some(source) => {
+            let (forget, retain): (Vec<_>, Vec<_>) = Benchmark::load(source)?
+                .records
+                .into_iter()
+                .partition(|r| r.split == lume_data::Split::Forget);
+            lume_data::write_jsonl(&dir.join("forget.jsonl"), &forget)?;
+            lume_data::write_jsonl(&dir.join("retain.jsonl"), &retain)?;
+            let mia_dir = inputs.mia.clone().unwrap_or_else(|| source.join("mia"));
+            let mia = (inputs.mia.is_some() || mia_dir.is_dir())
+                .then(|| MiaSet::load(&mia_dir))
+                .transpose()?;
+            if let Some(mia) = &mia {
+                lume_data::write_mia(&dir.join("mia").join("member.jsonl"), &mia.members)?;
+                lume_data::write_mia(&dir.join("mia").join("nonmember.jsonl"), &mia.nonmembers)?;
+            }
+            (forget.into_iter().chain(retain).collect(), mia)
+        }
+    };
+    let bench = Benchmark { records };
+    let quiz = synthetic && inputs.mmlu.is_none();
+    let mmlu = match (&inputs.mmlu, given) {
+        (Some(m), _) => Some(m.clone()),
+        (None, None) => Some(dir.join("mmlu")),
+        (None, Some(source)) => {
+            let m = source.join("mmlu");
+            m.is_dir().then_some(m)
+        }
+    };
+    let hash = fingerprint(&(
+        bench
+            .records
+            .iter()
+            .map(|r| (r.id.to_string(), &r.input, &r.output))
+            .collect::<Vec<_>>(),
+        mia.as_ref().map(|m| {
+            m.members
+                .iter()
+                .chain(&m.nonmembers)
+                .map(|d| (&d.id, &d.document))
+                .collect::<Vec<_>>()
+        }),
+    ));
+    Ok(Dataset {
+        bench,
+        mia,
+        mmlu,
+        hash,
+        synthetic,
+        quiz,
+    })
+}

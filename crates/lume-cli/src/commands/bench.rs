@@ -1,0 +1,83 @@
+//! `lume bench`: the whole protocol in one command (`lume_bench::run_bench`), with progress
+//! on the terminal and the leaderboard printed at the end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use lume_bench::{BenchConfig, BenchInputs, resolve_config, run_bench};
+use lume_unlearn::Registry;
+
+use super::progress::Terminal;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// TOML configuration (see --print-config for every key and its default).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Benchmark data in the LUME layout (forget*/retain* JSONL or parquet, optional mia/ and
+    /// mmlu/) [default: the embedded synthetic benchmark].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Membership-inference documents (member.jsonl, nonmember.jsonl) [default: DATA/mia].
+    #[arg(long)]
+    mia: Option<PathBuf>,
+    /// MMLU in the Hendrycks layout [default: DATA/mmlu, the synthetic quiz].
+    #[arg(long)]
+    mmlu: Option<PathBuf>,
+    /// Methods, comma-separated [default: the config's `methods`].
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Output folder.
+    #[arg(long, default_value = "lume-bench")]
+    out: PathBuf,
+    /// Override one key, e.g. --set method.npo.beta=0.2 --set target.epochs=30.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut config: BenchConfig = resolve_config(args.config.as_deref(), &args.sets)?;
+    if let Some(methods) = args.methods.clone() {
+        config.methods = methods;
+    }
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&config)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let inputs = BenchInputs {
+        data: args.data,
+        mia: args.mia,
+        mmlu: args.mmlu,
+        out: args.out,
+    };
+    let outcome = run_bench(
+        &config,
+        &inputs,
+        &Registry::builtin(),
+        &mut Terminal::bench(),
+    )?;
+    let out = inputs.out.display();
+    if outcome.stopped_at_checks {
+        eprintln!(
+            "error: the target or gold model fails the memorization checks above; unlearning it \
+             would measure nothing (raise target.epochs / target.learning_rate, or set \
+             checks.enforce = false). Reports so far are in {out}"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!("{}", outcome.board.markdown_table());
+    println!(
+        "{} in {:.0} s; reports in {out}",
+        if outcome.synthetic {
+            "embedded benchmark"
+        } else {
+            "benchmark"
+        },
+        outcome.seconds,
+    );
+    Ok(ExitCode::SUCCESS)
+}
