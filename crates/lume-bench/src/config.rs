@@ -94,7 +94,7 @@ where
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(BenchError::io(path))?;
         let from_file: toml::Table = toml::from_str(&text)
-            .map_err(|e| BenchError::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| BenchError::Config(format!("{}: {}", path.display(), one_line(&e))))?;
         merge(&mut table, from_file);
     }
     for set in sets {
@@ -121,7 +121,7 @@ where
     }
     let where_ = file.map_or("--set".to_string(), |p| format!("{} / --set", p.display()));
     T::deserialize(toml::Value::Table(table))
-        .map_err(|e| BenchError::Config(format!("configuration ({where_}): {e}")))
+        .map_err(|e| BenchError::Config(format!("configuration ({where_}): {}", one_line(&e))))
 }
 
 impl RunConfig {
@@ -141,6 +141,17 @@ impl RunConfig {
             Err(e) => Err(BenchError::Config(format!("the method table: {e}"))),
         }
     }
+}
+
+/// A parser's message on one line (TOML's span multiple, with a caret drawing).
+fn one_line(error: &impl std::fmt::Display) -> String {
+    error
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c.is_whitespace()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `over` written into `base`, tables key by key.

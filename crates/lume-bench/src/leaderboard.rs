@@ -299,6 +299,9 @@ impl Format {
     }
 }
 
+/// How a column reads its value from a row.
+pub type ColumnValue = dyn Fn(&Row) -> Option<f64>;
+
 /// One metric of the leaderboard: its CSV key, its Markdown header, where and how it is
 /// printed, and how a row gives its value. A new metric is one more entry of [`columns`].
 pub struct Column {
@@ -311,7 +314,7 @@ pub struct Column {
     /// How Markdown prints it.
     pub format: Format,
     /// Its value in a row.
-    pub value: Box<dyn Fn(&Row) -> Option<f64>>,
+    pub value: Box<ColumnValue>,
 }
 
 impl Column {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use lume_bench::ProtocolModel;
 use lume_metrics::{LanguageModel, evaluate_mmlu, read_mmlu};
-use lume_model::{CausalLm, DeviceSpec, Engine, ModelConfig};
+use lume_model::{DeviceSpec, Engine, Model, ModelConfig};
 
 fn engine() -> (tempfile::TempDir, Engine) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -17,9 +17,7 @@ fn engine() -> (tempfile::TempDir, Engine) {
         "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":4096,"eos_token_id":0,"pad_token_id":1}"#;
     let config = ModelConfig::from_json(config_json, Path::new("config.json")).unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
-    CausalLm::new(&config, &device)
-        .save(&config, dir.path())
-        .unwrap();
+    Model::new(&config, &device).save(dir.path()).unwrap();
     let engine = Engine::load(dir.path(), device).unwrap();
     (dir, engine)
 }

@@ -335,10 +335,7 @@ fn transformers_loads_what_lume_train_writes() {
     assert!(worst < 1e-4, "logits differ by {worst}");
 
     let generation = lume_model::GenerationConfig::greedy(&model.config, 8);
-    let ours = model
-        .lm
-        .generate(&model.config, &[ids], &generation, &device)
-        .remove(0);
+    let ours = model.generate(&[ids], &generation).unwrap().remove(0);
     let their_tokens: Vec<u32> = serde_json::from_value(theirs["generated"].clone()).unwrap();
     assert_eq!(ours, their_tokens, "greedy tokens");
 }

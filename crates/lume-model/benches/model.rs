@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lume_model::{CausalLm, DeviceSpec, GenerationConfig, ModelConfig};
+use lume_model::{DeviceSpec, GenerationConfig, Model, ModelConfig};
 
 fn config() -> ModelConfig {
     ModelConfig::from_json(
@@ -28,29 +28,24 @@ fn bench(c: &mut Criterion) {
     let (b, t) = (8, 128);
 
     let device = DeviceSpec::Cpu.device().expect("cpu");
-    let model = CausalLm::new(&config, &device);
+    let model = Model::new(&config, &device);
     let mut group = c.benchmark_group("model");
     group.throughput(Throughput::Elements((b * t) as u64));
     group.bench_function("forward_b8_t128", |bench| {
         bench.iter(|| {
             let input = Tensor::<2, Int>::from_data(TensorData::new(ids(b, t, 1), [b, t]), &device);
-            black_box(
-                model
-                    .forward(&config, input, None, false)
-                    .logits
-                    .into_data(),
-            )
+            black_box(model.forward(input, None, false).logits.into_data())
         })
     });
 
     let train_device = DeviceSpec::Cpu.training_device().expect("cpu");
-    let train_model = CausalLm::new(&config, &train_device);
+    let train_model = Model::new(&config, &train_device);
     group.bench_function("forward_backward_b8_t128", |bench| {
         bench.iter(|| {
             let data = ids(b, t, 2);
             let input =
                 Tensor::<2, Int>::from_data(TensorData::new(data.clone(), [b, t]), &train_device);
-            let logits = train_model.forward(&config, input, None, false).logits;
+            let logits = train_model.forward(input, None, false).logits;
             let [_, _, v] = logits.dims();
             let targets = Tensor::<1, Int>::from_data(
                 TensorData::new(
@@ -71,22 +66,13 @@ fn bench(c: &mut Criterion) {
     let mut generation = GenerationConfig::greedy(&config, 64);
     generation.eos_token_ids.clear();
     group.bench_function("greedy_64_tokens_after_32_batch1", |bench| {
-        bench.iter(|| {
-            black_box(model.generate(&config, std::slice::from_ref(&prompt), &generation, &device))
-        })
+        bench.iter(|| black_box(model.generate(std::slice::from_ref(&prompt), &generation)))
     });
     let bf16_model = model
         .clone()
         .with_weight_dtype(lume_model::WeightDtype::Bf16);
     group.bench_function("greedy_64_tokens_after_32_batch1_bf16_weights", |bench| {
-        bench.iter(|| {
-            black_box(bf16_model.generate(
-                &config,
-                std::slice::from_ref(&prompt),
-                &generation,
-                &device,
-            ))
-        })
+        bench.iter(|| black_box(bf16_model.generate(std::slice::from_ref(&prompt), &generation)))
     });
     group.finish();
 }

@@ -1,16 +1,13 @@
-//! The causal-LM interface that unlearning methods and metrics program against, and
-//! [`Model`], our decoder bundled with its configuration.
-
-use std::path::Path;
+//! [`CausalModel`], the causal-LM interface that unlearning methods program against, and
+//! [`Model`]'s seeded initialisation, loading and saving.
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
-use crate::decoder::{CausalLm, ForwardOutput};
-use crate::weights::WeightsError;
+use crate::decoder::{ForwardOutput, Model};
 
 /// What a training method needs from a causal language model: teacher-forced logits, optionally
 /// with the residual stream after every layer (RMU reads it), and how many layers it has.
@@ -22,7 +19,7 @@ pub trait CausalModel {
     fn forward_tokens(
         &self,
         ids: Tensor<2, Int>,
-        attention_mask: Option<Tensor<2, Bool>>,
+        attention_mask: Option<&[bool]>,
         keep_hidden_states: bool,
     ) -> ForwardOutput;
 
@@ -33,57 +30,15 @@ pub trait CausalModel {
     fn hidden_size(&self) -> usize;
 }
 
-/// Our decoder together with the configuration that shaped it.
-///
-/// ```
-/// use lume_model::{CausalModel, DeviceSpec, LlamaShape, Model, ModelConfig};
-/// let config = ModelConfig::llama(LlamaShape { vocab_size: 64, hidden_size: 32, layers: 2,
-///     heads: 4, kv_heads: 2, intermediate_size: 64, max_positions: 128 }).unwrap();
-/// let device = DeviceSpec::Cpu.device()?;
-/// let model = Model::random(config, 7, &device);
-/// let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_ints([[1, 2, 3]], &device);
-/// assert_eq!(model.forward_tokens(ids, None, false).logits.dims(), [1, 3, 64]);
-/// # Ok::<(), lume_model::DeviceError>(())
-/// ```
-#[derive(Module, Debug)]
-pub struct Model {
-    /// The configuration (`config.json`).
-    #[module(skip)]
-    pub config: ModelConfig,
-    /// The weights.
-    pub lm: CausalLm,
-}
-
 impl Model {
     /// A randomly initialised model as transformers initialises one (matrices normal with
     /// std 0.02, norms 1, biases 0); the same seed gives the same weights on any backend and
     /// thread, since the numbers are drawn on the host from the seed alone.
     pub fn random(config: ModelConfig, seed: u64, device: &Device) -> Self {
-        let lm = CausalLm::new(&config, device).map(&mut SeededInit {
+        Model::new(&config, device).map(&mut SeededInit {
             rng: ChaCha8Rng::seed_from_u64(seed),
             path: Vec::new(),
-        });
-        Model { config, lm }
-    }
-
-    /// Loads a Hugging Face checkpoint folder.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self, crate::LoadError> {
-        let (config, lm) = CausalLm::load(dir, device)?;
-        Ok(Model { config, lm })
-    }
-
-    /// The same model with its weight matrices stored in `dtype`, for inference (see
-    /// [`WeightDtype`](crate::WeightDtype)).
-    pub fn with_weight_dtype(self, dtype: crate::WeightDtype) -> Self {
-        Model {
-            config: self.config,
-            lm: self.lm.with_weight_dtype(dtype),
-        }
-    }
-
-    /// Saves in the Hugging Face layout (atomically, file by file).
-    pub fn save(&self, dir: &Path) -> Result<(), WeightsError> {
-        self.lm.save(&self.config, dir)
+        })
     }
 }
 
@@ -91,15 +46,14 @@ impl CausalModel for Model {
     fn forward_tokens(
         &self,
         ids: Tensor<2, Int>,
-        attention_mask: Option<Tensor<2, Bool>>,
+        attention_mask: Option<&[bool]>,
         keep_hidden_states: bool,
     ) -> ForwardOutput {
-        self.lm
-            .forward(&self.config, ids, attention_mask, keep_hidden_states)
+        self.forward(ids, attention_mask, keep_hidden_states)
     }
 
     fn num_layers(&self) -> usize {
-        self.lm.layers.len()
+        self.layers.len()
     }
 
     fn hidden_size(&self) -> usize {

@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear};
-use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
 use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu, tied_head};
@@ -82,9 +82,23 @@ pub struct Block {
     pub mlp: Mlp,
 }
 
-/// A causal language model.
+/// A decoder-only causal language model: its configuration and its weights.
+///
+/// ```
+/// use lume_model::{DeviceSpec, LlamaShape, Model, ModelConfig};
+/// let config = ModelConfig::llama(LlamaShape { vocab_size: 64, hidden_size: 32, layers: 2,
+///     heads: 4, kv_heads: 2, intermediate_size: 64, max_positions: 128 }).unwrap();
+/// let device = DeviceSpec::Cpu.device()?;
+/// let model = Model::random(config, 7, &device);
+/// let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_ints([[1, 2, 3]], &device);
+/// assert_eq!(model.forward(ids, None, false).logits.dims(), [1, 3, 64]);
+/// # Ok::<(), lume_model::DeviceError>(())
+/// ```
 #[derive(Module, Debug)]
-pub struct CausalLm {
+pub struct Model {
+    /// The configuration (`config.json`).
+    #[module(skip)]
+    pub config: ModelConfig,
     /// Token embeddings `[vocab, hidden]`.
     pub embed_tokens: Embedding,
     /// Decoder blocks.
@@ -408,7 +422,7 @@ impl KvCache {
     }
 }
 
-impl CausalLm {
+impl Model {
     /// A randomly initialised model (normal, std 0.02, as transformers initialises).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let layers = (0..config.num_hidden_layers)
@@ -438,7 +452,8 @@ impl CausalLm {
                 },
             })
             .collect();
-        CausalLm {
+        Model {
+            config: config.clone(),
             embed_tokens: burn::nn::EmbeddingConfig::new(config.vocab_size, config.hidden_size)
                 .with_initializer(burn::nn::Initializer::Normal {
                     mean: 0.0,
@@ -452,27 +467,18 @@ impl CausalLm {
         }
     }
 
-    /// Logits for `ids` `[batch, seq]`. `attention_mask` is `true` on real tokens; positions
-    /// count from 0 in every row, as a plain transformers forward without `position_ids`.
+    /// Logits for `ids` `[batch, seq]`. `attention_mask` (row-major `[batch, seq]`, on the
+    /// host, where the attention kernel reads it) is `true` on real tokens; positions count
+    /// from 0 in every row, as a plain transformers forward without `position_ids`.
     pub fn forward(
         &self,
-        config: &ModelConfig,
         ids: Tensor<2, Int>,
-        attention_mask: Option<Tensor<2, Bool>>,
+        attention_mask: Option<&[bool]>,
         keep_hidden_states: bool,
     ) -> ForwardOutput {
         let [b, t] = ids.dims();
         let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
-        let real: Option<Vec<bool>> =
-            attention_mask.map(|m| m.into_data().try_to_vec_as::<bool>().unwrap_or_default());
-        self.forward_at(
-            config,
-            ids,
-            &positions,
-            real.as_deref(),
-            None,
-            keep_hidden_states,
-        )
+        self.forward_at(ids, &positions, attention_mask, None, keep_hidden_states)
     }
 
     /// The general forward: `positions` (row-major `[batch, seq]`) place each new token for
@@ -480,7 +486,6 @@ impl CausalLm {
     /// given, supplies earlier keys and values and receives the new ones.
     pub fn forward_at(
         &self,
-        config: &ModelConfig,
         ids: Tensor<2, Int>,
         positions: &[usize],
         key_real: Option<&[bool]>,
@@ -488,7 +493,7 @@ impl CausalLm {
         keep_hidden_states: bool,
     ) -> ForwardOutput {
         let (x, hidden_states) =
-            self.final_hidden(config, ids, positions, key_real, cache, keep_hidden_states);
+            self.final_hidden(ids, positions, key_real, cache, keep_hidden_states);
         ForwardOutput {
             logits: self.logits(x),
             hidden_states,
@@ -512,7 +517,6 @@ impl CausalLm {
     /// the residual stream after each block when asked for.
     pub(crate) fn final_hidden(
         &self,
-        config: &ModelConfig,
         ids: Tensor<2, Int>,
         positions: &[usize],
         key_real: Option<&[bool]>,
@@ -521,7 +525,7 @@ impl CausalLm {
     ) -> (Tensor<3>, Vec<Tensor<3>>) {
         let [b, t] = ids.dims();
         let device = ids.device();
-        let rope = rope_tables(config, positions, b, t, &device);
+        let rope = rope_tables(&self.config, positions, b, t, &device);
         let key_real = key_real.unwrap_or_default();
         if let Some(cache) = cache.as_deref_mut() {
             cache.ensure_layers(self.layers.len());

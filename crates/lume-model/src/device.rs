@@ -39,6 +39,24 @@ pub enum DeviceError {
         /// The feature that enables it.
         feature: &'static str,
     },
+    /// Reading a result back from the device failed.
+    #[error("reading {what} back from the device: {message}")]
+    Read {
+        /// What was read.
+        what: &'static str,
+        /// What the backend said.
+        message: String,
+    },
+}
+
+impl DeviceError {
+    /// A failed read of `what`, for `map_err`.
+    pub fn read<E: fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> DeviceError {
+        move |e| DeviceError::Read {
+            what,
+            message: format!("{e:?}"),
+        }
+    }
 }
 
 impl FromStr for DeviceSpec {

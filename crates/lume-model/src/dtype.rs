@@ -6,7 +6,7 @@ use std::str::FromStr;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Tensor};
 
-use crate::decoder::CausalLm;
+use crate::decoder::Model;
 
 /// How the weight matrices are stored for inference; activations, sums and softmaxes stay in
 /// f32 whatever the choice.
@@ -88,7 +88,7 @@ impl ModuleMapper for CastMatrices {
     }
 }
 
-impl CausalLm {
+impl Model {
     /// The same model with its weight matrices stored in `dtype` (see [`WeightDtype`]).
     pub fn with_weight_dtype(self, dtype: WeightDtype) -> Self {
         self.map(&mut CastMatrices(dtype.dtype()))
@@ -106,7 +106,7 @@ mod tests {
         let device = DeviceSpec::Cpu.device().expect("cpu");
         let input =
             Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
-        let out = model.lm.forward(&model.config, input, None, false).logits;
+        let out = model.forward(input, None, false).logits;
         assert_eq!(out.dtype(), burn::tensor::DType::F32, "logits stay f32");
         out.into_data().try_to_vec().expect("f32 logits")
     }

@@ -6,8 +6,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use lume_data::{EncodeError, IGNORE_INDEX, TokenStats, TrainingExample};
 
-use crate::config::ModelConfig;
-use crate::decoder::CausalLm;
+use crate::decoder::Model;
 use crate::evaluation::BulkProgress;
 use crate::generation::GenerationConfig;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
@@ -34,10 +33,8 @@ pub enum EngineError {
 
 /// A loaded model ready for the benchmark's inference.
 pub struct Engine {
-    /// The architecture.
-    pub config: ModelConfig,
-    /// The weights.
-    pub model: CausalLm,
+    /// The network and its configuration.
+    pub model: Model,
     /// The tokenizer.
     pub tokenizer: TextTokenizer,
     /// Where tensors live.
@@ -52,18 +49,17 @@ impl Engine {
     /// Loads a Hugging Face checkpoint folder (config, weights, tokenizer), or a `.gguf` file,
     /// onto `device`.
     pub fn load(dir: &Path, device: Device) -> Result<Self, EngineError> {
-        let (config, model, tokenizer) = if crate::is_gguf(dir) {
+        let (model, tokenizer) = if crate::is_gguf(dir) {
             let checkpoint = crate::GgufCheckpoint::read(dir)
                 .map_err(|e| crate::LoadError::Gguf(Box::new(e)))?;
             checkpoint
                 .into_model(dir, &device)
                 .map_err(crate::LoadError::from)?
         } else {
-            let (config, model) = CausalLm::load(dir, &device)?;
-            (config, model, TextTokenizer::from_dir(dir)?)
+            let model = Model::load(dir, &device)?;
+            (model, TextTokenizer::from_dir(dir)?)
         };
         Ok(Engine {
-            config,
             model,
             tokenizer,
             device,
@@ -76,7 +72,7 @@ impl Engine {
         let t = ids.len();
         let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
         let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, t]), &self.device);
-        self.model.forward(&self.config, input, None, false).logits
+        self.model.forward(input, None, false).logits
     }
 
     /// A tokenized example (cut at the context length by the tokenizing call) as the engine
@@ -87,14 +83,14 @@ impl Engine {
         example: Result<TrainingExample, EncodeError>,
     ) -> Result<TrainingExample, EngineError> {
         let example = example.map_err(|e| EngineError::Tokenizer(TokenizerError::Codec(e.0)))?;
-        self.config.check_window(example.len())?;
+        self.model.config.check_window(example.len())?;
         Ok(example)
     }
 
     /// Teacher-forced statistics of a tokenized example's counted positions.
     pub fn example_stats(&self, example: &TrainingExample) -> Result<TokenStats, EngineError> {
         let t = example.len();
-        self.config.check_window(t)?;
+        self.model.config.check_window(t)?;
         let counted: Vec<usize> = (1..t)
             .filter(|&i| example.labels[i] != IGNORE_INDEX)
             .collect();
@@ -104,7 +100,7 @@ impl Engine {
             ));
         }
         let logits = self.logits(&example.input_ids);
-        let v = self.config.vocab_size;
+        let v = self.model.config.vocab_size;
         let log_probs = log_softmax(logits.slice([0..1, 0..t - 1, 0..v]), 2).reshape([t - 1, v]);
         let targets: Vec<i64> = (1..t).map(|i| example.labels[i].max(0)).collect();
         let index = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), &self.device);
@@ -144,7 +140,7 @@ impl Engine {
 
     /// Longest sequence the checkpoint takes.
     pub fn context_length(&self) -> usize {
-        self.config.max_position_embeddings
+        self.model.config.max_position_embeddings
     }
 
     /// Greedy continuations of `prompts`, `batch_size` at a time.
@@ -153,7 +149,7 @@ impl Engine {
         prompts: &[&str],
         max_new_tokens: usize,
     ) -> Result<Vec<String>, EngineError> {
-        let generation = GenerationConfig::greedy(&self.config, max_new_tokens);
+        let generation = GenerationConfig::greedy(&self.model.config, max_new_tokens);
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(self.batch_size.max(1)) {
             let ids = chunk
@@ -161,12 +157,15 @@ impl Engine {
                 .map(|p| self.tokenizer.encode_ids(p))
                 .collect::<Result<Vec<_>, _>>()?;
             for prompt in &ids {
-                self.config.check_window(prompt.len() + max_new_tokens)?;
+                self.model
+                    .config
+                    .check_window(prompt.len() + max_new_tokens)?;
             }
-            for tokens in self
+            let generated = self
                 .model
-                .generate(&self.config, &ids, &generation, &self.device)
-            {
+                .generate(&ids, &generation)
+                .map_err(|e| EngineError::Device(e.to_string()))?;
+            for tokens in generated {
                 out.push(self.tokenizer.decode(&tokens)?);
             }
         }
@@ -179,7 +178,7 @@ impl Engine {
             &self.tokenizer,
             prompt,
             answer,
-            Some(self.config.max_position_embeddings),
+            Some(self.model.config.max_position_embeddings),
         ))?;
         self.example_stats(&example)
     }

@@ -98,7 +98,7 @@ impl Engine {
         max_new_tokens: usize,
         mut progress: impl FnMut(BulkProgress),
     ) -> Result<(Vec<TokenStats>, Vec<Vec<u32>>), EngineError> {
-        let max_len = self.config.max_position_embeddings;
+        let max_len = self.model.config.max_position_embeddings;
         let mut items = Vec::with_capacity(rows.len());
         for (index, (prompt, answer)) in rows.iter().enumerate() {
             let example = self.within_window(TrainingExample::prompt_answer(
@@ -111,7 +111,9 @@ impl Engine {
                 .then(|| self.tokenizer.encode_ids(prompt))
                 .transpose()?;
             if let Some(prompt) = &prompt {
-                self.config.check_window(prompt.len() + max_new_tokens)?;
+                self.model
+                    .config
+                    .check_window(prompt.len() + max_new_tokens)?;
             }
             items.push(Item {
                 index,
@@ -151,7 +153,7 @@ impl Engine {
                 }
                 let Some(r) = ready.pop_front() else { break };
                 done.tokens_generated += 1;
-                if max_new_tokens <= 1 || self.config.eos_token_ids.contains(&r.first) {
+                if max_new_tokens <= 1 || self.model.config.eos_token_ids.contains(&r.first) {
                     generated[r.index] = vec![r.first];
                     done.generated += 1;
                     progress(done);
@@ -193,7 +195,9 @@ impl Engine {
             for slot in slots.iter_mut() {
                 let Some(s) = slot else { continue };
                 done.tokens_generated += 1;
-                if s.out.len() >= max_new_tokens || self.config.eos_token_ids.contains(&s.next) {
+                if s.out.len() >= max_new_tokens
+                    || self.model.config.eos_token_ids.contains(&s.next)
+                {
                     generated[s.index] = std::mem::take(&mut s.out);
                     done.generated += 1;
                     *slot = None;
@@ -217,7 +221,7 @@ impl Engine {
         texts: &[&str],
         mut progress: impl FnMut(BulkProgress),
     ) -> Result<Vec<TokenStats>, EngineError> {
-        let max_len = self.config.max_position_embeddings;
+        let max_len = self.model.config.max_position_embeddings;
         let mut items = Vec::with_capacity(texts.len());
         for (index, text) in texts.iter().enumerate() {
             let example = self.within_window(TrainingExample::full_text(
@@ -252,7 +256,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let b = batch.len();
         let t = batch.iter().map(|i| i.ids.len()).max().unwrap_or(0);
-        let pad = i64::from(self.config.pad_token_id.unwrap_or(0));
+        let pad = i64::from(self.model.config.pad_token_id.unwrap_or(0));
         let mut ids = Vec::with_capacity(b * t);
         let mut real = Vec::with_capacity(b * t);
         for item in &batch {
@@ -265,7 +269,6 @@ impl Engine {
         let keep = batch.iter().any(|i| i.prompt.is_some());
         let mut cache = KvCache::default();
         let (hidden, _) = self.model.final_hidden(
-            &self.config,
             input,
             &positions,
             Some(&real),
@@ -293,7 +296,7 @@ impl Engine {
             }
             done.tokens_scored += item.ids.len();
         }
-        let h = self.config.hidden_size;
+        let h = self.model.config.hidden_size;
         let flat = hidden.reshape([b * t, h]);
         let mut row_stats_of: Vec<TokenStats> = vec![TokenStats::default(); b];
         let mut first: Vec<Option<u32>> = vec![None; b];
@@ -355,15 +358,10 @@ impl Engine {
         let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, t]), &self.device);
         let positions: Vec<usize> = (0..t).collect();
         let mut cache = KvCache::default();
-        let (hidden, _) = self.model.final_hidden(
-            &self.config,
-            input,
-            &positions,
-            None,
-            Some(&mut cache),
-            false,
-        );
-        let h = self.config.hidden_size;
+        let (hidden, _) = self
+            .model
+            .final_hidden(input, &positions, None, Some(&mut cache), false);
+        let h = self.model.config.hidden_size;
         let last = self.model.logits(hidden.slice([0..1, t - 1..t, 0..h]));
         let host = self.host(last)?;
         Ok(Ready {
@@ -383,7 +381,7 @@ impl Engine {
         masks: &mut [Vec<bool>],
     ) -> Result<(), EngineError> {
         let b = slots.len();
-        let pad = self.config.pad_token_id.unwrap_or(0);
+        let pad = self.model.config.pad_token_id.unwrap_or(0);
         let mut ids = Vec::with_capacity(b);
         let mut positions = Vec::with_capacity(b);
         for (slot, mask) in slots.iter().zip(masks.iter_mut()) {
@@ -393,14 +391,9 @@ impl Engine {
         }
         let key_real: Vec<bool> = masks.iter().flatten().copied().collect();
         let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, 1]), &self.device);
-        let (hidden, _) = self.model.final_hidden(
-            &self.config,
-            input,
-            &positions,
-            Some(&key_real),
-            Some(cache),
-            false,
-        );
+        let (hidden, _) =
+            self.model
+                .final_hidden(input, &positions, Some(&key_real), Some(cache), false);
         let host = self.host(self.model.logits(hidden))?;
         let v = host.len() / b;
         for (r, slot) in slots.iter_mut().enumerate() {

@@ -1,12 +1,13 @@
 //! Batched generation with left padding and a KV cache: greedy, or sampled with temperature
 //! and top-p from a seed.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
-use crate::decoder::{CausalLm, KvCache};
+use crate::decoder::{KvCache, Model};
+use crate::device::DeviceError;
 
 /// Sampling instead of greedy decoding.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -76,22 +77,21 @@ fn sample(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     kept.last().map_or(0, |k| k.0 as u32)
 }
 
-impl CausalLm {
+impl Model {
     /// Continues each prompt; returns only the new tokens, ending at (and including) the first
     /// EOS. Prompts are left-padded into one batch and positions counted from each row's first
     /// real token, as transformers' `generate` does.
     pub fn generate(
         &self,
-        config: &ModelConfig,
         prompts: &[Vec<u32>],
         generation: &GenerationConfig,
-        device: &Device,
-    ) -> Vec<Vec<u32>> {
+    ) -> Result<Vec<Vec<u32>>, DeviceError> {
         let b = prompts.len();
         let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
         if b == 0 || longest == 0 || generation.max_new_tokens == 0 {
-            return vec![Vec::new(); b];
+            return Ok(vec![Vec::new(); b]);
         }
+        let device = &self.embed_tokens.weight.device();
         let mut ids = Vec::with_capacity(b * longest);
         let mut real = Vec::with_capacity(b * longest);
         let mut positions = Vec::with_capacity(b * longest);
@@ -115,14 +115,8 @@ impl CausalLm {
         let mut width = longest;
         for _ in 0..generation.max_new_tokens {
             // Only the last position's logits are needed: the head runs on one row per prompt.
-            let (hidden, _) = self.final_hidden(
-                config,
-                input,
-                &positions,
-                Some(&real),
-                Some(&mut cache),
-                false,
-            );
+            let (hidden, _) =
+                self.final_hidden(input, &positions, Some(&real), Some(&mut cache), false);
             let [_, t, h] = hidden.dims();
             let logits = self.logits(hidden.slice([0..b, t - 1..t, 0..h]));
             let v = logits.dims()[2];
@@ -132,13 +126,15 @@ impl CausalLm {
                     .argmax(1)
                     .into_data()
                     .try_to_vec_as::<i64>()
-                    .unwrap_or_default()
+                    .map_err(DeviceError::read("the next tokens"))?
                     .into_iter()
                     .map(|x| x as u32)
                     .collect(),
                 Some(s) => {
-                    let host: Vec<f32> =
-                        last.into_data().try_to_vec_as::<f32>().unwrap_or_default();
+                    let host: Vec<f32> = last
+                        .into_data()
+                        .try_to_vec_as::<f32>()
+                        .map_err(DeviceError::read("the last logits"))?;
                     (0..b)
                         .map(|r| sample(&host[r * v..(r + 1) * v], s, &mut rng))
                         .collect()
@@ -173,6 +169,6 @@ impl CausalLm {
             }
             input = Tensor::<2, Int>::from_data(TensorData::new(step, [b, 1]), device);
         }
-        outputs
+        Ok(outputs)
     }
 }

@@ -30,9 +30,9 @@ mod tokenizer;
 mod weights;
 
 pub use allocator::reuse_freed_memory;
-pub use causal::{CausalModel, Model};
+pub use causal::CausalModel;
 pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig, WindowExceeded};
-pub use decoder::{Attention, Block, CausalLm, ForwardOutput, KvCache, LayerCache, Mlp, Norm};
+pub use decoder::{Attention, Block, ForwardOutput, KvCache, LayerCache, Mlp, Model, Norm};
 pub use device::{DeviceError, DeviceSpec};
 pub use dtype::{UnknownDtype, WeightDtype};
 pub use engine::{Engine, EngineError};

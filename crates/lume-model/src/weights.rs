@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::ModelConfig;
-use crate::decoder::CausalLm;
+use crate::decoder::Model;
 
 /// Why weights cannot be loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +256,7 @@ impl Loader<'_> {
     }
 }
 
-impl CausalLm {
+impl Model {
     /// Builds the model from a checkpoint's tensors; every missing, unexpected or mis-shaped
     /// tensor is named in the error.
     pub fn from_host_tensors(
@@ -293,7 +293,7 @@ impl CausalLm {
             });
         }
         let mut loader = Loader { tensors, device };
-        let mut model = CausalLm::new(config, device);
+        let mut model = Model::new(config, device);
         model.embed_tokens.weight = Param::from_tensor(loader.matrix("model.embed_tokens.weight"));
         for (l, layer) in model.layers.iter_mut().enumerate() {
             let p = format!("model.layers.{l}");
@@ -340,16 +340,15 @@ impl CausalLm {
 
     /// Loads `config.json` and the safetensors weights of a Hugging Face checkpoint folder, or
     /// a `.gguf` file (de-quantized to f32).
-    pub fn load(dir: &Path, device: &Device) -> Result<(ModelConfig, Self), crate::LoadError> {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, crate::LoadError> {
         if crate::is_gguf(dir) {
             let checkpoint = crate::GgufCheckpoint::read(dir).map_err(Box::new)?;
-            let (config, model, _) = checkpoint.into_model(dir, device)?;
-            return Ok((config, model));
+            let (model, _) = checkpoint.into_model(dir, device)?;
+            return Ok(model);
         }
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let host = HostTensors::read_dir(dir)?;
-        let model = CausalLm::from_host_tensors(&config, host, dir, device)?;
-        Ok((config, model))
+        Ok(Model::from_host_tensors(&config, host, dir, device)?)
     }
 }
 
@@ -398,7 +397,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-impl CausalLm {
+impl Model {
     /// Every tensor under its Hugging Face name, `[out, in]` like transformers stores them.
     fn hf_tensors(&self) -> Result<Vec<HostTensor>, WeightsError> {
         let mut out = vec![host_tensor(
@@ -454,14 +453,14 @@ impl CausalLm {
 
     /// Writes `config.json`, `generation_config.json` and `model.safetensors` (f32) in the
     /// Hugging Face layout, each written to a temporary file and renamed into place.
-    pub fn save(&self, config: &ModelConfig, dir: &Path) -> Result<(), WeightsError> {
+    pub fn save(&self, dir: &Path) -> Result<(), WeightsError> {
         std::fs::create_dir_all(dir).map_err(|source| WeightsError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
         let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
         write_f32_safetensors(&dir.join("model.safetensors"), self.hf_tensors()?, metadata)?;
-        write_config_files(config, dir)
+        write_config_files(&self.config, dir)
     }
 }
 

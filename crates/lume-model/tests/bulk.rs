@@ -1,5 +1,5 @@
 //! Bulk scoring and continuous-batching generation (`Engine::score_and_generate`) give what
-//! the one-row paths give: the same greedy tokens as `CausalLm::generate` on each prompt alone,
+//! the one-row paths give: the same greedy tokens as `Model::generate` on each prompt alone,
 //! and the same answer statistics as `Engine::example_stats`, for any number of slots, with
 //! rows finishing at different steps (slots refilled, the cache compacted and shrunk).
 
@@ -43,10 +43,9 @@ fn engine(batch_size: usize) -> Engine {
         .collect();
     config.pad_token_id = Some(1);
     let device = DeviceSpec::Cpu.device().unwrap();
-    let model = Model::random(config.clone(), 11, &device);
+    let model = Model::random(config, 11, &device);
     Engine {
-        config,
-        model: model.lm.map(&mut Scale(6.0)),
+        model: model.map(&mut Scale(6.0)),
         tokenizer,
         device,
         batch_size,
@@ -83,15 +82,12 @@ fn bulk_generation_and_scores_equal_the_one_row_paths() {
     let max_new = 90;
     let reference = engine(1);
     let rows = rows();
-    let generation = GenerationConfig::greedy(&reference.config, max_new);
+    let generation = GenerationConfig::greedy(&reference.model.config, max_new);
     let mut want_tokens = Vec::new();
     let mut want_stats = Vec::new();
     for (prompt, answer) in &rows {
         let ids = reference.tokenizer.encode_ids(prompt).unwrap();
-        let out =
-            reference
-                .model
-                .generate(&reference.config, &[ids], &generation, &reference.device);
+        let out = reference.model.generate(&[ids], &generation).unwrap();
         want_tokens.push(out[0].clone());
         let example =
             TrainingExample::prompt_answer(&reference.tokenizer, prompt, answer, None).unwrap();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use lume_data::TrainingExample;
-use lume_model::{CausalLm, DeviceSpec, Engine, ModelConfig, row_losses};
+use lume_model::{DeviceSpec, Engine, Model, ModelConfig, row_losses};
 
 fn engine() -> (tempfile::TempDir, Engine) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -18,9 +18,7 @@ fn engine() -> (tempfile::TempDir, Engine) {
         "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":4096,"eos_token_id":0,"pad_token_id":1}"#;
     let config = ModelConfig::from_json(config_json, Path::new("config.json")).unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
-    CausalLm::new(&config, &device)
-        .save(&config, dir.path())
-        .unwrap();
+    Model::new(&config, &device).save(dir.path()).unwrap();
     let engine = Engine::load(dir.path(), device).unwrap();
     (dir, engine)
 }
@@ -35,10 +33,7 @@ fn token_stats_agree_with_the_forward_pass() {
     let t = example.len();
     let ids: Vec<i64> = example.input_ids.iter().map(|&i| i64::from(i)).collect();
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, t]), &engine.device);
-    let logits = engine
-        .model
-        .forward(&engine.config, input, None, false)
-        .logits;
+    let logits = engine.model.forward(input, None, false).logits;
     let loss = row_losses(logits, &example.labels)[0].unwrap();
     assert!((stats.mean_nll().unwrap() - loss).abs() < 1e-5);
     for (&mu, &var) in stats.expected_log_prob.iter().zip(&stats.log_prob_variance) {

@@ -54,9 +54,7 @@ fn cached_decoding_matches_the_full_forward_past_the_cache_capacity() {
 
         let full = values(
             model
-                .lm
                 .forward_at(
-                    &config,
                     take(0, total),
                     &positions(0, total),
                     Some(&mask_up_to(total)),
@@ -69,9 +67,7 @@ fn cached_decoding_matches_the_full_forward_past_the_cache_capacity() {
         let step_logits = |from: usize, to: usize, cache: &mut KvCache| {
             values(
                 model
-                    .lm
                     .forward_at(
-                        &config,
                         take(from, to),
                         &positions(from, to),
                         Some(&mask_up_to(to)),

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
-use lume_model::{CausalLm, DeviceSpec, ModelConfig, row_losses};
+use burn::tensor::{Int, Tensor, TensorData};
+use lume_model::{DeviceSpec, Model, row_losses};
 use serde_json::Value;
 
 fn fixture(name: &str) -> (PathBuf, Value) {
@@ -36,13 +36,13 @@ fn ints(v: &Value) -> Vec<i64> {
         .collect()
 }
 
-fn greedy(model: &CausalLm, config: &ModelConfig, prompt: &[i64], steps: usize) -> Vec<i64> {
+fn greedy(model: &Model, prompt: &[i64], steps: usize) -> Vec<i64> {
     let device = DeviceSpec::Cpu.device().unwrap();
     let mut ids = prompt.to_vec();
     for _ in 0..steps {
         let t = ids.len();
         let input = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, t]), &device);
-        let logits = model.forward(config, input, None, false).logits;
+        let logits = model.forward(input, None, false).logits;
         let [_, _, v] = logits.dims();
         let last = logits.slice([0..1, t - 1..t, 0..v]).reshape([v]);
         let next: Vec<i64> = last.argmax(0).into_data().try_to_vec_as::<i64>().unwrap();
@@ -54,13 +54,13 @@ fn greedy(model: &CausalLm, config: &ModelConfig, prompt: &[i64], steps: usize) 
 fn check(name: &str) {
     let (dir, expected) = fixture(name);
     let device = DeviceSpec::Cpu.device().unwrap();
-    let (config, model) = CausalLm::load(&dir, &device).unwrap();
+    let model = Model::load(&dir, &device).unwrap();
+    let config = model.config.clone();
     let (ids, b, t) = matrix(&expected["input_ids"], |x| x.as_i64().unwrap());
     let (mask, _, _) = matrix(&expected["attention_mask"], |x| x.as_i64().unwrap() == 1);
     let (labels, _, _) = matrix(&expected["labels"], |x| x.as_i64().unwrap());
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [b, t]), &device);
-    let attention = Tensor::<2, Bool>::from_data(TensorData::new(mask.clone(), [b, t]), &device);
-    let logits = model.forward(&config, input, Some(attention), false).logits;
+    let logits = model.forward(input, Some(&mask), false).logits;
     let v = config.vocab_size;
     let host: Vec<f32> = logits.clone().into_data().try_to_vec_as::<f32>().unwrap();
     let mut worst = 0.0f64;
@@ -84,11 +84,9 @@ fn check(name: &str) {
             TensorData::new(ids[row * t..(row + 1) * t].to_vec(), [1, t]),
             &device,
         );
-        let attention = Tensor::<2, Bool>::from_data(
-            TensorData::new(mask[row * t..(row + 1) * t].to_vec(), [1, t]),
-            &device,
-        );
-        let logits = model.forward(&config, input, Some(attention), false).logits;
+        let logits = model
+            .forward(input, Some(&mask[row * t..(row + 1) * t]), false)
+            .logits;
         let ours = row_losses(logits, &labels[row * t..(row + 1) * t])[0].unwrap();
         let want = expected["losses"][row].as_f64().unwrap();
         assert!(
@@ -106,7 +104,7 @@ fn check(name: &str) {
         let prompt = ints(p);
         let want = ints(g);
         assert_eq!(
-            greedy(&model, &config, &prompt, want.len()),
+            greedy(&model, &prompt, want.len()),
             want,
             "{name}: greedy tokens"
         );
@@ -133,21 +131,22 @@ fn save_then_load_gives_the_same_logits() {
     for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
         let (dir, expected) = fixture(name);
         let device = DeviceSpec::Cpu.device().unwrap();
-        let (config, model) = CausalLm::load(&dir, &device).unwrap();
+        let model = Model::load(&dir, &device).unwrap();
+        let config = model.config.clone();
         let out = tempfile::tempdir().unwrap();
-        model.save(&config, out.path()).unwrap();
-        let (config2, model2) = CausalLm::load(out.path(), &device).unwrap();
-        assert_eq!(config2, config, "{name}");
+        model.save(out.path()).unwrap();
+        let model2 = Model::load(out.path(), &device).unwrap();
+        assert_eq!(model2.config, config, "{name}");
         let (ids, b, t) = matrix(&expected["input_ids"], |x| x.as_i64().unwrap());
         let input = || Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [b, t]), &device);
         let a: Vec<f32> = model
-            .forward(&config, input(), None, false)
+            .forward(input(), None, false)
             .logits
             .into_data()
             .try_to_vec_as()
             .unwrap();
         let c: Vec<f32> = model2
-            .forward(&config2, input(), None, false)
+            .forward(input(), None, false)
             .logits
             .into_data()
             .try_to_vec_as()
@@ -172,7 +171,7 @@ fn a_checkpoint_that_does_not_fit_names_every_bad_tensor() {
     config["intermediate_size"] = 65.into();
     std::fs::write(tmp.path().join("config.json"), config.to_string()).unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
-    let err = CausalLm::load(tmp.path(), &device).unwrap_err().to_string();
+    let err = Model::load(tmp.path(), &device).unwrap_err().to_string();
     assert!(
         err.contains("missing tensor model.layers.2.self_attn.q_proj.weight"),
         "{err}"
@@ -191,7 +190,8 @@ fn kv_cached_batched_generation_matches_transformers_and_unbatched_runs() {
     for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
         let (dir, expected) = fixture(name);
         let device = DeviceSpec::Cpu.device().unwrap();
-        let (config, model) = CausalLm::load(&dir, &device).unwrap();
+        let model = Model::load(&dir, &device).unwrap();
+        let config = model.config.clone();
         let prompts: Vec<Vec<u32>> = expected["prompts"]
             .as_array()
             .unwrap()
@@ -221,14 +221,16 @@ fn kv_cached_batched_generation_matches_transformers_and_unbatched_runs() {
         generation.eos_token_ids.clear();
         for (p, w) in prompts.iter().zip(&want) {
             assert_eq!(
-                &model.generate(&config, std::slice::from_ref(p), &generation, &device)[0],
+                &model
+                    .generate(std::slice::from_ref(p), &generation)
+                    .unwrap()[0],
                 w,
                 "{name}"
             );
         }
         // Both prompts in one left-padded batch (they differ in length).
         assert_eq!(
-            model.generate(&config, &prompts, &generation, &device),
+            model.generate(&prompts, &generation).unwrap(),
             want,
             "{name} batched"
         );

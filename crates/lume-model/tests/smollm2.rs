@@ -194,11 +194,8 @@ fn logits_answer_nlls_and_mia_losses_equal_transformers() {
             TensorData::new(ids.iter().map(|&i| i64::from(i)).collect(), [1, t]),
             &device,
         );
-        let logits = engine
-            .model
-            .forward(&engine.config, input, None, false)
-            .logits;
-        let v = engine.config.vocab_size;
+        let logits = engine.model.forward(input, None, false).logits;
+        let v = engine.model.config.vocab_size;
         let host: Vec<f32> = logits.into_data().try_to_vec().unwrap();
         for (p, want) in row["logits"].as_array().unwrap().iter().enumerate() {
             for (k, w) in want.as_array().unwrap().iter().enumerate() {
@@ -250,20 +247,16 @@ fn greedy_generations_equal_transformers_batched_and_row_by_row() {
     let rows = expected()["rows"].as_array().unwrap();
     let prompts: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["prompt_ids"])).collect();
     let want: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["generated"])).collect();
-    let generation = GenerationConfig::greedy(&engine.config, 32);
-    let batched = engine
-        .model
-        .generate(&engine.config, &prompts, &generation, &device);
+    let generation = GenerationConfig::greedy(&engine.model.config, 32);
+    let batched = engine.model.generate(&prompts, &generation).unwrap();
     for (i, (ours, want)) in batched.iter().zip(&want).enumerate() {
         assert_eq!(ours, want, "row {i} batched");
     }
     for (i, (prompt, want)) in prompts.iter().zip(&want).enumerate().step_by(3) {
-        let single = engine.model.generate(
-            &engine.config,
-            std::slice::from_ref(prompt),
-            &generation,
-            &device,
-        );
+        let single = engine
+            .model
+            .generate(std::slice::from_ref(prompt), &generation)
+            .unwrap();
         assert_eq!(&single[0], want, "row {i} alone");
     }
 }

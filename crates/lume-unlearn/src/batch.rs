@@ -1,6 +1,6 @@
 //! Tokenized batches moved onto a device, with the next-token targets the losses need.
 
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use lume_data::{Batch, IGNORE_INDEX};
 
 use crate::UnlearnError;
@@ -11,8 +11,9 @@ use crate::UnlearnError;
 pub struct TensorBatch {
     /// Token ids `[batch, seq]`.
     pub ids: Tensor<2, Int>,
-    /// `true` on real tokens `[batch, seq]`.
-    pub attention_mask: Tensor<2, Bool>,
+    /// `true` on real tokens, row-major `[batch, seq]`, on the host (where the attention
+    /// kernel reads it).
+    pub attention_mask: Vec<bool>,
     /// Next-token ids `[batch, seq − 1]` (0 where not counted).
     pub targets: Tensor<2, Int>,
     /// 1 where the target counts, 0 elsewhere `[batch, seq − 1]`.
@@ -61,10 +62,7 @@ impl TensorBatch {
         let shifted = [b, t - 1];
         Ok(TensorBatch {
             ids: Tensor::from_data(TensorData::new(ids, [b, t]), device),
-            attention_mask: Tensor::from_data(
-                TensorData::new(batch.attention_mask.clone(), [b, t]),
-                device,
-            ),
+            attention_mask: batch.attention_mask.clone(),
             targets: Tensor::from_data(TensorData::new(targets, shifted), device),
             weights: Tensor::from_data(TensorData::new(weights, shifted), device),
             weights_after_first: Tensor::from_data(TensorData::new(after_first, shifted), device),
@@ -83,7 +81,7 @@ impl TensorBatch {
     pub fn inner(&self) -> TensorBatch {
         TensorBatch {
             ids: self.ids.clone().inner(),
-            attention_mask: self.attention_mask.clone().inner(),
+            attention_mask: self.attention_mask.clone(),
             targets: self.targets.clone().inner(),
             weights: self.weights.clone().inner(),
             weights_after_first: self.weights_after_first.clone().inner(),

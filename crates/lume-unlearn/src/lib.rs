@@ -58,6 +58,10 @@ pub use trainer::{
     Silent, TrainObserver, TrainOutcome, TrainableModel, TrainerConfig, UnlearnData, train,
 };
 
+/// What a method author needs besides this crate, so that `lume-unlearn` alone is enough: the
+/// model, data and device types, and Burn for the tensors a loss is made of.
+pub use {burn, lume_data, lume_model};
+
 use std::path::PathBuf;
 
 /// Why a method or a training run cannot go on.

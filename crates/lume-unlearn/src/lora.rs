@@ -71,9 +71,9 @@ pub fn is_adapter_path(path: &str) -> bool {
 ///     heads: 2, kv_heads: 1, intermediate_size: 32, max_positions: 32 }).unwrap();
 /// let model = Model::random(config, 0, &DeviceSpec::Cpu.training_device().unwrap());
 /// let adapted = attach_lora(model, &LoraConfig::default()).unwrap();
-/// assert!(adapted.lm.layers[0].self_attn.q_proj.weight.adapter().is_some());
+/// assert!(adapted.layers[0].self_attn.q_proj.weight.adapter().is_some());
 /// let merged = merge_lora(adapted);
-/// assert!(merged.lm.layers[0].self_attn.q_proj.weight.adapter().is_none());
+/// assert!(merged.layers[0].self_attn.q_proj.weight.adapter().is_none());
 /// ```
 pub fn attach_lora<M: Module>(model: M, config: &LoraConfig) -> Result<M, UnlearnError> {
     let bad = |message: String| UnlearnError::BadHyperparameter {

@@ -146,7 +146,7 @@ impl StepContext<'_> {
 /// `model`'s logits on `batch`.
 fn logits(model: &dyn CausalModel, batch: &TensorBatch) -> Tensor<3> {
     model
-        .forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false)
+        .forward_tokens(batch.ids.clone(), Some(&batch.attention_mask), false)
         .logits
 }
 
@@ -155,7 +155,7 @@ fn hidden_after(
     batch: &TensorBatch,
     layer: usize,
 ) -> Result<Tensor<3>, UnlearnError> {
-    let out = model.forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), true);
+    let out = model.forward_tokens(batch.ids.clone(), Some(&batch.attention_mask), true);
     let returned = out.hidden_states.len();
     out.hidden_states.into_iter().nth(layer).ok_or_else(|| {
         UnlearnError::Data(format!(

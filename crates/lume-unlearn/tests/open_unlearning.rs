@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use lume_data::{Batch, PaddingSide, TrainingExample};
 use lume_model::{CausalModel, DeviceSpec, ForwardOutput};
 use lume_unlearn::{LossTerms, LossValues, Pdu, Rmu, StepContext, TensorBatch, UnlearningMethod};
@@ -60,7 +60,7 @@ impl CausalModel for StandIn {
     fn forward_tokens(
         &self,
         ids: Tensor<2, Int>,
-        _mask: Option<Tensor<2, Bool>>,
+        _mask: Option<&[bool]>,
         keep_hidden_states: bool,
     ) -> ForwardOutput {
         let device = ids.device();

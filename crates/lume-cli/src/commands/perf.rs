@@ -100,7 +100,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
 
     // Training: forward + backward + global-norm clipping + AdamW, through the real trainer.
     let model = Model::random(config.clone(), args.seed, &spec.training_device()?);
-    let params = model.lm.num_params();
+    let params = model.num_params();
     let input_ids = tokens(args.seq);
     let example = TrainingExample {
         labels: input_ids.iter().map(|&t| i64::from(t)).collect(),
@@ -145,13 +145,13 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         eos_token_ids: Vec::new(),
         ..GenerationConfig::greedy(&config, 4)
     };
-    model.lm.generate(&config, &prompts, &warm, &device);
+    model.generate(&prompts, &warm)?;
     let generation = GenerationConfig {
         max_new_tokens: args.gen_tokens,
         ..warm
     };
     let start = Instant::now();
-    let generated = model.lm.generate(&config, &prompts, &generation, &device);
+    let generated = model.generate(&prompts, &generation)?;
     let gen_s = start.elapsed().as_secs_f64();
     let produced: usize = generated.iter().map(Vec::len).sum();
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::file::{GgufFile, MetaValue, ParseError};
 use crate::config::{ConfigError, ModelConfig};
-use crate::decoder::CausalLm;
+use crate::decoder::Model;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
 use crate::weights::{
     HostTensors, NamedTensors, WeightsError, write_config_files, write_f32_safetensors,
@@ -226,16 +226,16 @@ impl GgufCheckpoint {
         })
     }
 
-    /// The model on `device` (its tensors moved, not copied), with its configuration and
-    /// tokenizer; `path` names the file in errors.
+    /// The model on `device` (its tensors moved, not copied) and its tokenizer; `path` names
+    /// the file in errors.
     pub fn into_model(
         self,
         path: &Path,
         device: &burn::tensor::Device,
-    ) -> Result<(ModelConfig, CausalLm, TextTokenizer), WeightsError> {
+    ) -> Result<(Model, TextTokenizer), WeightsError> {
         let host = HostTensors::from_named(self.tensors);
-        let model = CausalLm::from_host_tensors(&self.config, host, path, device)?;
-        Ok((self.config, model, self.tokenizer))
+        let model = Model::from_host_tensors(&self.config, host, path, device)?;
+        Ok((model, self.tokenizer))
     }
 
     /// Writes a Hugging Face checkpoint folder: `config.json`, `generation_config.json`,

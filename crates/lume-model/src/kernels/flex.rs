@@ -377,7 +377,7 @@ impl FusedOps for Flex {
         let ([rows, k], [n, _]) = (x.shape().dims(), t.shape().dims());
         let x = as_f32(x);
         let x = f32_slice(&x);
-        let out = if rows <= super::FEW_ROWS {
+        let out = if rows <= super::dispatch::FEW_ROWS {
             let t = match t.dtype() {
                 DType::BF16 | DType::F16 => t.to_contiguous(),
                 _ => as_f32(t),

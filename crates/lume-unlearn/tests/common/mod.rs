@@ -82,7 +82,7 @@ pub fn batch(examples: &[TrainingExample], model: &impl Module) -> TensorBatch {
 
 /// Host logits `[row][pos][vocab]` in f64.
 pub fn host_logits(model: &dyn CausalModel, batch: &TensorBatch) -> Vec<Vec<Vec<f64>>> {
-    let out = model.forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), false);
+    let out = model.forward_tokens(batch.ids.clone(), Some(&batch.attention_mask), false);
     let [b, t, v] = out.logits.dims();
     let flat: Vec<f32> = out.logits.into_data().try_to_vec::<f32>().unwrap();
     (0..b)
@@ -104,7 +104,7 @@ pub fn host_hidden(
     batch: &TensorBatch,
     layer: usize,
 ) -> Vec<Vec<Vec<f64>>> {
-    let out = model.forward_tokens(batch.ids.clone(), Some(batch.attention_mask.clone()), true);
+    let out = model.forward_tokens(batch.ids.clone(), Some(&batch.attention_mask), true);
     let h = out.hidden_states[layer].clone();
     let [b, t, d] = h.dims();
     let flat: Vec<f32> = h.into_data().try_to_vec::<f32>().unwrap();

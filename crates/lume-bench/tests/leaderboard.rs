@@ -1,0 +1,124 @@
+//! The leaderboard's table of columns prints what the CLI always printed, and `--set`
+//! overrides round-trip through the resolved configuration.
+
+use lume_bench::{
+    BenchConfig, Checks, EvalSummary, Leaderboard, RunConfig, columns, resolve_config,
+};
+use proptest::prelude::*;
+
+fn summary(model: &str, level: f64) -> EvalSummary {
+    EvalSummary {
+        model: model.to_string(),
+        scores: [
+            [[Some(level), Some(level / 2.0)]; 3],
+            [[Some(1.0), None]; 3],
+        ],
+        overall: [[Some(level), Some(level / 2.0)], [Some(1.0), Some(1.0)]],
+        task_aggregate: 0.5,
+        mia_auc: Some(0.75),
+        mia_score: Some(0.5),
+        utility: None,
+        final_score: 0.5,
+        probability: Some(level),
+        exact_memorization: Some(level),
+        extraction_strength: Some(level),
+        min_k_auc: Some(0.9),
+        min_k_plus_plus_auc: Some(0.8),
+        zlib_auc: None,
+        forget_nlls: (0..4).map(|i| 10.0 * level + f64::from(i)).collect(),
+        train_seconds: 60.0,
+        eval_seconds: 7.6,
+        loss_curve: vec![(1, 2.0), (2, 1.5)],
+    }
+}
+
+#[test]
+fn the_markdown_tables_keep_their_columns_and_formats() {
+    let (target, gold) = (summary("target", 1.0), summary("gold", 0.25));
+    let checks = Checks::new(&target, &gold, &Default::default());
+    let mut board = Leaderboard::new(true, true, checks);
+    board.push(&target, Some(&gold));
+    board.push(&gold, Some(&gold));
+    let want = "\
+| model | F1 reg | F1 kn | F2 reg | F2 kn | F3 reg | F3 kn | R1 reg | R1 kn | R2 reg | R2 kn | R3 reg | R3 kn | task agg. | MIA AUC | MIA score | utility | final |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| target | 1.000 | 0.500 | 1.000 | 0.500 | 1.000 | 0.500 | 1.000 | – | 1.000 | – | 1.000 | – | 0.500 | 0.750 | 0.500 | – | 0.500 |
+| gold | 0.250 | 0.125 | 0.250 | 0.125 | 0.250 | 0.125 | 1.000 | – | 1.000 | – | 1.000 | – | 0.500 | 0.750 | 0.500 | – | 0.500 |
+
+| model | probability | exact mem. | extraction | Min-K% AUC | Min-K%++ AUC | ZLib AUC | forget quality | PrivLeak % | time (s) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| target | 1.000 | 1.000 | 1.000 | 0.900 | 0.800 | – | 2.86e-2 | 0.0 | 68 |
+| gold | 0.250 | 0.250 | 0.250 | 0.900 | 0.800 | – | 1.00e0 | 0.0 | 68 |
+";
+    assert_eq!(board.markdown_table(), want);
+    let keys: Vec<String> = columns().into_iter().map(|c| c.key).collect();
+    assert_eq!(keys.len(), 12 + 14);
+    assert_eq!(keys[0], "forget_task1_regurgitation");
+    assert_eq!(keys[11], "retain_task3_knowledge");
+
+    let dir = tempfile::tempdir().unwrap();
+    board.write(dir.path()).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("leaderboard.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert_eq!(header, format!("model,{}", keys.join(",")));
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("target,1,0.5,"),
+        "{csv}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("leaderboard.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["rows"][1]["model"], "gold");
+    assert!(json["rows"][0].get("forget_nlls").is_none());
+}
+
+proptest! {
+    #[test]
+    fn set_overrides_round_trip_through_the_resolved_config(
+        lr in 1e-7f64..1e-1,
+        epochs in 1usize..100,
+        max_length in 8usize..4096,
+        beta in 0.01f64..10.0,
+        seed in 0u64..1_000_000,
+    ) {
+        let sets = vec![
+            format!("trainer.learning_rate={lr:e}"),
+            format!("trainer.epochs={epochs}"),
+            format!("max_length={max_length}"),
+            format!("method.beta={beta:e}"),
+            format!("model.seed={seed}"),
+        ];
+        let config: RunConfig = resolve_config(None, &sets).unwrap();
+        prop_assert_eq!(config.trainer.learning_rate, lr);
+        prop_assert_eq!(config.trainer.epochs, epochs);
+        prop_assert_eq!(config.max_length, max_length);
+        prop_assert_eq!(config.model.seed, seed);
+        prop_assert_eq!(config.method_overrides().unwrap()["beta"].as_f64(), Some(beta));
+
+        // The resolved configuration, written and read back as a file, is the same one.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        let again: RunConfig = resolve_config(Some(&path), &[]).unwrap();
+        prop_assert_eq!(toml::to_string(&again).unwrap(), toml::to_string(&config).unwrap());
+
+        let bench: BenchConfig =
+            resolve_config(None, &[format!("method.npo.beta={beta:e}"), format!("unlearn.epochs={epochs}")]).unwrap();
+        let run = bench.method_run("npo").unwrap();
+        prop_assert_eq!(run.trainer.epochs, epochs);
+        prop_assert_eq!(run.method_overrides().unwrap()["beta"].as_f64(), Some(beta));
+    }
+}
+
+#[test]
+fn unknown_keys_and_bad_sets_are_one_line_errors_naming_the_key() {
+    let err = resolve_config::<RunConfig>(None, &["trainer.learnig_rate=1".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("learnig_rate") && !err.contains('\n'), "{err}");
+    let err = resolve_config::<RunConfig>(None, &["epochs".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected key=value"), "{err}");
+}

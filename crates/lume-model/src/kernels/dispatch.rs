@@ -1,0 +1,278 @@
+//! Which kernel runs each fused operation, and the operations themselves.
+//!
+//! [`kernel`] is the whole routing, as a table (also in the crate's README):
+//!
+//! | op | `flex`, autodiff | `flex`, inference | other backends |
+//! |---|---|---|---|
+//! | `token_nll`, `causal_attention`, `swiglu`, `rms_norm`, `rope` | fused | fused | composed |
+//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`) | ≤ 8 rows: few-rows kernel; more: fused (`gemm`) | Burn's matmul |
+//! | `tied_head` (`x · tableᵀ`) | composed | fused (table in its stored dtype) | composed |
+//! | `adamw_update` | composed | fused | composed |
+//!
+//! "Fused" is the `FusedOps` kernel of the `flex` backend (with its own backward under
+//! autodiff); "composed" is the same function from Burn's operations (`composed.rs`).
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::{Device, Int, Tensor};
+
+use super::composed::{
+    composed_adamw_update, composed_causal_attention, composed_rms_norm, composed_rope,
+    composed_swiglu, composed_tied_head, composed_token_nll,
+};
+use super::{AdamWStep, FusedOps};
+
+/// Rows up to which [`linear`] streams the weight itself when decoding.
+pub(crate) const FEW_ROWS: usize = 8;
+
+/// A fused operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    TokenNll,
+    CausalAttention,
+    Swiglu,
+    RmsNorm,
+    Rope,
+    Linear,
+    TiedHead,
+    AdamW,
+}
+
+/// What runs an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// The `flex` backend's `FusedOps` kernel.
+    Fused,
+    /// `matmul_few_rows`: decoding's products, the weight streamed once by spinning threads.
+    FewRows,
+    /// Burn's own operations.
+    Composed,
+}
+
+/// The table of the module docs: the kernel of `op` on `device` for `rows` rows.
+pub(crate) fn kernel(op: Op, device: &Device, rows: usize) -> Kernel {
+    let flex = matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    );
+    match (op, flex, device.is_autodiff()) {
+        (_, false, _) => Kernel::Composed,
+        (Op::TiedHead | Op::AdamW, true, true) => Kernel::Composed,
+        (Op::Linear, true, false) if rows <= FEW_ROWS => Kernel::FewRows,
+        (
+            Op::TokenNll
+            | Op::CausalAttention
+            | Op::Swiglu
+            | Op::RmsNorm
+            | Op::Rope
+            | Op::Linear
+            | Op::TiedHead
+            | Op::AdamW,
+            true,
+            _,
+        ) => Kernel::Fused,
+    }
+}
+
+/// The SwiGLU gate `silu(gate) · up`, element-wise, differentiable in both inputs.
+///
+/// ```
+/// use burn::tensor::Tensor;
+/// let device = lume_model::DeviceSpec::Cpu.device()?;
+/// let gate = Tensor::<1>::from_floats([0.0, 1.0], &device);
+/// let up = Tensor::<1>::from_floats([5.0, 2.0], &device);
+/// let y: Vec<f32> = lume_model::swiglu(gate, up).into_data().try_to_vec().unwrap();
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 2.0 / (1.0 + (-1f32).exp())).abs() < 1e-6);
+/// # Ok::<(), lume_model::DeviceError>(())
+/// ```
+pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    match kernel(Op::Swiglu, &gate.device(), 0) {
+        Kernel::Composed => composed_swiglu(gate, up),
+        _ => Tensor::from_dispatch(<Dispatch as FusedOps>::swiglu(
+            gate.into_dispatch(),
+            up.into_dispatch(),
+        )),
+    }
+}
+
+/// One AdamW update (PyTorch's formulation, decoupled weight decay) of a flat parameter from
+/// its gradient and moments, all `[n]` and outside autodiff: returns the new parameter, first
+/// and second moments. `m` and `v` are ignored on the first update (`step.first`). One pass on
+/// the CPU instead of thirteen.
+pub fn adamw_update(
+    param: Tensor<1>,
+    grad: Tensor<1>,
+    m: Tensor<1>,
+    v: Tensor<1>,
+    step: AdamWStep,
+) -> [Tensor<1>; 3] {
+    let n = param.dims()[0];
+    match kernel(Op::AdamW, &param.device(), n) {
+        Kernel::Composed => composed_adamw_update(param, grad, m, v, step),
+        _ => {
+            let out: Tensor<2> = Tensor::from_dispatch(<Dispatch as FusedOps>::adamw_update(
+                param.into_dispatch(),
+                grad.into_dispatch(),
+                m.into_dispatch(),
+                v.into_dispatch(),
+                step,
+            ));
+            let part = |i: usize| out.clone().slice([i..i + 1, 0..n]).reshape([n]);
+            [part(0), part(1), part(2)]
+        }
+    }
+}
+
+/// `layer.forward(x)` as one `[rows, k] · [k, n]` product (see the table for which kernel).
+/// Weights stored in half precision (see `WeightDtype`) are widened for the general product;
+/// the few-rows kernel reads them as they are.
+pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
+    let dims = x.dims();
+    let [k, n] = layer.weight.dims();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let route = kernel(Op::Linear, &x.device(), rows);
+    let weight = layer.weight.val();
+    let x = x.reshape([rows, k]);
+    let weight = if route == Kernel::FewRows || weight.dtype() == x.dtype() {
+        weight
+    } else {
+        weight.cast(x.dtype())
+    };
+    // One `[rows, k] · [k, n]` product: on a batch `[b, t, k]` Burn broadcasts the weight, and
+    // its backward then computes a weight gradient per batch row and sums them (measured: the
+    // head's alone was a 64 MB tensor per step).
+    let y: Tensor<2> = match route {
+        Kernel::FewRows => Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_few_rows(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        )),
+        Kernel::Fused => Tensor::from_dispatch(<Dispatch as FusedOps>::linear(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        )),
+        Kernel::Composed => x.matmul(weight),
+    };
+    let y = match &layer.bias {
+        Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
+        None => y,
+    };
+    let mut out = dims;
+    out[D - 1] = n;
+    y.reshape(out)
+}
+
+/// The logits of a tied output head: `x` `[rows, hidden]` times the embedding table
+/// `[vocab, hidden]` transposed. The fused kernel reads the table in place and in its stored
+/// dtype (decoding streams it once per token; a transposed matmul with a half-precision table
+/// widened a copy of the whole table per call).
+pub fn tied_head(x: Tensor<2>, table: Tensor<2>) -> Tensor<2> {
+    match kernel(Op::TiedHead, &x.device(), x.dims()[0]) {
+        Kernel::Composed => composed_tied_head(x, table),
+        _ => Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_transposed(
+            x.into_dispatch(),
+            table.into_dispatch(),
+        )),
+    }
+}
+
+/// Rotary position embedding of `x` `[batch, seq, heads, head_dim]` with `cos`, `sin`
+/// `[batch, seq, 1, head_dim]`, in Hugging Face's `rotate_half` convention:
+/// `x·cos + rotate_half(x)·sin` with `rotate_half([a, b]) = [−b, a]`. Differentiable in `x`
+/// (the tables are constants).
+pub fn rope(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
+    match kernel(Op::Rope, &x.device(), 0) {
+        Kernel::Composed => composed_rope(x, cos, sin),
+        _ => Tensor::from_dispatch(<Dispatch as FusedOps>::rope(
+            x.into_dispatch(),
+            cos.into_dispatch(),
+            sin.into_dispatch(),
+        )),
+    }
+}
+
+/// RMSNorm over the last dimension, `x / √(mean(x²) + eps) · weight`, differentiable in `x`
+/// and `weight`.
+pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Tensor<D> {
+    match kernel(Op::RmsNorm, &x.device(), 0) {
+        Kernel::Composed => composed_rms_norm(x, weight, eps),
+        _ => Tensor::from_dispatch(<Dispatch as FusedOps>::rms_norm(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            eps,
+        )),
+    }
+}
+
+/// The next-token negative log-likelihood of each row: `logsumexp(logits[r]) −
+/// logits[r][targets[r]]` for `logits` `[rows, vocab]` and `targets` `[rows]`, differentiable
+/// with respect to the logits. Equal to `-log_softmax(logits).gather(targets)`, in one pass
+/// over the vocabulary (two with the backward) on the CPU.
+///
+/// ```
+/// use burn::tensor::{Int, Tensor};
+/// let device = lume_model::DeviceSpec::Cpu.device()?;
+/// let logits = Tensor::<2>::from_floats([[0.0, 0.0], [2.0, 0.0]], &device);
+/// let targets = Tensor::<1, Int>::from_ints([1, 0], &device);
+/// let nll: Vec<f32> = lume_model::token_nll(logits, targets).into_data().try_into_vec().unwrap();
+/// assert!((nll[0] - 2f32.ln()).abs() < 1e-6);
+/// assert!((nll[1] - (1.0 + (-2f32).exp()).ln()).abs() < 1e-6);
+/// # Ok::<(), lume_model::DeviceError>(())
+/// ```
+///
+/// # Panics
+/// When `targets` does not have one entry per row of `logits` (a programming error, as in
+/// Burn's own shape checks).
+pub fn token_nll(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let ([rows, _], [n]) = (logits.dims(), targets.dims());
+    assert_eq!(n, rows, "token_nll: {rows} rows of logits but {n} targets");
+    match kernel(Op::TokenNll, &logits.device(), rows) {
+        Kernel::Composed => composed_token_nll(logits, targets),
+        _ => Tensor::from_dispatch(<Dispatch as FusedOps>::token_nll(
+            logits.into_dispatch(),
+            targets.into_dispatch(),
+        )),
+    }
+}
+
+/// Scaled dot-product attention of `q` `[batch, seq, heads, head_dim]` over `k`, `v`
+/// `[batch, keys, kv_heads, head_dim]` (`kv_heads` divides `heads`; query head `h` reads
+/// key/value head `h / (heads / kv_heads)`), where the queries are the last `seq` of the `keys`
+/// positions: query `i` sees keys `0..=keys − seq + i`, minus those that `key_real`
+/// (`[batch, keys]` row-major, or empty) marks `false`. Returns `[batch, seq, heads, head_dim]`.
+/// Masked scores become `f32::MIN` before the softmax, as in transformers. Differentiable with
+/// respect to `q`, `k` and `v`.
+///
+/// # Panics
+/// On inconsistent shapes: `k` and `v` must match, share `batch` and `head_dim` with `q`, hold
+/// at least `seq` keys, `kv_heads` must divide `heads`, and `key_real` must be empty or
+/// `batch × keys` long (programming errors, as in Burn's own shape checks).
+pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, key_real: &[bool]) -> Tensor<4> {
+    let ([b, t, heads, d], [kb, keys, kv_heads, kd]) = (q.dims(), k.dims());
+    assert_eq!(
+        k.dims(),
+        v.dims(),
+        "causal_attention: keys {:?} but values {:?}",
+        k.dims(),
+        v.dims()
+    );
+    assert!(
+        kb == b && kd == d && keys >= t && kv_heads > 0 && heads % kv_heads == 0,
+        "causal_attention: queries {:?} do not fit keys {:?}",
+        q.dims(),
+        k.dims()
+    );
+    assert!(
+        key_real.is_empty() || key_real.len() == b * keys,
+        "causal_attention: key mask of {} entries for {b} rows of {keys} keys",
+        key_real.len()
+    );
+    match kernel(Op::CausalAttention, &q.device(), b * t) {
+        Kernel::Composed => composed_causal_attention(q, k, v, key_real),
+        _ => Tensor::from_dispatch(<Dispatch as FusedOps>::causal_attention(
+            q.into_dispatch(),
+            k.into_dispatch(),
+            v.into_dispatch(),
+            key_real.to_vec(),
+        )),
+    }
+}

@@ -1,0 +1,357 @@
+//! The fused kernels against their composed references, forward and backward.
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+use crate::DeviceSpec;
+
+fn inputs(device: &burn::tensor::Device) -> (Tensor<2>, Tensor<1, Int>, Tensor<1>) {
+    let (rows, vocab) = (37, 301);
+    let logits = Tensor::<2>::random([rows, vocab], Distribution::Normal(0.0, 3.0), device);
+    let targets: Vec<i64> = (0..rows as i64)
+        .map(|r| (r * 97 + 5) % vocab as i64)
+        .collect();
+    let targets = Tensor::from_data(TensorData::new(targets, [rows]), device);
+    let weights: Vec<f32> = (0..rows)
+        .map(|r| if r % 4 == 0 { 0.0 } else { r as f32 / 10.0 })
+        .collect();
+    (
+        logits,
+        targets,
+        Tensor::from_floats(weights.as_slice(), device),
+    )
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("f32 data")
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn kernel_matches_composed_forward_and_backward() {
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let (logits, targets, weights) = inputs(&device);
+    let fused_in = logits.clone().require_grad();
+    let composed_in = logits.require_grad();
+    let fused = super::token_nll(fused_in.clone(), targets.clone());
+    let composed = super::composed_token_nll(composed_in.clone(), targets);
+    assert_close(
+        &values(fused.clone()),
+        &values(composed.clone()),
+        1e-5,
+        "nll",
+    );
+    let fused_grads = (fused * weights.clone()).sum().backward();
+    let composed_grads = (composed * weights).sum().backward();
+    let g_fused = fused_in.grad(&fused_grads).expect("gradient");
+    let g_composed = composed_in.grad(&composed_grads).expect("gradient");
+    assert_close(&values(g_fused), &values(g_composed), 1e-5, "gradient");
+}
+
+fn attention_inputs(
+    device: &burn::tensor::Device,
+    heads: usize,
+    kv_heads: usize,
+    queries: usize,
+    keys: usize,
+) -> [Tensor<4>; 3] {
+    let (b, d) = (3, 8);
+    [
+        Tensor::<4>::random(
+            [b, queries, heads, d],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ),
+        Tensor::<4>::random(
+            [b, keys, kv_heads, d],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ),
+        Tensor::<4>::random(
+            [b, keys, kv_heads, d],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ),
+    ]
+}
+
+/// Row 0 all real, row 1 with two padded keys, row 2 padded up to its last key (so its
+/// early queries see nothing at all).
+fn key_real(keys: usize) -> Vec<bool> {
+    (0..3)
+        .flat_map(|row| {
+            (0..keys).map(move |j| match row {
+                0 => true,
+                1 => j >= 2,
+                _ => j + 1 == keys,
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn attention_kernel_matches_composed_forward_and_backward() {
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    // Multi-head and grouped-query; a full prefill, and new queries after a cache.
+    for (heads, kv_heads, queries, keys) in [(4, 4, 7, 7), (4, 2, 5, 5), (6, 3, 2, 9), (2, 1, 1, 6)]
+    {
+        let inputs = attention_inputs(&device, heads, kv_heads, queries, keys);
+        for mask in [Vec::new(), key_real(keys)] {
+            let fused_in: Vec<Tensor<4>> =
+                inputs.iter().map(|x| x.clone().require_grad()).collect();
+            let composed_in: Vec<Tensor<4>> =
+                inputs.iter().map(|x| x.clone().require_grad()).collect();
+            let fused = super::causal_attention(
+                fused_in[0].clone(),
+                fused_in[1].clone(),
+                fused_in[2].clone(),
+                &mask,
+            );
+            let composed = super::composed_causal_attention(
+                composed_in[0].clone(),
+                composed_in[1].clone(),
+                composed_in[2].clone(),
+                &mask,
+            );
+            let what = format!(
+                "heads {heads}/{kv_heads}, {queries} of {keys} keys, mask {}",
+                !mask.is_empty()
+            );
+            assert_close(
+                &values(fused.clone()),
+                &values(composed.clone()),
+                1e-5,
+                &format!("output, {what}"),
+            );
+            let weights =
+                Tensor::<4>::random(fused.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let fused_grads = (fused * weights.clone()).sum().backward();
+            let composed_grads = (composed * weights).sum().backward();
+            for (name, (f, c)) in ["q", "k", "v"]
+                .iter()
+                .zip(fused_in.iter().zip(&composed_in))
+            {
+                let gf = values(f.grad(&fused_grads).expect("gradient"));
+                let gc = values(c.grad(&composed_grads).expect("gradient"));
+                assert_close(&gf, &gc, 1e-4, &format!("d{name}, {what}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn decoding_attention_matches_composed_on_a_cache_prefix() {
+    // Without autodiff a few queries take the direct kernel, which reads keys and values in
+    // place: here the filled prefix of a longer buffer, so rows lie apart in memory.
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    for (heads, kv_heads, queries, keys) in [(4, 4, 1, 6), (6, 3, 2, 9), (4, 2, 8, 8)] {
+        let [q, k, v] = attention_inputs(&device, heads, kv_heads, queries, keys + 5);
+        let (k, v) = (k.slice([0..3, 0..keys]), v.slice([0..3, 0..keys]));
+        for mask in [Vec::new(), key_real(keys)] {
+            let fused = super::causal_attention(q.clone(), k.clone(), v.clone(), &mask);
+            let composed = super::composed_causal_attention(q.clone(), k.clone(), v.clone(), &mask);
+            assert_close(
+                &values(fused),
+                &values(composed),
+                1e-5,
+                &format!("heads {heads}/{kv_heads}, {queries} of {keys} keys"),
+            );
+        }
+    }
+}
+
+/// Forward values and gradients of `fused` and `composed` on the same inputs agree.
+fn assert_same_function<const N: usize>(
+    inputs: [Tensor<3>; N],
+    fused: impl Fn(&[Tensor<3>]) -> Tensor<3>,
+    composed: impl Fn(&[Tensor<3>]) -> Tensor<3>,
+    what: &str,
+) {
+    let device = inputs[0].device();
+    let a: Vec<Tensor<3>> = inputs.iter().map(|x| x.clone().require_grad()).collect();
+    let b: Vec<Tensor<3>> = inputs.iter().map(|x| x.clone().require_grad()).collect();
+    let (ya, yb) = (fused(&a), composed(&b));
+    assert_close(&values(ya.clone()), &values(yb.clone()), 1e-5, what);
+    let weights = Tensor::<3>::random(ya.dims(), Distribution::Normal(0.0, 1.0), &device);
+    let (ga, gb) = (
+        (ya * weights.clone()).sum().backward(),
+        (yb * weights).sum().backward(),
+    );
+    for (i, (xa, xb)) in a.iter().zip(&b).enumerate() {
+        let (da, db) = (
+            xa.grad(&ga).expect("gradient"),
+            xb.grad(&gb).expect("gradient"),
+        );
+        assert_close(
+            &values(da),
+            &values(db),
+            1e-4,
+            &format!("{what}, gradient {i}"),
+        );
+    }
+}
+
+#[test]
+fn swiglu_and_rms_norm_kernels_match_composed() {
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let shape = [3, 5, 70];
+    let r = || Tensor::<3>::random(shape, Distribution::Normal(0.0, 2.0), &device);
+    assert_same_function(
+        [r(), r()],
+        |x| super::swiglu(x[0].clone(), x[1].clone()),
+        |x| super::composed_swiglu(x[0].clone(), x[1].clone()),
+        "swiglu",
+    );
+    // The weight rides along as a [1, 1, width] input so that its gradient is compared too.
+    let weight = Tensor::<3>::random([1, 1, 70], Distribution::Normal(1.0, 0.5), &device);
+    assert_same_function(
+        [r(), weight],
+        |x| super::rms_norm(x[0].clone(), x[1].clone().reshape([70]), 1e-5),
+        |x| super::composed_rms_norm(x[0].clone(), x[1].clone().reshape([70]), 1e-5),
+        "rms_norm",
+    );
+}
+
+#[test]
+fn rope_kernel_matches_composed() {
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let (b, t, h, d) = (2, 5, 3, 8);
+    let x = Tensor::<4>::random([b, t, h, d], Distribution::Normal(0.0, 1.0), &device);
+    let angles = Tensor::<4>::random([b, t, 1, d], Distribution::Uniform(-3.0, 3.0), &device);
+    let (cos, sin) = (angles.clone().cos(), angles.sin());
+    let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+    let ya = super::rope(xa.clone(), cos.clone(), sin.clone());
+    let yb = super::composed_rope(xb.clone(), cos, sin);
+    assert_close(&values(ya.clone()), &values(yb.clone()), 1e-6, "rope");
+    let w = Tensor::<4>::random([b, t, h, d], Distribution::Normal(0.0, 1.0), &device);
+    let (ga, gb) = ((ya * w.clone()).sum().backward(), (yb * w).sum().backward());
+    let (da, db) = (
+        xa.grad(&ga).expect("gradient"),
+        xb.grad(&gb).expect("gradient"),
+    );
+    assert_close(&values(da), &values(db), 1e-6, "rope gradient");
+}
+
+#[test]
+fn linear_of_a_few_rows_equals_the_matmul() {
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let layer = burn::nn::LinearConfig::new(160, 1100).init(&device);
+    for rows in [
+        1,
+        3,
+        super::dispatch::FEW_ROWS,
+        super::dispatch::FEW_ROWS + 1,
+    ] {
+        let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
+        let fast = values(super::linear(&layer, x.clone()));
+        let plain = values(layer.forward(x));
+        assert_close(&fast, &plain, 1e-5, &format!("{rows} rows"));
+    }
+}
+
+#[test]
+fn linear_kernel_matches_burn_forward_and_backward() {
+    // A batch `[b, t, k]` with a bias, under autodiff: the output and the gradients of the
+    // input, the weight and the bias against Burn's own `Linear`. Sizes large enough for
+    // the product to run on several threads, and odd ones.
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    for (b, t, k, n) in [(2, 3, 5, 7), (3, 100, 190, 210)] {
+        let layer = burn::nn::LinearConfig::new(k, n).init(&device);
+        let x = Tensor::<3>::random([b, t, k], Distribution::Normal(0.0, 1.0), &device);
+        let weights = Tensor::<3>::random([b, t, n], Distribution::Normal(0.0, 1.0), &device);
+        let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+        let ya = super::linear(&layer, xa.clone());
+        let yb = layer.forward(xb.clone());
+        let what = format!("[{b}, {t}, {k}] · [{k}, {n}]");
+        assert_close(&values(ya.clone()), &values(yb.clone()), 1e-5, &what);
+        let ga = (ya * weights.clone()).sum().backward();
+        let gb = (yb * weights).sum().backward();
+        let grad = |x: &Tensor<3>, g| values(x.grad(g).expect("gradient"));
+        assert_close(
+            &grad(&xa, &ga),
+            &grad(&xb, &gb),
+            1e-5,
+            &format!("dx, {what}"),
+        );
+        let weight = layer.weight.val();
+        let (dwa, dwb) = (weight.grad(&ga), weight.grad(&gb));
+        assert_close(
+            &values(dwa.expect("weight gradient")),
+            &values(dwb.expect("weight gradient")),
+            1e-5,
+            &format!("dw, {what}"),
+        );
+        let bias = layer.bias.as_ref().expect("bias").val();
+        assert_close(
+            &values(bias.grad(&ga).expect("bias gradient")),
+            &values(bias.grad(&gb).expect("bias gradient")),
+            1e-5,
+            &format!("db, {what}"),
+        );
+    }
+}
+
+#[test]
+fn adamw_kernel_matches_composed() {
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let n = 70_001;
+    let r = || Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+    let (p, g, m) = (r(), r(), r());
+    let v = r().abs();
+    for (first, grad_scale, weight_decay) in
+        [(true, 1.0, 0.01), (false, 0.3, 0.0), (false, 1.0, 0.1)]
+    {
+        let step = super::AdamWStep {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            bias1: 0.19,
+            bias2: 0.002,
+            grad_scale,
+            first,
+        };
+        let fused = super::adamw_update(p.clone(), g.clone(), m.clone(), v.clone(), step);
+        let composed =
+            super::composed_adamw_update(p.clone(), g.clone(), m.clone(), v.clone(), step);
+        for (what, (a, b)) in ["param", "m", "v"]
+            .iter()
+            .zip(fused.into_iter().zip(composed))
+        {
+            assert_close(&values(a), &values(b), 1e-6, what);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "3 rows of logits but 2 targets")]
+fn token_nll_names_a_shape_mismatch() {
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let logits = Tensor::<2>::zeros([3, 5], &device);
+    let _ = super::token_nll(logits, Tensor::<1, Int>::zeros([2], &device));
+}
+
+#[test]
+#[should_panic(expected = "key mask of 5 entries")]
+fn causal_attention_names_a_bad_mask() {
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let [q, k, v] = attention_inputs(&device, 2, 1, 3, 4);
+    let _ = super::causal_attention(q, k, v, &[true; 5]);
+}
+
+#[test]
+fn kernel_runs_without_autodiff() {
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let (logits, targets, _) = inputs(&device);
+    let fused = values(super::token_nll(logits.clone(), targets.clone()));
+    let composed = values(super::composed_token_nll(logits, targets));
+    assert_close(&fused, &composed, 1e-5, "nll");
+}
