@@ -5,7 +5,7 @@
 //! | op | `flex`, autodiff | `flex`, inference | other backends |
 //! |---|---|---|---|
 //! | `token_nll`, `causal_attention`, `swiglu`, `rms_norm`, `rope` | fused | fused | composed |
-//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`) | ≤ 8 rows: few-rows kernel; more: fused (`gemm`) | Burn's matmul |
+//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`) | ≤ 16 rows: few-rows kernel; more: fused (`gemm`) | Burn's matmul |
 //! | `tied_head` (`x · tableᵀ`) | composed | fused (table in its stored dtype) | composed |
 //! | `adamw_update` | composed | fused | composed |
 //!
@@ -21,8 +21,10 @@ use super::composed::{
 };
 use super::{AdamWStep, FusedOps};
 
-/// Rows up to which [`linear`] streams the weight itself when decoding.
-pub(crate) const FEW_ROWS: usize = 8;
+/// Rows up to which [`linear`] streams the weight itself when decoding: measured on SmolLM2-135M
+/// with 16 generation slots, streaming 16 rows decoded 1.25× faster than `gemm` (which packs
+/// the whole weight for every product).
+pub(crate) const FEW_ROWS: usize = 16;
 
 /// A fused operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -299,7 +299,12 @@ mod tests {
 
     #[test]
     fn matches_a_plain_product() {
-        let (rows, k, n) = (3, 37, 1100);
+        for rows in [1, 3, 8, 11, 16] {
+            check_plain_product(rows, 37, 1100);
+        }
+    }
+
+    fn check_plain_product(rows: usize, k: usize, n: usize) {
         let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
         let w: Vec<f32> = (0..k * n)
             .map(|i| ((i * 5) % 11) as f32 / 4.0 - 1.0)
@@ -310,7 +315,7 @@ mod tests {
                 let want: f32 = (0..k).map(|i| x[r * k + i] * w[i * n + c]).sum();
                 assert!(
                     (got[r * n + c] - want).abs() < 1e-3,
-                    "[{r}, {c}]: {} vs {want}",
+                    "{rows} rows [{r}, {c}]: {} vs {want}",
                     got[r * n + c]
                 );
             }
