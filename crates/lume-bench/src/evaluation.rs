@@ -1,13 +1,14 @@
 //! Evaluation of a checkpoint with the full protocol: inference in the reference evaluator's
 //! layout, MMLU, and `evaluation_results.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use burn::tensor::Device;
 use lume_data::{Benchmark, MiaSet, TokenStats};
 use lume_metrics::{
-    InferenceOptions, InferenceOutputs, LanguageModel, ScoreReport, evaluate_mmlu, read_mmlu,
-    run_inference, score_dir,
+    Bootstrap, BootstrapConfig, InferenceOptions, InferenceOutputs, LanguageModel, ScoreReport,
+    evaluate_mmlu, read_mmlu, run_inference, score_dir,
 };
 use lume_model::{BulkProgress, Engine, EngineError, WeightDtype};
 
@@ -99,6 +100,75 @@ pub struct EvalInputs<'a> {
     pub mmlu: Option<&'a Path>,
 }
 
+/// One part of an evaluation split over processes (one per GPU or machine): every `count`-th
+/// row, member and non-member document, starting at `index`, written as `forget_<index>.csv`,
+/// `retain_<index>.csv`, `mia_results/member_<index>.csv`, … — the reference evaluator's
+/// layout, which [`score_outputs`] reads back whole.
+///
+/// ```
+/// let shard: lume_bench::Shard = "1/3".parse()?;
+/// assert!(shard.takes(4) && !shard.takes(3));
+/// assert!("3/3".parse::<lume_bench::Shard>().is_err());
+/// # Ok::<(), lume_bench::BenchError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, from 0.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole evaluation in one part.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether item `i` (in file order) belongs to this part.
+    pub fn takes(&self, i: usize) -> bool {
+        i % self.count == self.index
+    }
+
+    fn pick<T: Clone>(&self, items: &[T]) -> Vec<T> {
+        items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.takes(*i))
+            .map(|(_, x)| x.clone())
+            .collect()
+    }
+}
+
+impl FromStr for Shard {
+    type Err = BenchError;
+    fn from_str(text: &str) -> Result<Self, BenchError> {
+        let bad = || {
+            BenchError::Config(format!(
+                "shard {text:?}: expected K/N with 0 <= K < N (e.g. 0/4 for the first of four)"
+            ))
+        };
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What one shard of an evaluation gives: its inference, and the MMLU result file (written by
+/// shard 0 only).
+pub struct ShardOutputs {
+    /// Generations, losses and token statistics of the shard's rows and documents.
+    pub outputs: InferenceOutputs,
+    /// What inference did, per phase.
+    pub totals: BulkProgress,
+    /// `out/mmlu_metrics.json`, when this shard ran MMLU.
+    pub mmlu_metrics: Option<PathBuf>,
+}
+
 /// The benchmark's inference on the checkpoint `model_dir` (a folder or a `.gguf` file),
 /// written in the reference layout into `out`, then scored into
 /// `out/evaluation_results.json`.
@@ -110,6 +180,40 @@ pub fn evaluate_checkpoint(
     out: &Path,
     observer: &mut dyn Observer,
 ) -> Result<Evaluation, BenchError> {
+    let shard = evaluate_shard(
+        model_dir,
+        inputs,
+        settings,
+        Shard::WHOLE,
+        device,
+        out,
+        observer,
+    )?;
+    let json = out.join("evaluation_results.json");
+    let (report, _) = score_outputs(out, shard.mmlu_metrics.as_deref(), &json, None)?;
+    Ok(Evaluation {
+        report,
+        outputs: shard.outputs,
+        totals: shard.totals,
+    })
+}
+
+/// The inference of one [`Shard`] of the evaluation (and MMLU in shard 0), written into `out`
+/// without scoring: once every shard is there, [`score_outputs`] scores them together.
+pub fn evaluate_shard(
+    model_dir: &Path,
+    inputs: EvalInputs<'_>,
+    settings: EvalSettings,
+    shard: Shard,
+    device: Device,
+    out: &Path,
+    observer: &mut dyn Observer,
+) -> Result<ShardOutputs, BenchError> {
+    let records = shard.pick(&inputs.bench.records);
+    let mia = inputs.mia.map(|m| MiaSet {
+        members: shard.pick(&m.members),
+        nonmembers: shard.pick(&m.nonmembers),
+    });
     let mut engine =
         Engine::load(model_dir, device).context(|| format!("loading {}", model_dir.display()))?;
     engine.batch_size = settings.inference.batch_size;
@@ -119,20 +223,24 @@ pub fn evaluate_checkpoint(
             .clone()
             .with_weight_dtype(settings.weights_dtype);
     }
-    let mia = inputs.mia;
-    let units =
-        2 * inputs.bench.records.len() + mia.map_or(0, |m| m.members.len() + m.nonmembers.len());
+    let units = 2 * records.len()
+        + mia
+            .as_ref()
+            .map_or(0, |m| m.members.len() + m.nonmembers.len());
     let outputs = run_inference(
         &mut ProtocolModel(&mut engine),
-        &inputs.bench.records,
-        mia.map(|m| (m.members.as_slice(), m.nonmembers.as_slice())),
+        &records,
+        mia.as_ref()
+            .map(|m| (m.members.as_slice(), m.nonmembers.as_slice())),
         settings.inference,
         |done, _| observer.inference(done, units),
     )?;
     observer.inference_done(&engine.totals);
-    outputs.write(out).map_err(BenchError::io(out))?;
+    outputs
+        .write(out, shard.index)
+        .map_err(BenchError::io(out))?;
     let mut mmlu_file = None;
-    if let Some(dir) = inputs.mmlu {
+    if let (Some(dir), 0) = (inputs.mmlu, shard.index) {
         let subjects = read_mmlu(dir)?;
         let report = evaluate_mmlu(
             &mut ProtocolModel(&mut engine),
@@ -145,26 +253,31 @@ pub fn evaluate_checkpoint(
         write_json(&path, &value)?;
         mmlu_file = Some(path);
     }
-    let report = score_outputs(
-        out,
-        mmlu_file.as_deref(),
-        &out.join("evaluation_results.json"),
-    )?;
-    Ok(Evaluation {
-        report,
+    Ok(ShardOutputs {
         outputs,
         totals: engine.totals,
+        mmlu_metrics: mmlu_file,
     })
 }
 
 /// Scores the inference outputs in `dir` (the reference evaluator's layout) with the MMLU
-/// result in `mmlu_metrics`, and writes the reference's JSON to `json`.
+/// result in `mmlu_metrics`, and writes the reference's JSON to `json`; with `bootstrap`, the
+/// 95 % intervals of every score too, under our own key `lume.bootstrap` (the reference keys
+/// stay as they are).
 pub fn score_outputs(
     dir: &Path,
     mmlu_metrics: Option<&Path>,
     json: &Path,
-) -> Result<ScoreReport, BenchError> {
+    bootstrap: Option<BootstrapConfig>,
+) -> Result<(ScoreReport, Option<Bootstrap>), BenchError> {
     let report = score_dir(dir, mmlu_metrics)?;
-    write_json(json, &report.to_json())?;
-    Ok(report)
+    let mut value = report.to_json();
+    let intervals = bootstrap.map(|config| report.bootstrap(config));
+    if let (Some(intervals), Some(lume)) = (&intervals, value.get_mut("lume")) {
+        let table = serde_json::to_value(intervals)
+            .map_err(|e| BenchError::Config(format!("{}: {e}", json.display())))?;
+        lume["bootstrap"] = table;
+    }
+    write_json(json, &value)?;
+    Ok((report, intervals))
 }

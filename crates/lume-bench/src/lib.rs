@@ -43,7 +43,8 @@ pub use config::{
 };
 pub use error::{BenchError, Context};
 pub use evaluation::{
-    EvalInputs, EvalSettings, Evaluation, ProtocolModel, evaluate_checkpoint, score_outputs,
+    EvalInputs, EvalSettings, Evaluation, ProtocolModel, Shard, ShardOutputs, evaluate_checkpoint,
+    evaluate_shard, score_outputs,
 };
 pub use leaderboard::{
     Check, Checks, Column, EvalSummary, Format, Leaderboard, ModelRole, Row, Table, columns,

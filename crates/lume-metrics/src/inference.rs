@@ -135,21 +135,25 @@ pub fn run_inference<M: LanguageModel>(
 }
 
 impl InferenceOutputs {
-    /// Writes `forget_0.csv`, `retain_0.csv` and, with MIA results, `mia_results/member_0.csv`
-    /// and `mia_results/nonmember_0.csv` into `dir`.
-    pub fn write(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    /// Writes `forget_K.csv`, `retain_K.csv` and, with MIA results, `mia_results/member_K.csv`
+    /// and `mia_results/nonmember_K.csv` into `dir`, `K` being `shard` (0 when unsharded), the
+    /// reference evaluator's layout.
+    pub fn write(&self, dir: &Path, shard: usize) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
-        let mut written = vec![dir.join("forget_0.csv"), dir.join("retain_0.csv")];
+        let mut written = vec![
+            dir.join(format!("forget_{shard}.csv")),
+            dir.join(format!("retain_{shard}.csv")),
+        ];
         write_inference_csv(&written[0], &self.forget)?;
         write_inference_csv(&written[1], &self.retain)?;
         if !self.members.is_empty() || !self.nonmembers.is_empty() {
             let mia = dir.join("mia_results");
             std::fs::create_dir_all(&mia)?;
             for (name, rows) in [
-                ("member_0.csv", &self.members),
-                ("nonmember_0.csv", &self.nonmembers),
+                (format!("member_{shard}.csv"), &self.members),
+                (format!("nonmember_{shard}.csv"), &self.nonmembers),
             ] {
-                write_mia_csv(&mia.join(name), rows)?;
+                write_mia_csv(&mia.join(&name), rows)?;
                 written.push(mia.join(name));
             }
         }

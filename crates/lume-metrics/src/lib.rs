@@ -19,6 +19,7 @@
 mod aggregate;
 mod attacks;
 mod auc;
+mod bootstrap;
 mod exact_match;
 mod inference;
 mod inference_io;
@@ -39,6 +40,7 @@ pub use attacks::{
     reference_statistic, zlib_length,
 };
 pub use auc::{AucError, mia_auc, mia_score, roc_auc};
+pub use bootstrap::{Bootstrap, BootstrapConfig, Interval, bootstrap, percentile};
 pub use exact_match::{exact_match, python_strip};
 pub use inference::{InferenceError, InferenceOptions, InferenceOutputs, run_inference};
 pub use inference_io::{write_inference_csv, write_mia_csv};

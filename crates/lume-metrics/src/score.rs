@@ -252,6 +252,8 @@ pub struct ScoreReport {
     pub aggregate: TaskAggregate,
     /// MIA AUC (`mia_loss_acc`), when MIA files are present.
     pub mia_auc: Option<f64>,
+    /// The member and non-member losses the AUC was computed from.
+    pub mia_losses: Option<(Vec<f64>, Vec<f64>)>,
     /// MMLU micro accuracy, when given.
     pub mmlu_average: Option<f64>,
 }
@@ -299,8 +301,19 @@ impl ScoreReport {
             rouge1_recall,
             rouge_l_f1,
             mia_auc,
+            mia_losses: mia.map(|(m, n)| (m.to_vec(), n.to_vec())),
             mmlu_average,
         })
+    }
+
+    /// Percentile intervals of every score, from a bootstrap over this report's rows and MIA
+    /// documents (see [`bootstrap`](crate::bootstrap)).
+    pub fn bootstrap(&self, config: crate::BootstrapConfig) -> crate::Bootstrap {
+        let mia = self
+            .mia_losses
+            .as_ref()
+            .map(|(m, n)| (m.as_slice(), n.as_slice()));
+        crate::bootstrap(&self.rows, mia, self.mmlu_average, config)
     }
 
     /// The MIA score `1 − 2|AUC − 0.5|`.
@@ -437,8 +450,14 @@ impl ScoreReport {
 /// # Ok::<(), lume_metrics::ScoreError>(())
 /// ```
 pub fn score_dir(dir: &Path, mmlu_metrics: Option<&Path>) -> Result<ScoreReport, ScoreError> {
-    let forget = read_shards(dir, "forget", read_inference_csv)?;
-    let retain = read_shards(dir, "retain", read_inference_csv)?;
+    // Rows in id order, whichever shard they came from: any split of the rows into shards
+    // gives the same sums in the same order, so the same numbers to the last bit.
+    let by_id = |mut rows: Vec<InferenceRow>| {
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        rows
+    };
+    let forget = by_id(read_shards(dir, "forget", read_inference_csv)?);
+    let retain = by_id(read_shards(dir, "retain", read_inference_csv)?);
     let mia_dir = dir.join("mia_results");
     let mia = if mia_dir.is_dir() {
         Some((

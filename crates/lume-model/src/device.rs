@@ -88,6 +88,21 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
+    /// The device named by the environment variable `var` (`cpu`, `wgpu[:N]`, `cuda[:N]`), or
+    /// the CPU when it is unset or empty: how the test suite picks its device
+    /// (`LUME_TEST_DEVICE=wgpu cargo test --features lume-model/wgpu`).
+    ///
+    /// ```
+    /// use lume_model::DeviceSpec;
+    /// assert_eq!(DeviceSpec::from_env("LUME_SURELY_UNSET_VARIABLE").unwrap(), DeviceSpec::Cpu);
+    /// ```
+    pub fn from_env(var: &str) -> Result<DeviceSpec, DeviceError> {
+        match std::env::var(var) {
+            Ok(name) if !name.trim().is_empty() => name.trim().parse(),
+            _ => Ok(DeviceSpec::Cpu),
+        }
+    }
+
     /// The Burn device for inference (no autodiff).
     pub fn device(self) -> Result<Device, DeviceError> {
         match self {

@@ -42,7 +42,10 @@ fn engine(batch_size: usize) -> Engine {
         .filter(|i| i % 23 == 0)
         .collect();
     config.pad_token_id = Some(1);
-    let device = DeviceSpec::Cpu.device().unwrap();
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     let model = Model::random(config, 11, &device);
     Engine {
         model: model.map(&mut Scale(6.0)),

@@ -17,7 +17,10 @@ fn engine() -> (tempfile::TempDir, Engine) {
     let config_json = r#"{"architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":32,"intermediate_size":64,
         "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"max_position_embeddings":4096,"eos_token_id":0,"pad_token_id":1}"#;
     let config = ModelConfig::from_json(config_json, Path::new("config.json")).unwrap();
-    let device = DeviceSpec::Cpu.device().unwrap();
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     Model::new(&config, &device).save(dir.path()).unwrap();
     let engine = Engine::load(dir.path(), device).unwrap();
     (dir, engine)

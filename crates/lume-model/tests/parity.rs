@@ -37,7 +37,10 @@ fn ints(v: &Value) -> Vec<i64> {
 }
 
 fn greedy(model: &Model, prompt: &[i64], steps: usize) -> Vec<i64> {
-    let device = DeviceSpec::Cpu.device().unwrap();
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     let mut ids = prompt.to_vec();
     for _ in 0..steps {
         let t = ids.len();
@@ -53,7 +56,10 @@ fn greedy(model: &Model, prompt: &[i64], steps: usize) -> Vec<i64> {
 
 fn check(name: &str) {
     let (dir, expected) = fixture(name);
-    let device = DeviceSpec::Cpu.device().unwrap();
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     let model = Model::load(&dir, &device).unwrap();
     let config = model.config.clone();
     let (ids, b, t) = matrix(&expected["input_ids"], |x| x.as_i64().unwrap());
@@ -130,7 +136,10 @@ fn qwen2_with_qkv_biases_matches_transformers() {
 fn save_then_load_gives_the_same_logits() {
     for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
         let (dir, expected) = fixture(name);
-        let device = DeviceSpec::Cpu.device().unwrap();
+        let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+            .unwrap()
+            .device()
+            .unwrap();
         let model = Model::load(&dir, &device).unwrap();
         let config = model.config.clone();
         let out = tempfile::tempdir().unwrap();
@@ -170,7 +179,10 @@ fn a_checkpoint_that_does_not_fit_names_every_bad_tensor() {
     config["num_hidden_layers"] = 3.into();
     config["intermediate_size"] = 65.into();
     std::fs::write(tmp.path().join("config.json"), config.to_string()).unwrap();
-    let device = DeviceSpec::Cpu.device().unwrap();
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     let err = Model::load(tmp.path(), &device).unwrap_err().to_string();
     assert!(
         err.contains("missing tensor model.layers.2.self_attn.q_proj.weight"),
@@ -189,7 +201,10 @@ fn kv_cached_batched_generation_matches_transformers_and_unbatched_runs() {
     use lume_model::GenerationConfig;
     for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
         let (dir, expected) = fixture(name);
-        let device = DeviceSpec::Cpu.device().unwrap();
+        let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+            .unwrap()
+            .device()
+            .unwrap();
         let model = Model::load(&dir, &device).unwrap();
         let config = model.config.clone();
         let prompts: Vec<Vec<u32>> = expected["prompts"]

@@ -40,7 +40,10 @@ fn ids(vocab: usize, len: usize, salt: u64) -> Vec<i64> {
 }
 
 fn logits(model: &Model, ids: &[i64]) -> Vec<f32> {
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .expect("cpu");
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
     values(model.forward(input, None, false).logits)
 }
@@ -51,7 +54,7 @@ proptest! {
     #[test]
     fn save_then_load_is_the_identity(shape in shape(), seed in 0u64..1000, len in 1usize..12) {
         let config = ModelConfig::llama(shape).expect("shape");
-        let device = DeviceSpec::Cpu.device().expect("cpu");
+        let device = DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap().device().expect("cpu");
         let model = Model::random(config.clone(), seed, &device);
         let dir = tempfile::tempdir().expect("tempdir");
         model.save(dir.path()).expect("save");
@@ -69,7 +72,7 @@ proptest! {
         steps in 1usize..10,
     ) {
         let config = ModelConfig::llama(shape).expect("shape");
-        let device = DeviceSpec::Cpu.device().expect("cpu");
+        let device = DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap().device().expect("cpu");
         let model = Model::random(config.clone(), seed, &device);
         let total = prompt + steps;
         let tokens = ids(config.vocab_size, total, seed);

@@ -212,7 +212,10 @@ fn a_killed_lora_run_resumes_to_the_same_weights() {
     assert_eq!(step, 2);
     assert!(checkpoint.join(lume_unlearn::ADAPTERS_FILE).is_file());
     // The checkpoint's model is the merged one, loadable as a plain model.
-    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
+    let device = lume_model::DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     Model::load(&checkpoint, &device).unwrap();
 
     let resumed = run(Some(dir.path()), &mut Silent).unwrap();

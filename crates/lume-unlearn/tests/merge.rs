@@ -65,7 +65,10 @@ fn merging_a_model_with_itself_by_ties_gives_it_back() {
             ..config()
         },
         0,
-        &lume_model::DeviceSpec::Cpu.training_device().unwrap(),
+        &lume_model::DeviceSpec::from_env("LUME_TEST_DEVICE")
+            .unwrap()
+            .training_device()
+            .unwrap(),
     );
     assert!(merge_models(base, &[&other], MergeMethod::TaskArithmetic { lambda: 1.0 }).is_err());
 }

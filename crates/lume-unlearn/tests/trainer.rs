@@ -161,7 +161,10 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         panic!("expected NonFinite, got {message}");
     };
     let good = last_good.unwrap();
-    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
+    let device = lume_model::DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap();
     let loaded = Model::load(&good, &device).unwrap();
     assert!(params(&loaded).iter().flatten().all(|x| x.is_finite()));
 }

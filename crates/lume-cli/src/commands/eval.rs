@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use lume_bench::{EvalInputs, EvalSettings, evaluate_checkpoint};
+use lume_bench::{EvalInputs, EvalSettings, evaluate_checkpoint, evaluate_shard};
 use lume_data::{Benchmark, MiaSet};
 use lume_metrics::InferenceOptions;
 use lume_model::{DeviceSpec, WeightDtype};
@@ -45,6 +45,11 @@ pub struct EvalArgs {
     /// Output folder (the reference layout, plus evaluation_results.json).
     #[arg(long)]
     out: PathBuf,
+    /// Evaluate only shard K of N (every N-th row and MIA document from K), into
+    /// forget_K.csv, retain_K.csv, mia_results/*_K.csv; run K = 0..N−1 anywhere (one process per
+    /// GPU or machine) into the same folder, then `lume score OUT`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<lume_bench::Shard>,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -68,6 +73,34 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         mia: mia.as_ref(),
         mmlu: args.mmlu.as_deref(),
     };
+    if let Some(shard) = args.shard.filter(|s| s.count > 1) {
+        let part = evaluate_shard(
+            &args.model,
+            inputs,
+            settings,
+            shard,
+            device,
+            &args.out,
+            &mut Terminal::run("eval"),
+        )?;
+        // Shard 0 writes the MMLU result; `lume score` takes it from there.
+        let _ = part;
+        let mmlu = match args.mmlu {
+            Some(_) => format!(
+                " --mmlu-metrics {}",
+                args.out.join("mmlu_metrics.json").display()
+            ),
+            None => String::new(),
+        };
+        println!(
+            "wrote shard {} of {} into {}; once every shard is there: lume score {}{mmlu}",
+            shard.index,
+            shard.count,
+            args.out.display(),
+            args.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let evaluation = evaluate_checkpoint(
         &args.model,
         inputs,

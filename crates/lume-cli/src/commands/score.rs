@@ -15,14 +15,46 @@ pub struct ScoreArgs {
     /// Where to write the JSON [default: DIR/evaluation_results.json].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also give every score's 95 % interval from this many bootstrap resamples of the rows
+    /// (stratified by split × task × kind; MIA documents within members and non-members).
+    #[arg(long, value_name = "B", num_args = 0..=1, default_missing_value = "1000")]
+    bootstrap: Option<usize>,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let out = args
         .out
         .unwrap_or_else(|| args.dir.join("evaluation_results.json"));
-    let report = lume_bench::score_outputs(&args.dir, args.mmlu_metrics.as_deref(), &out)?;
+    let bootstrap = args
+        .bootstrap
+        .map(|resamples| lume_metrics::BootstrapConfig {
+            resamples,
+            seed: args.seed,
+        });
+    let (report, intervals) =
+        lume_bench::score_outputs(&args.dir, args.mmlu_metrics.as_deref(), &out, bootstrap)?;
     println!("{}", report.table());
+    if let Some(b) = intervals {
+        let show = |name: &str, i: Option<lume_metrics::Interval>| {
+            if let Some(i) = i {
+                println!(
+                    "{name:<16} {:.3}  [{:.3}, {:.3}]",
+                    i.estimate, i.low, i.high
+                );
+            }
+        };
+        println!(
+            "95 % intervals, {} bootstrap resamples of the rows (seed {}):",
+            b.resamples, b.seed
+        );
+        show("task aggregate", b.task_aggregate);
+        show("MIA AUC", b.mia_auc);
+        show("MIA score", b.mia_score);
+        show("final score", Some(b.final_score));
+    }
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -23,7 +23,10 @@ pub fn config() -> ModelConfig {
 }
 
 pub fn model(seed: u64) -> Model {
-    let device = DeviceSpec::Cpu.training_device().unwrap();
+    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .training_device()
+        .unwrap();
     Model::random(config(), seed, &device)
 }
 
