@@ -180,6 +180,12 @@ pub struct BenchConfig {
     pub max_length: usize,
     /// Methods run, in leaderboard order.
     pub methods: Vec<String>,
+    /// Unlearning runs per method, seed `s` adding `s` to every seed of the run (data order,
+    /// LoRA initialisation, RMU's direction); the leaderboard ranks the methods over them.
+    pub seeds: usize,
+    /// Fine-tunings of the target and gold models (their trainer seed plus `t`); the method
+    /// run of seed `s` starts from target `s mod target_seeds`.
+    pub target_seeds: usize,
     /// The fresh model (and its tokenizer) trained into the target and gold models.
     pub model: FreshModel,
     /// Existing checkpoints to use instead of training (`base`, `target`, `gold`).
@@ -307,6 +313,8 @@ impl Default for BenchConfig {
             device: "cpu".into(),
             max_length: 256,
             methods: DEFAULT_METHODS.map(String::from).to_vec(),
+            seeds: 1,
+            target_seeds: 1,
             model: FreshModel {
                 max_positions: 512,
                 ..FreshModel::default()
@@ -323,6 +331,17 @@ impl Default for BenchConfig {
             method,
             eval: EvalConfig::default(),
             checks: ChecksConfig::default(),
+        }
+    }
+}
+
+/// Adds `s` to every integer named `seed`, in nested tables too.
+fn add_to_seeds(table: &mut toml::Table, s: i64) {
+    for (key, value) in table.iter_mut() {
+        match value {
+            toml::Value::Integer(seed) if key == "seed" => *seed = seed.wrapping_add(s),
+            toml::Value::Table(inner) => add_to_seeds(inner, s),
+            _ => {}
         }
     }
 }
@@ -350,6 +369,15 @@ impl BenchConfig {
             method: toml::Table::new(),
             model: self.model.clone(),
         }
+    }
+
+    /// The run configuration of method `name` under seed `s`: [`method_run`](Self::method_run)
+    /// with `s` added to the trainer's seed and to every `seed` among the hyperparameters.
+    pub fn seeded_method_run(&self, name: &str, s: usize) -> Result<RunConfig, BenchError> {
+        let mut run = self.method_run(name)?;
+        run.trainer.seed = run.trainer.seed.wrapping_add(s as u64);
+        add_to_seeds(&mut run.method, s as i64);
+        Ok(run)
     }
 
     /// The run configuration of method `name`: `unlearn` with the method's `trainer` table

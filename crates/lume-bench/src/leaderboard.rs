@@ -6,8 +6,9 @@ use std::path::Path;
 
 use lume_data::{MiaDocument, MiaSet, Task};
 use lume_metrics::{
-    Attack, DEFAULT_MIN_K, exact_memorization, extraction_strength, forget_quality, mean,
-    membership_auc, privleak, probability,
+    Attack, BootstrapConfig, DEFAULT_MIN_K, Interval, Resamples, Sample, Scored, Seeded, Standing,
+    bootstrap_with, exact_memorization, extraction_strength, forget_quality, mean, membership_auc,
+    privleak, probability, rank,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,8 @@ pub enum ModelRole {
     Gold,
     /// The target after the named method.
     Method(String),
+    /// Another seed (`seed ≥ 1`) of a role: `npo-seed2`, `target-seed1`.
+    Seeded(Box<ModelRole>, usize, String),
 }
 
 impl ModelRole {
@@ -33,7 +36,17 @@ impl ModelRole {
             ModelRole::Target => "target",
             ModelRole::Gold => "gold",
             ModelRole::Method(name) => name,
+            ModelRole::Seeded(_, _, name) => name,
         }
+    }
+
+    /// This role under seed `seed`: itself for seed 0.
+    pub fn seeded(self, seed: usize) -> ModelRole {
+        if seed == 0 {
+            return self;
+        }
+        let name = format!("{}-seed{seed}", self.name());
+        ModelRole::Seeded(Box::new(self), seed, name)
     }
 }
 
@@ -76,6 +89,8 @@ pub struct EvalSummary {
     pub eval_seconds: f64,
     /// `(step, total loss)` of the training run.
     pub loss_curve: Vec<(usize, f64)>,
+    /// Per-row scores and MIA losses, what the intervals resample.
+    pub sample: Sample,
 }
 
 fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -96,18 +111,7 @@ impl EvalSummary {
         let report = &evaluation.report;
         let outputs = &evaluation.outputs;
         let aggregate = &report.aggregate;
-        let scores = std::array::from_fn(|s| {
-            std::array::from_fn(|t| {
-                let task = aggregate.per_task[s][t];
-                [task.regurgitation, task.knowledge]
-            })
-        });
-        let overall = std::array::from_fn(|s| {
-            [
-                aggregate.overall_regurgitation[s],
-                aggregate.overall_knowledge[s],
-            ]
-        });
+        let (scores, overall) = (aggregate.cells(), aggregate.overall());
         let auc = |attack: Attack| {
             let mia = mia?;
             let statistics = |stats: &[lume_metrics::TokenStats], docs: &[MiaDocument]| {
@@ -144,6 +148,7 @@ impl EvalSummary {
             train_seconds,
             eval_seconds,
             loss_curve,
+            sample: report.sample(),
         }
     }
 }
@@ -252,6 +257,10 @@ pub struct Row {
     pub privleak: Option<f64>,
     /// Training plus evaluation time.
     pub wall_seconds: f64,
+    /// 95 % intervals of every score from the row bootstrap (when the summary has its rows).
+    pub intervals: Option<Scored<Interval>>,
+    /// A method's standing among the methods over its seeds (see [`Leaderboard::rank`]).
+    pub standing: Option<Standing>,
 }
 
 /// Every row, the checks, and what the numbers mean.
@@ -271,6 +280,8 @@ pub enum Table {
     Scores,
     /// Memorization, privacy and cost.
     Memorization,
+    /// Intervals, seeds and the ranking.
+    Uncertainty,
 }
 
 /// How a column's value is printed in Markdown (CSV and JSON keep every digit).
@@ -284,6 +295,8 @@ pub enum Format {
     Fixed0,
     /// Scientific, two decimals (p-values).
     Scientific2,
+    /// `tied` for 1, nothing for 0.
+    Mark,
 }
 
 impl Format {
@@ -295,6 +308,7 @@ impl Format {
             (Format::Fixed1, Some(x)) => format!("{x:.1}"),
             (Format::Fixed0, Some(x)) => format!("{x:.0}"),
             (Format::Scientific2, Some(x)) => format!("{x:.2e}"),
+            (Format::Mark, Some(x)) => if x > 0.5 { "tied" } else { "" }.to_string(),
         }
     }
 }
@@ -309,8 +323,8 @@ pub struct Column {
     pub key: String,
     /// Header in `leaderboard.md`.
     pub header: String,
-    /// The Markdown table it is in.
-    pub table: Table,
+    /// The Markdown tables it is in.
+    pub tables: &'static [Table],
     /// How Markdown prints it.
     pub format: Format,
     /// Its value in a row.
@@ -321,14 +335,14 @@ impl Column {
     fn new(
         key: &str,
         header: &str,
-        table: Table,
+        tables: &'static [Table],
         format: Format,
         value: impl Fn(&Row) -> Option<f64> + 'static,
     ) -> Self {
         Column {
             key: key.to_string(),
             header: header.to_string(),
-            table,
+            tables,
             format,
             value: Box::new(value),
         }
@@ -339,7 +353,7 @@ impl Column {
 /// memorization, privacy and time.
 pub fn columns() -> Vec<Column> {
     use Format::{Fixed0, Fixed1, Fixed3, Scientific2};
-    use Table::{Memorization, Scores};
+    use Table::{Memorization, Scores, Uncertainty};
     let mut columns = Vec::new();
     for (s, split) in ["forget", "retain"].into_iter().enumerate() {
         for (t, task) in Task::ALL.into_iter().enumerate() {
@@ -354,7 +368,7 @@ pub fn columns() -> Vec<Column> {
                 columns.push(Column::new(
                     &key,
                     &header,
-                    Scores,
+                    &[Scores],
                     Fixed3,
                     move |r: &Row| r.summary.scores[s][t][k],
                 ));
@@ -362,62 +376,124 @@ pub fn columns() -> Vec<Column> {
         }
     }
     columns.extend([
-        Column::new("task_aggregate", "task agg.", Scores, Fixed3, |r| {
+        Column::new("task_aggregate", "task agg.", &[Scores], Fixed3, |r| {
             Some(r.summary.task_aggregate)
         }),
-        Column::new("mia_auc", "MIA AUC", Scores, Fixed3, |r| r.summary.mia_auc),
-        Column::new("mia_score", "MIA score", Scores, Fixed3, |r| {
+        Column::new("mia_auc", "MIA AUC", &[Scores], Fixed3, |r| {
+            r.summary.mia_auc
+        }),
+        Column::new("mia_score", "MIA score", &[Scores], Fixed3, |r| {
             r.summary.mia_score
         }),
-        Column::new("utility", "utility", Scores, Fixed3, |r| r.summary.utility),
-        Column::new("final_score", "final", Scores, Fixed3, |r| {
-            Some(r.summary.final_score)
+        Column::new("utility", "utility", &[Scores], Fixed3, |r| {
+            r.summary.utility
         }),
-        Column::new("probability", "probability", Memorization, Fixed3, |r| {
+        Column::new(
+            "final_score",
+            "final",
+            &[Scores, Uncertainty],
+            Fixed3,
+            |r| Some(r.summary.final_score),
+        ),
+        Column::new("probability", "probability", &[Memorization], Fixed3, |r| {
             r.summary.probability
         }),
         Column::new(
             "exact_memorization",
             "exact mem.",
-            Memorization,
+            &[Memorization],
             Fixed3,
             |r| r.summary.exact_memorization,
         ),
         Column::new(
             "extraction_strength",
             "extraction",
-            Memorization,
+            &[Memorization],
             Fixed3,
             |r| r.summary.extraction_strength,
         ),
-        Column::new("min_k_auc", "Min-K% AUC", Memorization, Fixed3, |r| {
+        Column::new("min_k_auc", "Min-K% AUC", &[Memorization], Fixed3, |r| {
             r.summary.min_k_auc
         }),
         Column::new(
             "min_k_plus_plus_auc",
             "Min-K%++ AUC",
-            Memorization,
+            &[Memorization],
             Fixed3,
             |r| r.summary.min_k_plus_plus_auc,
         ),
-        Column::new("zlib_auc", "ZLib AUC", Memorization, Fixed3, |r| {
+        Column::new("zlib_auc", "ZLib AUC", &[Memorization], Fixed3, |r| {
             r.summary.zlib_auc
         }),
         Column::new(
             "forget_quality",
             "forget quality",
-            Memorization,
+            &[Memorization],
             Scientific2,
             |r| r.forget_quality,
         ),
-        Column::new("privleak", "PrivLeak %", Memorization, Fixed1, |r| {
+        Column::new("privleak", "PrivLeak %", &[Memorization], Fixed1, |r| {
             r.privleak
         }),
-        Column::new("wall_seconds", "time (s)", Memorization, Fixed0, |r| {
+        Column::new("wall_seconds", "time (s)", &[Memorization], Fixed0, |r| {
             Some(r.wall_seconds)
         }),
     ]);
+    columns.extend(uncertainty_columns());
     columns
+}
+
+/// The final score's interval (over rows and seeds when there are seeds), the seeds, and the
+/// ranking of the methods.
+fn uncertainty_columns() -> Vec<Column> {
+    use Format::{Fixed0, Fixed3, Mark};
+    use Table::Uncertainty;
+    fn seeded(r: &Row) -> Option<&Standing> {
+        r.standing.as_ref().filter(|s| s.seeds > 1)
+    }
+    fn row_interval(r: &Row) -> Option<Interval> {
+        r.intervals.as_ref().map(|i| i.final_score)
+    }
+    vec![
+        Column::new("seeds", "seeds", &[Uncertainty], Fixed0, |r| {
+            seeded(r).map(|s| s.seeds as f64)
+        }),
+        Column::new(
+            "final_seed_mean",
+            "mean of seeds",
+            &[Uncertainty],
+            Fixed3,
+            |r| seeded(r).map(|s| s.mean),
+        ),
+        Column::new("final_seed_sd", "seed sd", &[Uncertainty], Fixed3, |r| {
+            seeded(r).map(|s| s.seed_sd)
+        }),
+        Column::new("final_low", "95 % low", &[Uncertainty], Fixed3, |r| {
+            seeded(r).map(|s| s.low).or(row_interval(r).map(|i| i.low))
+        }),
+        Column::new("final_high", "95 % high", &[Uncertainty], Fixed3, |r| {
+            seeded(r)
+                .map(|s| s.high)
+                .or(row_interval(r).map(|i| i.high))
+        }),
+        Column::new("rank", "rank", &[Uncertainty], Fixed0, |r| {
+            r.standing.as_ref().map(|s| s.rank as f64)
+        }),
+        Column::new("p_vs_best", "p vs best", &[Uncertainty], Fixed3, |r| {
+            r.standing.as_ref().and_then(|s| s.p_vs_best)
+        }),
+        Column::new(
+            "tied_with_best",
+            "tied with best",
+            &[Uncertainty],
+            Mark,
+            |r| {
+                r.standing
+                    .as_ref()
+                    .map(|s| f64::from(u8::from(s.tied_with_best)))
+            },
+        ),
+    ]
 }
 
 impl Leaderboard {
@@ -439,20 +515,45 @@ impl Leaderboard {
             (Some(a), Some(g)) => Some(privleak(a, g)),
             _ => None,
         };
+        let sample = &summary.sample;
+        let intervals = (!sample.rows.is_empty()).then(|| {
+            let resamples = Resamples::draw(sample, BootstrapConfig::default());
+            bootstrap_with(sample, &resamples).intervals
+        });
         let row = Row {
             summary: summary.clone(),
             forget_quality,
             privleak,
             wall_seconds: summary.train_seconds + summary.eval_seconds,
+            intervals,
+            standing: None,
         };
         self.rows.retain(|r| r.summary.model != summary.model);
         self.rows.push(row);
+    }
+
+    /// Ranks `methods` (each with its evaluations under every seed, on the same rows) by mean
+    /// final score and records each one's [`Standing`] on its row.
+    pub fn rank(&mut self, methods: &[Seeded]) -> Result<(), BenchError> {
+        let standings = rank(methods, BootstrapConfig::default())
+            .map_err(|e| BenchError::Config(format!("ranking the methods: {e}")))?;
+        for standing in standings {
+            if let Some(row) = self
+                .rows
+                .iter_mut()
+                .find(|r| r.summary.model == standing.name)
+            {
+                row.standing = Some(standing);
+            }
+        }
+        Ok(())
     }
 
     fn notes(&self) -> Vec<String> {
         let mut notes = vec![
             "Task scores: regurgitation = ROUGE-L recall on sentence completions, knowledge = exact match on questions; forget scores should fall, retain scores stay.".to_string(),
             "Task aggregate: harmonic mean of the 12 (forget ones as 1 − v). MIA score = 1 − 2|AUC − 0.5|. Final = mean of task aggregate, MIA score and utility.".to_string(),
+            "Uncertainty: 95 % percentile intervals of the final score from 1,000 bootstrap resamples of the rows (stratified by split × task × kind, MIA documents within members and non-members; MMLU fixed), and, with several seeds, over the seeds too. Methods are ranked by (mean) final score; `tied with best` marks those whose paired difference to the best is not significant at 5 % after Holm's correction.".to_string(),
             "Forget quality: KS p-value of forget-answer NLLs against the gold (retain-only) model; PrivLeak (MUSE, as open-unlearning): ((1 − AUC) − (1 − AUC_gold)) / (1 − AUC_gold) × 100 on the Min-K% AUCs, 0 ideal, strongly negative while the forget set is still memorized. Extraction strength: 1 − k/|y| as open-unlearning (1/|y| when even the last token is wrong); Min-K%++: σ² floored at 1e-6.".to_string(),
         ];
         if self.quiz {
@@ -468,8 +569,16 @@ impl Leaderboard {
     pub fn markdown_table(&self) -> String {
         let columns = columns();
         let mut md = String::new();
-        for (i, table) in [Table::Scores, Table::Memorization].into_iter().enumerate() {
-            let shown: Vec<&Column> = columns.iter().filter(|c| c.table == table).collect();
+        let tables = [Table::Scores, Table::Memorization, Table::Uncertainty];
+        for (i, table) in tables.into_iter().enumerate() {
+            // An uncertainty column no row has a value for (seeds in a one-seed run) is left out.
+            let has_values = |c: &Column| {
+                table != Table::Uncertainty || self.rows.iter().any(|r| (c.value)(r).is_some())
+            };
+            let shown: Vec<&Column> = columns
+                .iter()
+                .filter(|c| c.tables.contains(&table) && has_values(c))
+                .collect();
             if i > 0 {
                 md.push('\n');
             }
@@ -527,6 +636,7 @@ impl Leaderboard {
                 let mut value = serde_json::to_value(row).unwrap_or_default();
                 if let Some(object) = value.as_object_mut() {
                     object.remove("forget_nlls");
+                    object.remove("sample");
                     object.remove("loss_curve");
                 }
                 value

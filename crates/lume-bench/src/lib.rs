@@ -36,6 +36,7 @@ mod pipeline;
 mod plots;
 mod stage;
 mod training;
+mod uncertainty;
 
 pub use config::{
     BenchConfig, Checkpoints, ChecksConfig, DEFAULT_METHODS, EvalConfig, FreshModel, RunConfig,
@@ -54,3 +55,4 @@ pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
 pub use plots::write_plots;
 pub use stage::{Stage, fingerprint};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};
+pub use uncertainty::{EvalDir, compare_outputs, write_resamples};

@@ -8,6 +8,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use lume_data::{Benchmark, MiaSet, SynthConfig, synthesize};
 use lume_metrics::InferenceOptions;
+use lume_metrics::Seeded;
 use lume_model::{DeviceSpec, WeightDtype};
 use lume_unlearn::{Registry, UnlearningMethod};
 
@@ -59,14 +60,7 @@ pub fn run_bench(
     registry: &Registry,
     observer: &mut dyn Observer,
 ) -> Result<BenchOutcome, BenchError> {
-    let mut planned: Vec<(String, RunConfig, Box<dyn UnlearningMethod>)> = Vec::new();
-    for name in &config.methods {
-        let run = config.method_run(name)?;
-        let method = registry
-            .build(name, &run.method_overrides()?)
-            .context(|| format!("method `{name}` of the configuration"))?;
-        planned.push((name.clone(), run, method));
-    }
+    let planned = plan(config, registry)?;
     let started = Instant::now();
     let out = &inputs.out;
     let models = out.join("models");
@@ -79,8 +73,13 @@ pub fn run_bench(
     let data = prepare_data(config, inputs)?;
     let device = config.device.parse::<DeviceSpec>()?.device()?;
     let mut run = Run::new(config, &data, device, out, observer);
-    let (target_dir, target_hash) = run.fine_tuned(ModelRole::Target, false)?;
-    let (gold_dir, gold_hash) = run.fine_tuned(ModelRole::Gold, true)?;
+    let mut targets = Vec::new();
+    for t in 0..config.target_seeds {
+        let target = run.fine_tuned(ModelRole::Target, false, t)?;
+        let gold = run.fine_tuned(ModelRole::Gold, true, t)?;
+        targets.push((target, gold));
+    }
+    let ((target_dir, target_hash), (gold_dir, gold_hash)) = targets[0].clone();
     let target = run.evaluate(ModelRole::Target, &target_dir, &target_hash)?;
     let gold = run.evaluate(ModelRole::Gold, &gold_dir, &gold_hash)?;
 
@@ -99,39 +98,30 @@ pub fn run_bench(
         });
     }
 
-    for (name, method_run, mut method) in planned {
-        let dir = models.join(&name);
-        let hash = fingerprint(&(
-            &target_hash,
-            &name,
-            method.hyperparameters(),
-            &method_run.trainer,
-        ));
-        let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
-        if stage.finished::<()>().is_some() {
-            run.observer.stage(&name, Work::Unlearning, true);
-        } else {
-            stage.start()?;
-            run.observer.stage(&name, Work::Unlearning, false);
-            let bench = &data.bench;
-            run_method(
-                &target_dir,
-                Box::new(move |tokenizer, run, model, observer| {
-                    training_data(bench, tokenizer, run.max_length, model, observer)
-                }),
-                method.as_mut(),
-                &method_run,
-                &dir,
-                &mut *run.observer,
-            )
-            .context(|| format!("method `{name}`"))?;
-            discard_checkpoints(&dir)?;
-            stage.finish(&())?;
+    let mut seeded: Vec<Seeded> = Vec::new();
+    for planned in planned {
+        let t = planned.seed % config.target_seeds;
+        let ((target_dir, target_hash), _) = &targets[t];
+        let name = planned.name.clone();
+        let planned_seed = planned.seed;
+        let role = ModelRole::Method(name.clone()).seeded(planned.seed);
+        let (dir, hash) = run.unlearned(&role, planned, target_dir, target_hash)?;
+        let summary = run.evaluate(role, &dir, &hash)?;
+        match seeded.last_mut().filter(|m| m.name == name) {
+            Some(method) => method.samples.push(summary.sample.clone()),
+            None => seeded.push(Seeded {
+                name: name.clone(),
+                samples: vec![summary.sample.clone()],
+            }),
         }
-        let summary = run.evaluate(ModelRole::Method(name.clone()), &dir, &hash)?;
-        board.push(&summary, Some(&gold));
-        board.write(out)?;
+        // The board shows seed 0 (of target seed 0); the other seeds enter the ranking.
+        if planned_seed == 0 {
+            board.push(&summary, Some(&gold));
+            board.write(out)?;
+        }
     }
+    board.rank(&seeded)?;
+    board.write(out)?;
     write_plots(&board, out)?;
     Ok(BenchOutcome {
         board,
@@ -139,6 +129,39 @@ pub fn run_bench(
         stopped_at_checks: false,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Every unlearning run, each method built now so that a bad name or key fails at once.
+fn plan(config: &BenchConfig, registry: &Registry) -> Result<Vec<Planned>, BenchError> {
+    if config.seeds == 0 || config.target_seeds == 0 {
+        return Err(BenchError::Config(
+            "seeds and target_seeds must be at least 1".into(),
+        ));
+    }
+    let mut planned = Vec::new();
+    for name in &config.methods {
+        for seed in 0..config.seeds {
+            let run = config.seeded_method_run(name, seed)?;
+            let method = registry
+                .build(name, &run.method_overrides()?)
+                .context(|| format!("method `{name}` of the configuration"))?;
+            planned.push(Planned {
+                name: name.clone(),
+                seed,
+                run,
+                method,
+            });
+        }
+    }
+    Ok(planned)
+}
+
+/// One unlearning run of the plan: a method under one seed.
+struct Planned {
+    name: String,
+    seed: usize,
+    run: RunConfig,
+    method: Box<dyn UnlearningMethod>,
 }
 
 /// The benchmark's files, as this run uses them.
@@ -248,6 +271,47 @@ impl<'a> Run<'a> {
         Ok(summary)
     }
 
+    /// The model `planned` unlearns from the target in `target_dir`: reused when a finished
+    /// run from the same inputs is there. Returns its folder and the hash of what made it.
+    fn unlearned(
+        &mut self,
+        role: &ModelRole,
+        mut planned: Planned,
+        target_dir: &Path,
+        target_hash: &str,
+    ) -> Result<(PathBuf, String), BenchError> {
+        let name = role.name();
+        let dir = self.out.join("models").join(name);
+        let hash = fingerprint(&(
+            target_hash,
+            &planned.name,
+            planned.method.hyperparameters(),
+            &planned.run.trainer,
+        ));
+        let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
+        if stage.finished::<()>().is_some() {
+            self.observer.stage(name, Work::Unlearning, true);
+            return Ok((dir, hash));
+        }
+        stage.start()?;
+        self.observer.stage(name, Work::Unlearning, false);
+        let bench = &self.data.bench;
+        run_method(
+            target_dir,
+            Box::new(move |tokenizer, run, model, observer| {
+                training_data(bench, tokenizer, run.max_length, model, observer)
+            }),
+            planned.method.as_mut(),
+            &planned.run,
+            &dir,
+            &mut *self.observer,
+        )
+        .context(|| format!("method `{name}`"))?;
+        discard_checkpoints(&dir)?;
+        stage.finish(&())?;
+        Ok((dir, hash))
+    }
+
     /// The fresh model target and gold start from, unless a base checkpoint is given.
     fn ensure_base(&mut self) -> Result<(), BenchError> {
         let stage = Stage::new(&self.base_dir, "bench_stage.json", self.init_hash.clone());
@@ -266,9 +330,14 @@ impl<'a> Run<'a> {
         stage.finish(&())
     }
 
-    /// The target (forget + retain) or gold (retain only) model: given, reused, or
-    /// fine-tuned now. Returns its folder and the hash of what made it.
-    fn fine_tuned(&mut self, role: ModelRole, gold: bool) -> Result<(PathBuf, String), BenchError> {
+    /// The target (forget + retain) or gold (retain only) model of target seed `t`: given,
+    /// reused, or fine-tuned now. Returns its folder and the hash of what made it.
+    fn fine_tuned(
+        &mut self,
+        role: ModelRole,
+        gold: bool,
+        t: usize,
+    ) -> Result<(PathBuf, String), BenchError> {
         let config = self.config;
         let given = if gold {
             &config.checkpoints.gold
@@ -278,7 +347,10 @@ impl<'a> Run<'a> {
         if let Some(dir) = given {
             return Ok((dir.clone(), fingerprint(&(dir, &self.data.hash))));
         }
-        let trainer = if gold { &config.gold } else { &config.target };
+        let mut trainer = if gold { &config.gold } else { &config.target }.clone();
+        trainer.seed = trainer.seed.wrapping_add(t as u64);
+        let trainer = &trainer;
+        let role = role.seeded(t);
         let dir = self.out.join("models").join(role.name());
         let hash = fingerprint(&(&self.init_hash, trainer, gold));
         let stage = Stage::new(&dir, "bench_stage.json", hash.clone());

@@ -115,6 +115,27 @@ fn document(width: f64, height: f64, title: &str, body: &str) -> String {
     )
 }
 
+/// A whisker from `a` to `b` with short caps, drawn in black over white so it reads on any
+/// fill.
+fn error_bar(svg: &mut String, a: (f64, f64), b: (f64, f64)) {
+    let vertical = (a.0 - b.0).abs() < 1e-9;
+    let cap = |(x, y): (f64, f64)| {
+        if vertical {
+            ((x - 3.0, y), (x + 3.0, y))
+        } else {
+            ((x, y - 3.0), (x, y + 3.0))
+        }
+    };
+    for (colour, width) in [("#fff", 3.0), ("#000", 1.0)] {
+        for ((x1, y1), (x2, y2)) in [(a, b), cap(a), cap(b)] {
+            let _ = write!(
+                svg,
+                r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{colour}" stroke-width="{width}"/>"#
+            );
+        }
+    }
+}
+
 /// Mean of the six forget (or retain) scores of a row.
 fn split_mean(scores: &[[[Option<f64>; 2]; 3]; 2], split: usize) -> Option<f64> {
     let v: Vec<f64> = scores[split].iter().flatten().flatten().copied().collect();
@@ -143,6 +164,10 @@ fn trade_off(board: &Leaderboard) -> String {
             continue;
         };
         let (x, y) = (frame.px(f), frame.py(r));
+        if let Some([Some(fi), Some(ri)]) = row.intervals.as_ref().map(|i| i.split_means) {
+            error_bar(&mut body, (frame.px(fi.low), y), (frame.px(fi.high), y));
+            error_bar(&mut body, (x, frame.py(ri.low)), (x, frame.py(ri.high)));
+        }
         let shape = match s.model.as_str() {
             "target" | "gold" => format!(
                 r##"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{}" stroke="#000"/>"##,
@@ -164,7 +189,12 @@ fn trade_off(board: &Leaderboard) -> String {
             escape(&s.model)
         );
     }
-    document(520.0, 410.0, "Forget vs retain (ideal: top left)", &body)
+    document(
+        520.0,
+        410.0,
+        "Forget vs retain (ideal: top left; whiskers: 95 % intervals)",
+        &body,
+    )
 }
 
 /// The 12 task scores, one bar per model in each group.
@@ -210,13 +240,21 @@ fn task_bars(board: &Leaderboard) -> String {
                 .collect();
             let Some(v) = scores[g] else { continue };
             let (top, base) = (frame.py(v), frame.py(0.0));
+            let x = left + 16.0 * m as f64;
             let _ = write!(
                 body,
-                r#"<rect x="{:.1}" y="{top:.1}" width="14" height="{:.1}" fill="{}"/>"#,
-                left + 16.0 * m as f64,
+                r#"<rect x="{x:.1}" y="{top:.1}" width="14" height="{:.1}" fill="{}"/>"#,
                 (base - top).max(0.0),
                 colour(m)
             );
+            let interval = row
+                .intervals
+                .as_ref()
+                .and_then(|i| i.cells[g / 6][(g / 2) % 3][g % 2]);
+            if let Some(i) = interval {
+                let mid = x + 7.0;
+                error_bar(&mut body, (mid, frame.py(i.low)), (mid, frame.py(i.high)));
+            }
         }
         let _ = write!(
             body,
@@ -242,7 +280,7 @@ fn task_bars(board: &Leaderboard) -> String {
     document(
         frame.x0 + frame.w + 20.0,
         height,
-        "Task scores (F = forget, R = retain; reg = regurgitation, kn = knowledge)",
+        "Task scores (F = forget, R = retain; reg = regurgitation, kn = knowledge; whiskers: 95 % intervals)",
         &body,
     )
 }

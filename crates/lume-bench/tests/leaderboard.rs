@@ -29,6 +29,7 @@ fn summary(model: &str, level: f64) -> EvalSummary {
         train_seconds: 60.0,
         eval_seconds: 7.6,
         loss_curve: vec![(1, 2.0), (2, 1.5)],
+        sample: Default::default(),
     }
 }
 
@@ -49,10 +50,15 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 | target | 1.000 | 1.000 | 1.000 | 0.900 | 0.800 | – | 2.86e-2 | 0.0 | 68 |
 | gold | 0.250 | 0.250 | 0.250 | 0.900 | 0.800 | – | 1.00e0 | 0.0 | 68 |
+
+| model | final |
+|---|---:|
+| target | 0.500 |
+| gold | 0.500 |
 ";
     assert_eq!(board.markdown_table(), want);
     let keys: Vec<String> = columns().into_iter().map(|c| c.key).collect();
-    assert_eq!(keys.len(), 12 + 14);
+    assert_eq!(keys.len(), 12 + 14 + 8);
     assert_eq!(keys[0], "forget_task1_regurgitation");
     assert_eq!(keys[11], "retain_task3_knowledge");
 

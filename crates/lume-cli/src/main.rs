@@ -28,6 +28,9 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Score inference outputs (the reference evaluator's CSV layout) into evaluation_results.json.
     Score(commands::score::ScoreArgs),
+    /// Compare two evaluations of the same rows: each score's paired difference with its 95 %
+    /// interval and p-value.
+    Compare(commands::compare::CompareArgs),
     /// Fine-tune a checkpoint on the benchmark: the target (forget + retain) or, with --gold,
     /// the retain-only model.
     Train(commands::unlearn::TrainArgs),
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => commands::convert::run(args),
         Command::Score(args) => commands::score::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Perf(args) => commands::perf::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::unlearn::run_train(args),

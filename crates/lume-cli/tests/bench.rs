@@ -176,6 +176,24 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
     );
     let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
     assert!(md.contains("stand-in for MMLU"), "{md}");
+    // Every row has its row-bootstrap interval; the methods are ranked 1..=4.
+    let mut ranks = Vec::new();
+    for row in rows {
+        let interval = &row["intervals"]["final_score"];
+        let (low, high) = (
+            interval["low"].as_f64().unwrap(),
+            interval["high"].as_f64().unwrap(),
+        );
+        let estimate = row["final_score"].as_f64().unwrap();
+        assert!(low <= estimate && estimate <= high, "{interval}");
+        ranks.extend(row["standing"]["rank"].as_u64());
+    }
+    ranks.sort_unstable();
+    assert_eq!(ranks, [1, 2, 3, 4]);
+    assert!(
+        md.contains("| model | final | 95 % low | 95 % high | rank |"),
+        "{md}"
+    );
 
     // Nothing changed: everything is reused.
     let second = stdout_of(&lume(&args));
@@ -192,6 +210,37 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
     assert!(third.contains("ga: unlearning"), "{third}");
     assert!(third.contains("gd: reused"), "{third}");
     assert!(third.contains("target: reused"), "{third}");
+
+    // Two seeds: seed 0 is the run above, seed 1 a new one; the leaderboard ranks the means.
+    let mut seeded = args.to_vec();
+    seeded.extend(["--seeds", "2", "--methods", "gd,seq-gd"]);
+    let fourth = stdout_of(&lume(&seeded));
+    assert!(fourth.contains("gd: reused"), "{fourth}");
+    assert!(fourth.contains("gd-seed1: unlearning"), "{fourth}");
+    assert!(
+        out.join("models/seq-gd-seed1/evaluation_results.json")
+            .is_file()
+    );
+    let board = read_json(&out.join("leaderboard.json"));
+    let gd = board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "gd")
+        .unwrap();
+    let standing = &gd["standing"];
+    assert_eq!(standing["seeds"], 2, "{standing}");
+    let per_seed: Vec<f64> = standing["per_seed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(per_seed[0], gd["final_score"].as_f64().unwrap());
+    let mean = standing["mean"].as_f64().unwrap();
+    assert!((mean - (per_seed[0] + per_seed[1]) / 2.0).abs() < 1e-12);
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(md.contains("| seeds | mean of seeds | seed sd |"), "{md}");
 
     // A real MMLU folder given: the report does not call it the stand-in.
     let mut with_mmlu = args.to_vec();

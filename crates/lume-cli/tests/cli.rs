@@ -339,3 +339,44 @@ fn transformers_loads_what_lume_train_writes() {
     let their_tokens: Vec<u32> = serde_json::from_value(theirs["generated"].clone()).unwrap();
     assert_eq!(ours, their_tokens, "greedy tokens");
 }
+
+#[test]
+fn score_writes_resamples_and_compare_pairs_two_folders() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-metrics/tests/fixtures/score_dir");
+    let dir = tempfile::tempdir().unwrap();
+    let (json, resamples) = (dir.path().join("e.json"), dir.path().join("r.json"));
+    let out = lume(&[
+        "score",
+        fixture.to_str().unwrap(),
+        "--out",
+        json.to_str().unwrap(),
+        "--bootstrap",
+        "200",
+        "--write-resamples",
+        resamples.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    let written = read_json(&resamples);
+    assert_eq!(written["resamples"]["rows"].as_array().unwrap().len(), 200);
+    let scored = read_json(&json);
+    assert_eq!(
+        written["bootstrap"]["final_score"],
+        scored["lume"]["bootstrap"]["final_score"]
+    );
+
+    let cmp = dir.path().join("cmp.json");
+    let args = [fixture.to_str().unwrap(); 2];
+    let out = lume(&["compare", args[0], args[1], "--out", cmp.to_str().unwrap()]);
+    assert_success(&out);
+    let comparison = read_json(&cmp)["comparison"]["final_score"].clone();
+    assert_eq!(comparison["difference"], 0.0);
+    assert_eq!(comparison["p_value"], 1.0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("final score"), "{stdout}");
+
+    let out = lume(&["compare", args[0], "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent"), "{stderr}");
+}

@@ -23,7 +23,7 @@ pub fn harmonic_mean(values: &[f64]) -> Option<f64> {
 pub use lume_data::{compensated_sum, mean};
 
 /// One scored row: its split, task, kind and score (ROUGE-L recall or exact match).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoredRow {
     /// Forget or retain.
     pub split: Split,
@@ -63,6 +63,17 @@ pub struct TaskAggregate {
 }
 
 impl TaskAggregate {
+    /// `[split][task][regurgitation, knowledge]`, forget first.
+    pub fn cells(&self) -> [[[Option<f64>; 2]; 3]; 2] {
+        self.per_task
+            .map(|split| split.map(|task| [task.regurgitation, task.knowledge]))
+    }
+
+    /// `[split][regurgitation, knowledge]` over every task.
+    pub fn overall(&self) -> [[Option<f64>; 2]; 2] {
+        std::array::from_fn(|s| [self.overall_regurgitation[s], self.overall_knowledge[s]])
+    }
+
     /// Aggregates scored rows.
     pub fn from_rows(rows: &[ScoredRow]) -> Self {
         let mean_of = |pred: &dyn Fn(&ScoredRow) -> bool| {

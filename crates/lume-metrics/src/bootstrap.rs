@@ -6,10 +6,14 @@
 //! [`mia_auc`], [`FinalScore::new`]) on the resampled per-row scores: the interval is that of
 //! exactly the reported score. MMLU is taken as it is (one number per run; its questions are
 //! not resampled). Seeded: the same seed gives the same intervals on every machine.
+//!
+//! The resample indices are a value of their own ([`Resamples`]): two evaluations of the same
+//! rows resampled with the same indices give a paired comparison ([`compare`](crate::compare)),
+//! and the indices can be written out for an independent implementation to use.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{FinalScore, ScoredRow, TaskAggregate};
 use crate::auc::{mia_auc, mia_score};
@@ -33,8 +37,148 @@ impl Default for BootstrapConfig {
     }
 }
 
+/// Everything a bootstrap resamples: one evaluation's per-row scores, its MIA losses, and its
+/// (fixed) MMLU accuracy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Sample {
+    /// Row ids, parallel to `rows` (empty when unknown); a paired comparison checks them.
+    pub ids: Vec<String>,
+    /// Per-row scores.
+    pub rows: Vec<ScoredRow>,
+    /// Member and non-member MIA losses.
+    pub mia: Option<(Vec<f64>, Vec<f64>)>,
+    /// MMLU accuracy.
+    pub mmlu: Option<f64>,
+}
+
+impl Sample {
+    fn mia(&self) -> Option<(&[f64], &[f64])> {
+        self.mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice()))
+    }
+
+    fn mia_sizes(&self) -> Option<(usize, usize)> {
+        self.mia.as_ref().map(|(m, n)| (m.len(), n.len()))
+    }
+}
+
+/// The indices of B stratified resamples: `rows[b]` lists, stratum after stratum (the 12
+/// cells in [`cell`] order), the row indices drawn with replacement within each cell;
+/// `members[b]` and `nonmembers[b]` the MIA documents drawn within each group (empty without
+/// MIA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resamples {
+    /// Seed they were drawn with.
+    pub seed: u64,
+    /// Row indices of each resample.
+    pub rows: Vec<Vec<u32>>,
+    /// Member indices of each resample.
+    pub members: Vec<Vec<u32>>,
+    /// Non-member indices of each resample.
+    pub nonmembers: Vec<Vec<u32>>,
+}
+
+/// The cell of a row, `(split · 3 + task) · 2 + kind`, forget and sentence completion first.
+pub fn cell(row: &ScoredRow) -> usize {
+    let s = usize::from(row.split != lume_data::Split::Forget);
+    let t = row.task.index();
+    let k = usize::from(row.kind == lume_data::Kind::Question);
+    (s * 3 + t) * 2 + k
+}
+
+impl Resamples {
+    /// Draws `config.resamples` stratified resamples of `sample`'s rows and MIA documents.
+    pub fn draw(sample: &Sample, config: BootstrapConfig) -> Resamples {
+        let mut strata: Vec<Vec<u32>> = vec![Vec::new(); 12];
+        for (i, r) in sample.rows.iter().enumerate() {
+            strata[cell(r)].push(i as u32);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let pick = |n: usize, rng: &mut ChaCha8Rng| rng.random_range(0..n) as u32;
+        let (mut rows, mut members, mut nonmembers) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..config.resamples {
+            let mut drawn = Vec::with_capacity(sample.rows.len());
+            for stratum in &strata {
+                for _ in 0..stratum.len() {
+                    drawn.push(stratum[pick(stratum.len(), &mut rng) as usize]);
+                }
+            }
+            rows.push(drawn);
+            let (m, n) = sample.mia_sizes().unwrap_or((0, 0));
+            members.push((0..m).map(|_| pick(m, &mut rng)).collect());
+            nonmembers.push((0..n).map(|_| pick(n, &mut rng)).collect());
+        }
+        Resamples {
+            seed: config.seed,
+            rows,
+            members,
+            nonmembers,
+        }
+    }
+
+    /// Number of resamples B.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there is no resample.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The scores of every resample of `sample`.
+    ///
+    /// # Panics
+    /// When an index is out of `sample`'s range: the resamples were drawn for other rows.
+    pub fn scores(&self, sample: &Sample) -> Vec<Scores> {
+        let mut rows = Vec::with_capacity(sample.rows.len());
+        (0..self.len())
+            .map(|b| {
+                rows.clear();
+                rows.extend(self.rows[b].iter().map(|&i| sample.rows[i as usize]));
+                let mia = sample.mia().map(|(m, n)| {
+                    let take = |v: &[f64], idx: &[u32]| -> Vec<f64> {
+                        idx.iter().map(|&i| v[i as usize]).collect()
+                    };
+                    (take(m, &self.members[b]), take(n, &self.nonmembers[b]))
+                });
+                let mia = mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice()));
+                Scores::of(&rows, mia, sample.mmlu)
+            })
+            .collect()
+    }
+
+    /// Whether these resamples fit `sample` (same rows per cell, same MIA group sizes).
+    pub fn fit(&self, sample: &Sample) -> bool {
+        let mut sizes = [0usize; 12];
+        sample.rows.iter().for_each(|r| sizes[cell(r)] += 1);
+        let (m, n) = sample.mia_sizes().unwrap_or((0, 0));
+        let rows_fit = |drawn: &Vec<u32>| {
+            drawn.len() == sample.rows.len() && {
+                let mut at = 0;
+                sizes.iter().enumerate().all(|(c, &len)| {
+                    let ok = drawn[at..at + len]
+                        .iter()
+                        .all(|&i| sample.rows.get(i as usize).is_some_and(|r| cell(r) == c));
+                    at += len;
+                    ok
+                })
+            }
+        };
+        let group_fit = |drawn: &[Vec<u32>], len: usize| {
+            drawn
+                .iter()
+                .all(|d| d.len() == len && d.iter().all(|&i| (i as usize) < len))
+        };
+        self.rows.iter().all(rows_fit)
+            && self.members.len() == self.len()
+            && self.nonmembers.len() == self.len()
+            && group_fit(&self.members, m)
+            && group_fit(&self.nonmembers, n)
+    }
+}
+
 /// A point estimate with its 95 % percentile interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// The score on the rows as they are.
     pub estimate: f64,
@@ -45,7 +189,8 @@ pub struct Interval {
 }
 
 impl Interval {
-    fn of(estimate: f64, mut draws: Vec<f64>) -> Interval {
+    /// The interval of `draws` around `estimate`.
+    pub fn of(estimate: f64, mut draws: Vec<f64>) -> Interval {
         draws.sort_by(f64::total_cmp);
         Interval {
             estimate,
@@ -72,6 +217,87 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
+/// Every score the bootstrap reports, in one shape for intervals ([`Bootstrap`]) and paired
+/// differences ([`Comparison`](crate::Comparison)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored<T> {
+    /// `[split][task][regurgitation, knowledge]`, forget first; `None` for an empty cell.
+    pub cells: [[[Option<T>; 2]; 3]; 2],
+    /// `[split][regurgitation, knowledge]` over every task.
+    pub overall: [[Option<T>; 2]; 2],
+    /// `[split]`: the mean of its six task scores (the trade-off plot's axes).
+    pub split_means: [Option<T>; 2],
+    /// The harmonic task aggregate.
+    pub task_aggregate: Option<T>,
+    /// MIA AUC.
+    pub mia_auc: Option<T>,
+    /// MIA score `1 − 2|AUC − 0.5|`.
+    pub mia_score: Option<T>,
+    /// The final score (the mean over the parts that exist, MMLU held fixed).
+    pub final_score: T,
+}
+
+/// The scores of one (re)sample.
+pub type Scores = Scored<f64>;
+
+impl Scores {
+    /// The protocol's scores of `rows`, `mia` losses and `mmlu`.
+    pub fn of(rows: &[ScoredRow], mia: Option<(&[f64], &[f64])>, mmlu: Option<f64>) -> Scores {
+        let aggregate = TaskAggregate::from_rows(rows);
+        let mia_auc = mia.and_then(|(m, n)| mia_auc(m, n).ok());
+        let (cells, overall) = (aggregate.cells(), aggregate.overall());
+        let final_score = FinalScore::new(
+            aggregate.harmonic_mean.unwrap_or(0.0),
+            mia_auc.map(mia_score),
+            mmlu,
+        );
+        let split_means = std::array::from_fn(|s: usize| {
+            let v: Vec<f64> = cells[s].iter().flatten().flatten().copied().collect();
+            crate::mean(&v)
+        });
+        Scores {
+            cells,
+            overall,
+            split_means,
+            task_aggregate: aggregate.harmonic_mean,
+            mia_auc,
+            mia_score: mia_auc.map(mia_score),
+            final_score: final_score.complete.unwrap_or(final_score.partial),
+        }
+    }
+
+    /// The scores of `sample` as it is.
+    pub fn of_sample(sample: &Sample) -> Scores {
+        Scores::of(&sample.rows, sample.mia(), sample.mmlu)
+    }
+
+    /// Builds a `Scored<T>` from this point and the matching score of every draw, `None`
+    /// where the point has none.
+    pub(crate) fn map<T>(&self, draws: &[Scores], f: &dyn Fn(f64, Vec<f64>) -> T) -> Scored<T> {
+        let field = |point: Option<f64>, get: &dyn Fn(&Scores) -> Option<f64>| {
+            point.map(|p| f(p, draws.iter().filter_map(get).collect()))
+        };
+        Scored {
+            cells: std::array::from_fn(|s| {
+                std::array::from_fn(|t| {
+                    std::array::from_fn(|k| field(self.cells[s][t][k], &|d| d.cells[s][t][k]))
+                })
+            }),
+            overall: std::array::from_fn(|s| {
+                std::array::from_fn(|k| field(self.overall[s][k], &|d| d.overall[s][k]))
+            }),
+            split_means: std::array::from_fn(|s| field(self.split_means[s], &|d| d.split_means[s])),
+            task_aggregate: field(self.task_aggregate, &|d| d.task_aggregate),
+            mia_auc: field(self.mia_auc, &|d| d.mia_auc),
+            mia_score: field(self.mia_score, &|d| d.mia_score),
+            final_score: f(
+                self.final_score,
+                draws.iter().map(|d| d.final_score).collect(),
+            ),
+        }
+    }
+}
+
 /// The intervals of a run's scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bootstrap {
@@ -79,16 +305,9 @@ pub struct Bootstrap {
     pub resamples: usize,
     /// Seed used.
     pub seed: u64,
-    /// `[split][task][regurgitation, knowledge]`, forget first; `None` for an empty cell.
-    pub cells: [[[Option<Interval>; 2]; 3]; 2],
-    /// The harmonic task aggregate.
-    pub task_aggregate: Option<Interval>,
-    /// MIA AUC.
-    pub mia_auc: Option<Interval>,
-    /// MIA score `1 − 2|AUC − 0.5|`.
-    pub mia_score: Option<Interval>,
-    /// The final score (the mean over the parts that exist, MMLU held fixed).
-    pub final_score: Interval,
+    /// The intervals.
+    #[serde(flatten)]
+    pub intervals: Scored<Interval>,
 }
 
 /// Bootstraps the scores of `rows` (per-row ROUGE-L recall or exact match), `mia` member and
@@ -102,7 +321,7 @@ pub struct Bootstrap {
 ///         score: if i % 4 == 0 { 0.0 } else { 1.0 } })
 ///     .collect();
 /// let b = bootstrap(&rows, None, None, BootstrapConfig::default());
-/// let kn = b.cells[1][0][1].unwrap();
+/// let kn = b.intervals.cells[1][0][1].unwrap();
 /// assert_eq!(kn.estimate, 0.75);
 /// assert!(kn.low < 0.75 && 0.75 < kn.high);
 /// ```
@@ -112,94 +331,24 @@ pub fn bootstrap(
     mmlu: Option<f64>,
     config: BootstrapConfig,
 ) -> Bootstrap {
-    let cell_of = |r: &ScoredRow| {
-        let s = usize::from(r.split != lume_data::Split::Forget);
-        let t = lume_data::Task::ALL
-            .iter()
-            .position(|&t| t == r.task)
-            .unwrap_or(0);
-        let k = usize::from(r.kind == lume_data::Kind::Question);
-        (s * 3 + t) * 2 + k
+    let sample = Sample {
+        ids: Vec::new(),
+        rows: rows.to_vec(),
+        mia: mia.map(|(m, n)| (m.to_vec(), n.to_vec())),
+        mmlu,
     };
-    let mut strata: Vec<Vec<ScoredRow>> = vec![Vec::new(); 12];
-    for r in rows {
-        strata[cell_of(r)].push(*r);
-    }
-    let point = Scores::of(rows, mia, mmlu);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut draws: Vec<Scores> = Vec::with_capacity(config.resamples);
-    let mut resampled: Vec<ScoredRow> = Vec::with_capacity(rows.len());
-    for _ in 0..config.resamples {
-        resampled.clear();
-        for stratum in &strata {
-            for _ in 0..stratum.len() {
-                resampled.push(stratum[rng.random_range(0..stratum.len())]);
-            }
-        }
-        let mia_draw = mia.map(|(m, n)| (resample(m, &mut rng), resample(n, &mut rng)));
-        let mia_ref = mia_draw.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice()));
-        draws.push(Scores::of(&resampled, mia_ref, mmlu));
-    }
-    let interval = |estimate: Option<f64>, get: &dyn Fn(&Scores) -> Option<f64>| {
-        let estimate = estimate?;
-        Some(Interval::of(
-            estimate,
-            draws.iter().filter_map(get).collect(),
-        ))
-    };
-    let cells = std::array::from_fn(|s| {
-        std::array::from_fn(|t| {
-            std::array::from_fn(|k| interval(point.cells[s][t][k], &|d: &Scores| d.cells[s][t][k]))
-        })
-    });
+    bootstrap_with(&sample, &Resamples::draw(&sample, config))
+}
+
+/// The intervals of `sample`'s scores over the given resamples.
+///
+/// # Panics
+/// When `resamples` were drawn for other rows (see [`Resamples::fit`]).
+pub fn bootstrap_with(sample: &Sample, resamples: &Resamples) -> Bootstrap {
+    let draws = resamples.scores(sample);
     Bootstrap {
-        resamples: config.resamples,
-        seed: config.seed,
-        cells,
-        task_aggregate: interval(point.task_aggregate, &|d| d.task_aggregate),
-        mia_auc: interval(point.mia_auc, &|d| d.mia_auc),
-        mia_score: interval(point.mia_auc.map(mia_score), &|d| d.mia_auc.map(mia_score)),
-        final_score: Interval::of(
-            point.final_score,
-            draws.iter().map(|d| d.final_score).collect(),
-        ),
-    }
-}
-
-fn resample(values: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
-    (0..values.len())
-        .map(|_| values[rng.random_range(0..values.len())])
-        .collect()
-}
-
-/// The scores of one (re)sample.
-struct Scores {
-    cells: [[[Option<f64>; 2]; 3]; 2],
-    task_aggregate: Option<f64>,
-    mia_auc: Option<f64>,
-    final_score: f64,
-}
-
-impl Scores {
-    fn of(rows: &[ScoredRow], mia: Option<(&[f64], &[f64])>, mmlu: Option<f64>) -> Scores {
-        let aggregate = TaskAggregate::from_rows(rows);
-        let mia_auc = mia.and_then(|(m, n)| mia_auc(m, n).ok());
-        let cells = std::array::from_fn(|s| {
-            std::array::from_fn(|t| {
-                let task = aggregate.per_task[s][t];
-                [task.regurgitation, task.knowledge]
-            })
-        });
-        let final_score = FinalScore::new(
-            aggregate.harmonic_mean.unwrap_or(0.0),
-            mia_auc.map(mia_score),
-            mmlu,
-        );
-        Scores {
-            cells,
-            task_aggregate: aggregate.harmonic_mean,
-            mia_auc,
-            final_score: final_score.complete.unwrap_or(final_score.partial),
-        }
+        resamples: resamples.len(),
+        seed: resamples.seed,
+        intervals: Scores::of_sample(sample).map(&draws, &Interval::of),
     }
 }

@@ -20,6 +20,7 @@ mod aggregate;
 mod attacks;
 mod auc;
 mod bootstrap;
+mod compare;
 mod exact_match;
 mod inference;
 mod inference_io;
@@ -31,6 +32,7 @@ mod mmlu;
 mod porter;
 mod rouge;
 mod score;
+mod seeds;
 
 pub use aggregate::{
     FinalScore, MMLU_GATE, ScoredRow, TaskAggregate, TaskScores, harmonic_mean, mean,
@@ -40,7 +42,11 @@ pub use attacks::{
     reference_statistic, zlib_length,
 };
 pub use auc::{AucError, mia_auc, mia_score, roc_auc};
-pub use bootstrap::{Bootstrap, BootstrapConfig, Interval, bootstrap, percentile};
+pub use bootstrap::{
+    Bootstrap, BootstrapConfig, Interval, Resamples, Sample, Scored, Scores, bootstrap,
+    bootstrap_with, cell, percentile,
+};
+pub use compare::{CompareError, Comparison, Difference, compare, holm, p_value, paired};
 pub use exact_match::{exact_match, python_strip};
 pub use inference::{InferenceError, InferenceOptions, InferenceOutputs, run_inference};
 pub use inference_io::{write_inference_csv, write_mia_csv};
@@ -57,3 +63,4 @@ pub use rouge::{RougeScore, RougeScorer, rouge_words};
 pub use score::{
     InferenceRow, ScoreError, ScoreReport, read_inference_csv, read_mia_csv, score_dir, shards,
 };
+pub use seeds::{Seeded, Standing, TIE_LEVEL, rank};

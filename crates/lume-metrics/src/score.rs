@@ -244,6 +244,8 @@ pub fn shards(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, ScoreError> {
 pub struct ScoreReport {
     /// Scored rows (sc and qa only).
     pub rows: Vec<ScoredRow>,
+    /// The id of each scored row.
+    pub ids: Vec<String>,
     /// ROUGE-1 recall of each sc row, `[split]`.
     pub rouge1_recall: [Vec<f64>; 2],
     /// ROUGE-L F1 of each sc row, `[split]`.
@@ -268,6 +270,7 @@ impl ScoreReport {
     ) -> Result<Self, crate::AucError> {
         let scorer = RougeScorer::default();
         let mut rows = Vec::new();
+        let mut ids = Vec::new();
         let mut rouge1_recall = [Vec::new(), Vec::new()];
         let mut rouge_l_f1 = [Vec::new(), Vec::new()];
         for (s, (split, split_rows)) in [(Split::Forget, forget), (Split::Retain, retain)]
@@ -286,6 +289,7 @@ impl ScoreReport {
                     }
                     Kind::Question => exact_match(&row.expected_output, &row.model_output),
                 };
+                ids.push(row.id.clone());
                 rows.push(ScoredRow {
                     split,
                     task: row.task,
@@ -298,6 +302,7 @@ impl ScoreReport {
         Ok(ScoreReport {
             aggregate: TaskAggregate::from_rows(&rows),
             rows,
+            ids,
             rouge1_recall,
             rouge_l_f1,
             mia_auc,
@@ -309,11 +314,18 @@ impl ScoreReport {
     /// Percentile intervals of every score, from a bootstrap over this report's rows and MIA
     /// documents (see [`bootstrap`](crate::bootstrap)).
     pub fn bootstrap(&self, config: crate::BootstrapConfig) -> crate::Bootstrap {
-        let mia = self
-            .mia_losses
-            .as_ref()
-            .map(|(m, n)| (m.as_slice(), n.as_slice()));
-        crate::bootstrap(&self.rows, mia, self.mmlu_average, config)
+        let sample = self.sample();
+        crate::bootstrap_with(&sample, &crate::Resamples::draw(&sample, config))
+    }
+
+    /// What a bootstrap resamples: the per-row scores with their ids, the MIA losses, MMLU.
+    pub fn sample(&self) -> crate::Sample {
+        crate::Sample {
+            ids: self.ids.clone(),
+            rows: self.rows.clone(),
+            mia: self.mia_losses.clone(),
+            mmlu: self.mmlu_average,
+        }
     }
 
     /// The MIA score `1 − 2|AUC − 0.5|`.

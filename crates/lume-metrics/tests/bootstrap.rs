@@ -2,7 +2,9 @@
 //! rows are duplicated, and constant scores give a point.
 
 use lume_data::{Kind, Split, Task};
-use lume_metrics::{BootstrapConfig, ScoredRow, bootstrap};
+use lume_metrics::{
+    BootstrapConfig, Interval, Resamples, Sample, Scored, ScoredRow, bootstrap, bootstrap_with,
+};
 use proptest::prelude::*;
 
 fn rows(scores: &[f64]) -> Vec<ScoredRow> {
@@ -50,10 +52,10 @@ proptest! {
         let mia = Some((members.as_slice(), nonmembers.as_slice()));
         let a = bootstrap(&rows, mia, Some(0.5), config(seed));
         prop_assert_eq!(&a, &bootstrap(&rows, mia, Some(0.5), config(seed)));
-        for interval in a.cells.iter().flatten().flatten().flatten()
-            .chain(a.task_aggregate.iter())
-            .chain(a.mia_auc.iter())
-            .chain(std::iter::once(&a.final_score))
+        for interval in a.intervals.cells.iter().flatten().flatten().flatten()
+            .chain(a.intervals.task_aggregate.iter())
+            .chain(a.intervals.mia_auc.iter())
+            .chain(std::iter::once(&a.intervals.final_score))
         {
             prop_assert!(interval.low <= interval.high);
             prop_assert!(interval.low <= interval.estimate && interval.estimate <= interval.high,
@@ -70,7 +72,7 @@ proptest! {
         let four: Vec<ScoredRow> = once.iter().flat_map(|&r| [r; 4]).collect();
         let width = |rows: &[ScoredRow]| {
             let b = bootstrap(rows, None, None, config(seed));
-            let i = b.final_score;
+            let i = b.intervals.final_score;
             i.high - i.low
         };
         let (w1, w4) = (width(&once), width(&four));
@@ -82,7 +84,120 @@ proptest! {
 fn constant_scores_give_a_point() {
     let rows = rows(&[1.0; 120]);
     let b = bootstrap(&rows, None, None, config(0));
-    let i = b.cells[1][0][0].expect("a retain cell");
+    let i = b.intervals.cells[1][0][0].expect("a retain cell");
     assert_eq!((i.low, i.estimate, i.high), (1.0, 1.0, 1.0));
-    assert_eq!(b.final_score.low, b.final_score.high);
+    assert_eq!(b.intervals.final_score.low, b.intervals.final_score.high);
+}
+
+/// numpy's intervals (fixtures/bootstrap_reference.py) of every score, flattened in
+/// `Scored` field order, with the bootstrap standard deviation of each.
+fn reference_intervals(value: &serde_json::Value) -> Vec<Option<(f64, f64, f64, f64)>> {
+    let one = |v: &serde_json::Value| {
+        (!v.is_null()).then(|| {
+            let f = |k: &str| v[k].as_f64().expect("a number");
+            (f("estimate"), f("low"), f("high"), f("sd"))
+        })
+    };
+    let mut out = Vec::new();
+    for key in ["cells", "overall", "split_means"] {
+        out.extend(value[key].as_array().expect("a list").iter().map(one));
+    }
+    for key in ["task_aggregate", "mia_auc", "mia_score", "final_score"] {
+        out.push(one(&value[key]));
+    }
+    out
+}
+
+fn flatten(s: &Scored<Interval>) -> Vec<Option<Interval>> {
+    let mut out: Vec<Option<Interval>> = s.cells.iter().flatten().flatten().copied().collect();
+    out.extend(s.overall.iter().flatten().copied());
+    out.extend(s.split_means.iter().copied());
+    out.extend([
+        s.task_aggregate,
+        s.mia_auc,
+        s.mia_score,
+        Some(s.final_score),
+    ]);
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    sample: Sample,
+    resamples: Resamples,
+    intervals: serde_json::Value,
+}
+
+fn reference() -> Reference {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bootstrap.json");
+    let text = std::fs::read_to_string(path).expect("the committed fixture");
+    serde_json::from_str(&text).expect("the fixture's layout")
+}
+
+#[test]
+fn numpy_on_the_same_indices_gives_the_same_intervals() {
+    let r = reference();
+    assert!(r.resamples.fit(&r.sample));
+    let ours = flatten(&bootstrap_with(&r.sample, &r.resamples).intervals);
+    let theirs = reference_intervals(&r.intervals);
+    assert_eq!(ours.len(), theirs.len());
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        match (a, b) {
+            (Some(a), Some((e, lo, hi, _))) => {
+                for (x, y) in [(a.estimate, *e), (a.low, *lo), (a.high, *hi)] {
+                    assert!((x - y).abs() < 1e-12, "score {i}: lume {a:?}, numpy {b:?}");
+                }
+            }
+            (None, None) => {}
+            _ => panic!("score {i}: lume {a:?}, numpy {b:?}"),
+        }
+    }
+}
+
+#[test]
+fn our_resamples_agree_with_numpys_within_monte_carlo_error() {
+    let r = reference();
+    let config = BootstrapConfig {
+        resamples: r.resamples.len(),
+        seed: 7,
+    };
+    let ours = flatten(&bootstrap_with(&r.sample, &Resamples::draw(&r.sample, config)).intervals);
+    // A 2.5 % percentile from B = 1,000 draws has a Monte Carlo error of about 0.085 sd; the
+    // difference of two independent ones, 0.12 sd: 0.5 sd is four of those. The mean of n
+    // exact matches moves in steps of 1/n, and a percentile can land one step away.
+    let mut sizes = [0usize; 12];
+    r.sample
+        .rows
+        .iter()
+        .for_each(|row| sizes[lume_metrics::cell(row)] += 1);
+    for (i, (a, b)) in ours
+        .iter()
+        .zip(reference_intervals(&r.intervals))
+        .enumerate()
+    {
+        let (Some(a), Some((_, lo, hi, sd))) = (a, b) else {
+            assert!(a.is_none() && b.is_none(), "score {i}");
+            continue;
+        };
+        let step = if i < 12 && i % 2 == 1 {
+            1.0 / sizes[i] as f64
+        } else {
+            0.0
+        };
+        let tolerance = (0.5 * sd).max(step) + 1e-9;
+        assert!(
+            (a.low - lo).abs() <= tolerance && (a.high - hi).abs() <= tolerance,
+            "score {i}: lume [{}, {}], numpy [{lo}, {hi}], sd {sd}",
+            a.low,
+            a.high
+        );
+    }
+}
+
+#[test]
+fn resamples_of_other_rows_do_not_fit() {
+    let r = reference();
+    let mut fewer = r.sample.clone();
+    fewer.rows.pop();
+    assert!(!r.resamples.fit(&fewer));
 }

@@ -28,6 +28,15 @@ pub struct BenchArgs {
     /// Methods, comma-separated [default: the config's `methods`].
     #[arg(long, value_delimiter = ',')]
     methods: Option<Vec<String>>,
+    /// Unlearning runs per method, each with its seeds shifted by one more (data order, LoRA
+    /// init, RMU direction); the leaderboard gives the mean, the seed spread and the ranking
+    /// [default: the config's `seeds`, 1].
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Fine-tunings of target and gold; seed s of a method starts from target s mod N
+    /// [default: the config's `target_seeds`, 1].
+    #[arg(long)]
+    target_seeds: Option<usize>,
     /// Output folder.
     #[arg(long, default_value = "lume-bench")]
     out: PathBuf,
@@ -44,6 +53,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(methods) = args.methods.clone() {
         config.methods = methods;
     }
+    config.seeds = args.seeds.unwrap_or(config.seeds);
+    config.target_seeds = args.target_seeds.unwrap_or(config.target_seeds);
     if args.print_config {
         print!("{}", toml::to_string_pretty(&config)?);
         return Ok(ExitCode::SUCCESS);

@@ -1,6 +1,7 @@
 //! One module per `lume` subcommand.
 
 pub mod bench;
+pub mod compare;
 pub mod convert;
 pub mod data;
 pub mod eval;

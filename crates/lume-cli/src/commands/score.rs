@@ -22,6 +22,10 @@ pub struct ScoreArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write the per-row values and the bootstrap's resample indices to this JSON file
+    /// (for `scripts/bootstrap_reference.py check`).
+    #[arg(long, value_name = "FILE", requires = "bootstrap")]
+    write_resamples: Option<PathBuf>,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
@@ -37,7 +41,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let (report, intervals) =
         lume_bench::score_outputs(&args.dir, args.mmlu_metrics.as_deref(), &out, bootstrap)?;
     println!("{}", report.table());
-    if let Some(b) = intervals {
+    if let (Some(path), Some(config)) = (&args.write_resamples, bootstrap) {
+        lume_bench::write_resamples(&report, config, path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(b) = intervals.map(|b| (b.resamples, b.seed, b.intervals)) {
+        let (resamples, seed, b) = b;
         let show = |name: &str, i: Option<lume_metrics::Interval>| {
             if let Some(i) = i {
                 println!(
@@ -48,7 +57,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         };
         println!(
             "95 % intervals, {} bootstrap resamples of the rows (seed {}):",
-            b.resamples, b.seed
+            resamples, seed
         );
         show("task aggregate", b.task_aggregate);
         show("MIA AUC", b.mia_auc);
