@@ -9,6 +9,7 @@ use lume_unlearn::{Registry, Schedule, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::BenchError;
+use crate::probes::ProbeConfig;
 
 /// Everything a run reads, with defaults for what the file leaves out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,6 +203,8 @@ pub struct BenchConfig {
     pub eval: EvalConfig,
     /// What the target and gold models must show before unlearning means anything.
     pub checks: ChecksConfig,
+    /// Is it really forgotten? Relearning, quantization, successive requests, scaling.
+    pub probes: ProbeConfig,
 }
 
 /// Checkpoints that replace trained ones.
@@ -331,6 +334,7 @@ impl Default for BenchConfig {
             method,
             eval: EvalConfig::default(),
             checks: ChecksConfig::default(),
+            probes: ProbeConfig::default(),
         }
     }
 }

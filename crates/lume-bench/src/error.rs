@@ -34,6 +34,9 @@ pub enum BenchError {
     /// Saving weights failed.
     #[error(transparent)]
     Weights(#[from] lume_model::WeightsError),
+    /// Weights could not be quantized.
+    #[error(transparent)]
+    Quantization(#[from] lume_model::QuantizationError),
     /// The device is not available.
     #[error(transparent)]
     Device(#[from] lume_model::DeviceError),

@@ -10,7 +10,7 @@ use lume_metrics::{
     Bootstrap, BootstrapConfig, InferenceOptions, InferenceOutputs, LanguageModel, ScoreReport,
     evaluate_mmlu, read_mmlu, run_inference, score_dir,
 };
-use lume_model::{BulkProgress, Engine, EngineError, WeightDtype};
+use lume_model::{BulkProgress, Engine, EngineError, RoundToNearest, WeightDtype};
 
 use crate::error::{BenchError, Context, write_json};
 use crate::observer::Observer;
@@ -87,6 +87,8 @@ pub struct EvalSettings {
     pub mmlu_shots: usize,
     /// Storage of the weight matrices.
     pub weights_dtype: WeightDtype,
+    /// The blocks' projections rounded to integers before inference (see [`RoundToNearest`]).
+    pub quantization: Option<RoundToNearest>,
 }
 
 /// What is evaluated: the benchmark's records, and optionally MIA documents and MMLU.
@@ -217,6 +219,13 @@ pub fn evaluate_shard(
     let mut engine =
         Engine::load(model_dir, device).context(|| format!("loading {}", model_dir.display()))?;
     engine.batch_size = settings.inference.batch_size;
+    if let Some(scheme) = settings.quantization {
+        engine.model = engine
+            .model
+            .clone()
+            .round_to_nearest(scheme)
+            .context(|| format!("quantizing {} to {scheme}", model_dir.display()))?;
+    }
     if settings.weights_dtype != WeightDtype::F32 {
         engine.model = engine
             .model

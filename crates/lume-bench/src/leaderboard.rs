@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ChecksConfig;
 use crate::error::{BenchError, write_json};
 use crate::evaluation::Evaluation;
+use crate::probes::{Point, ProbeResults, Relearning};
 
 /// Which model a row is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +262,9 @@ pub struct Row {
     pub intervals: Option<Scored<Interval>>,
     /// A method's standing among the methods over its seeds (see [`Leaderboard::rank`]).
     pub standing: Option<Standing>,
+    /// The probes' outcomes (see [`Leaderboard::set_probes`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<ProbeResults>,
 }
 
 /// Every row, the checks, and what the numbers mean.
@@ -282,6 +286,8 @@ pub enum Table {
     Memorization,
     /// Intervals, seeds and the ranking.
     Uncertainty,
+    /// Relearning, quantization and successive requests (when probes ran).
+    Probes,
 }
 
 /// How a column's value is printed in Markdown (CSV and JSON keep every digit).
@@ -440,7 +446,100 @@ pub fn columns() -> Vec<Column> {
         }),
     ]);
     columns.extend(uncertainty_columns());
+    columns.extend(probe_columns());
     columns
+}
+
+/// What the probes measured: forget scores after relearning, in fewer bits, after successive
+/// requests (the curves are in the plots and `leaderboard.json`).
+fn probe_columns() -> Vec<Column> {
+    use Format::{Fixed0, Fixed3};
+    use Table::Probes;
+    fn relearn(r: &Row) -> Option<&Relearning> {
+        r.probes.as_ref()?.relearn.as_ref()
+    }
+    fn at(r: &Row, bits: u32) -> Option<&Point> {
+        let probes = r.probes.as_ref()?;
+        probes
+            .quantization
+            .iter()
+            .find(|q| q.format.bits() == bits)
+            .map(|q| &q.point)
+    }
+    fn last_request(r: &Row) -> Option<&Point> {
+        r.probes.as_ref()?.requests.last()
+    }
+    let split = |s: usize| move |r: &Row| split_mean(&r.summary.scores, s);
+    vec![
+        Column::new("forget_score", "forget", &[Probes], Fixed3, split(0)),
+        Column::new("retain_score", "retain", &[Probes], Fixed3, split(1)),
+        Column::new(
+            "relearn_held_out_forget",
+            "held-out forget",
+            &[Probes],
+            Fixed3,
+            |r| relearn(r)?.unlearned.forget,
+        ),
+        Column::new(
+            "relearn_forget_after",
+            "forget after relearn",
+            &[Probes],
+            Fixed3,
+            |r| relearn(r)?.after_forget.forget,
+        ),
+        Column::new(
+            "relearn_recovered_pct",
+            "recovered %",
+            &[Probes],
+            Fixed0,
+            |r| {
+                let relearn = relearn(r)?;
+                relearn.recovered(&relearn.after_forget).map(|x| 100.0 * x)
+            },
+        ),
+        Column::new(
+            "relearn_control_recovered_pct",
+            "recovered % (retain control)",
+            &[Probes],
+            Fixed0,
+            |r| {
+                let relearn = relearn(r)?;
+                relearn.recovered(&relearn.after_retain).map(|x| 100.0 * x)
+            },
+        ),
+        Column::new("forget_bf16", "forget @bf16", &[Probes], Fixed3, |r| {
+            at(r, 16)?.forget
+        }),
+        Column::new("forget_8bit", "forget @8-bit", &[Probes], Fixed3, |r| {
+            at(r, 8)?.forget
+        }),
+        Column::new("forget_4bit", "forget @4-bit", &[Probes], Fixed3, |r| {
+            at(r, 4)?.forget
+        }),
+        Column::new("retain_4bit", "retain @4-bit", &[Probes], Fixed3, |r| {
+            at(r, 4)?.retain
+        }),
+        Column::new(
+            "requests_forget",
+            "forget after requests",
+            &[Probes],
+            Fixed3,
+            |r| last_request(r)?.forget,
+        ),
+        Column::new(
+            "requests_retain",
+            "retain after requests",
+            &[Probes],
+            Fixed3,
+            |r| last_request(r)?.retain,
+        ),
+    ]
+}
+
+/// Mean of the six forget (or retain) scores of a row.
+pub(crate) fn split_mean(scores: &[[[Option<f64>; 2]; 3]; 2], split: usize) -> Option<f64> {
+    let v: Vec<f64> = scores[split].iter().flatten().flatten().copied().collect();
+    mean(&v)
 }
 
 /// The final score's interval (over rows and seeds when there are seeds), the seeds, and the
@@ -527,6 +626,7 @@ impl Leaderboard {
             wall_seconds: summary.train_seconds + summary.eval_seconds,
             intervals,
             standing: None,
+            probes: None,
         };
         self.rows.retain(|r| r.summary.model != summary.model);
         self.rows.push(row);
@@ -549,6 +649,17 @@ impl Leaderboard {
         Ok(())
     }
 
+    /// Records the probes' outcomes of `model` on its row.
+    pub fn set_probes(&mut self, model: &str, results: ProbeResults) {
+        if let Some(row) = self.rows.iter_mut().find(|r| r.summary.model == model) {
+            row.probes = Some(results);
+        }
+    }
+
+    fn probed(&self) -> bool {
+        self.rows.iter().any(|r| r.probes.is_some())
+    }
+
     fn notes(&self) -> Vec<String> {
         let mut notes = vec![
             "Task scores: regurgitation = ROUGE-L recall on sentence completions, knowledge = exact match on questions; forget scores should fall, retain scores stay.".to_string(),
@@ -556,6 +667,9 @@ impl Leaderboard {
             "Uncertainty: 95 % percentile intervals of the final score from 1,000 bootstrap resamples of the rows (stratified by split × task × kind, MIA documents within members and non-members; MMLU fixed), and, with several seeds, over the seeds too. Methods are ranked by (mean) final score; `tied with best` marks those whose paired difference to the best is not significant at 5 % after Holm's correction.".to_string(),
             "Forget quality: KS p-value of forget-answer NLLs against the gold (retain-only) model; PrivLeak (MUSE, as open-unlearning): ((1 − AUC) − (1 − AUC_gold)) / (1 − AUC_gold) × 100 on the Min-K% AUCs, 0 ideal, strongly negative while the forget set is still memorized. Extraction strength: 1 − k/|y| as open-unlearning (1/|y| when even the last token is wrong); Min-K%++: σ² floored at 1e-6.".to_string(),
         ];
+        if self.probed() {
+            notes.push("Probes: forget/retain = mean of the six forget (retain) cell scores. Relearning: the unlearned model fine-tuned a few steps (constant rate) on a share of the forget rows, the held-out rest scored; recovered % = (after − unlearned) / (target − unlearned) × 100 on those rows; the retain control relearns on as many retain rows. Quantization: per-group symmetric round-to-nearest of the blocks' projections (int8/int4, groups of 128 inputs unless named), or bf16; forget on every forget row. Requests: the forget set in folds unlearned one after the other, scored on the folds seen.".to_string());
+        }
         if self.quiz {
             notes.push("Utility is the synthetic multiple-choice quiz about retain facts (MMLU layout, 5-shot), a stand-in for MMLU, which cannot be downloaded here; pass --mmlu DIR for the real one.".to_string());
         }
@@ -569,11 +683,16 @@ impl Leaderboard {
     pub fn markdown_table(&self) -> String {
         let columns = columns();
         let mut md = String::new();
-        let tables = [Table::Scores, Table::Memorization, Table::Uncertainty];
+        let mut tables = vec![Table::Scores, Table::Memorization, Table::Uncertainty];
+        if self.probed() {
+            tables.push(Table::Probes);
+        }
         for (i, table) in tables.into_iter().enumerate() {
-            // An uncertainty column no row has a value for (seeds in a one-seed run) is left out.
+            // A column no row has a value for (seeds in a one-seed run, a probe not run) is
+            // left out.
             let has_values = |c: &Column| {
-                table != Table::Uncertainty || self.rows.iter().any(|r| (c.value)(r).is_some())
+                matches!(table, Table::Scores | Table::Memorization)
+                    || self.rows.iter().any(|r| (c.value)(r).is_some())
             };
             let shown: Vec<&Column> = columns
                 .iter()

@@ -11,6 +11,8 @@
 //!   tokenizer built from the data.
 //! - [`run_bench`]: target and gold models, every method of a [`Registry`], every evaluation,
 //!   the [`Leaderboard`] (one [`Column`] per metric) and plots, each stage cached on disk.
+//! - Probes of every method ([`ProbeConfig`]): relearning, quantization ([`WeightFormat`]),
+//!   successive requests and forget-set scaling, on subsets from [`forget_order`].
 //! - [`BenchConfig`] and [`RunConfig`], read by [`resolve_config`]; progress through an
 //!   [`Observer`].
 //!
@@ -34,6 +36,7 @@ mod leaderboard;
 mod observer;
 mod pipeline;
 mod plots;
+mod probes;
 mod stage;
 mod training;
 mod uncertainty;
@@ -53,6 +56,10 @@ pub use leaderboard::{
 pub use observer::{Observer, Work};
 pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
 pub use plots::write_plots;
+pub use probes::{
+    Point, Probe, ProbeConfig, ProbeResults, Quantized, RelearnConfig, Relearning, WeightFormat,
+    fold, forget_order, ids_of, prefix, relearning_split, split_score, subset, with_retain,
+};
 pub use stage::{Stage, fingerprint};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};
 pub use uncertainty::{EvalDir, compare_outputs, write_resamples};

@@ -2,6 +2,7 @@
 //! every evaluation, the leaderboard and plots; each stage is cached under `OUT` by a hash of
 //! what it was made from, so a rerun redoes only what changed or never finished.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,6 +21,9 @@ use crate::observer::{Observer, Work};
 use crate::plots::write_plots;
 use crate::stage::{Stage, fingerprint};
 use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
+
+mod probing;
+use probing::Probed;
 
 /// Where a benchmark run reads its data and writes everything.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +103,7 @@ pub fn run_bench(
     }
 
     let mut seeded: Vec<Seeded> = Vec::new();
+    let mut probed = Vec::new();
     for planned in planned {
         let t = planned.seed % config.target_seeds;
         let ((target_dir, target_hash), _) = &targets[t];
@@ -118,10 +123,20 @@ pub fn run_bench(
         if planned_seed == 0 {
             board.push(&summary, Some(&gold));
             board.write(out)?;
+            probed.push((name, dir, hash, summary));
         }
     }
     board.rank(&seeded)?;
     board.write(out)?;
+    if !config.probes.run.is_empty() {
+        let target = Probed {
+            name: "target",
+            dir: &target_dir,
+            hash: &target_hash,
+            summary: &target,
+        };
+        run.probe_all(registry, &mut board, &target, &probed)?;
+    }
     write_plots(&board, out)?;
     Ok(BenchOutcome {
         board,
@@ -133,6 +148,7 @@ pub fn run_bench(
 
 /// Every unlearning run, each method built now so that a bad name or key fails at once.
 fn plan(config: &BenchConfig, registry: &Registry) -> Result<Vec<Planned>, BenchError> {
+    config.probes.validate()?;
     if config.seeds == 0 || config.target_seeds == 0 {
         return Err(BenchError::Config(
             "seeds and target_seeds must be at least 1".into(),
@@ -141,16 +157,7 @@ fn plan(config: &BenchConfig, registry: &Registry) -> Result<Vec<Planned>, Bench
     let mut planned = Vec::new();
     for name in &config.methods {
         for seed in 0..config.seeds {
-            let run = config.seeded_method_run(name, seed)?;
-            let method = registry
-                .build(name, &run.method_overrides()?)
-                .context(|| format!("method `{name}` of the configuration"))?;
-            planned.push(Planned {
-                name: name.clone(),
-                seed,
-                run,
-                method,
-            });
+            planned.push(Planned::new(config, registry, name, seed)?);
         }
     }
     Ok(planned)
@@ -162,6 +169,38 @@ struct Planned {
     seed: usize,
     run: RunConfig,
     method: Box<dyn UnlearningMethod>,
+}
+
+impl Planned {
+    /// Method `name` under seed `seed`, built from `registry` with the configuration's
+    /// hyperparameters.
+    fn new(
+        config: &BenchConfig,
+        registry: &Registry,
+        name: &str,
+        seed: usize,
+    ) -> Result<Self, BenchError> {
+        let run = config.seeded_method_run(name, seed)?;
+        let method = registry
+            .build(name, &run.method_overrides()?)
+            .context(|| format!("method `{name}` of the configuration"))?;
+        Ok(Planned {
+            name: name.to_string(),
+            seed,
+            run,
+            method,
+        })
+    }
+
+    /// The hash of this run from the model whose inputs hash to `start_hash`.
+    fn hash(&self, start_hash: &str) -> String {
+        fingerprint(&(
+            start_hash,
+            &self.name,
+            self.method.hyperparameters(),
+            &self.run.trainer,
+        ))
+    }
 }
 
 /// The benchmark's files, as this run uses them.
@@ -186,6 +225,9 @@ struct Run<'a> {
     eval_hash: String,
     init_hash: String,
     base_dir: PathBuf,
+    /// Folders of the training stages finished in this run, by the hash of their inputs (a
+    /// probe that asks for the same run again gets that folder).
+    made: HashMap<String, PathBuf>,
 }
 
 impl<'a> Run<'a> {
@@ -203,6 +245,7 @@ impl<'a> Run<'a> {
             },
             mmlu_shots: config.eval.mmlu_shots,
             weights_dtype: WeightDtype::F32,
+            quantization: None,
         };
         let init_hash = fingerprint(&(
             &data.hash,
@@ -224,6 +267,7 @@ impl<'a> Run<'a> {
             eval_hash: fingerprint(&(&data.hash, &config.eval, &data.mmlu)),
             init_hash,
             base_dir,
+            made: HashMap::new(),
         }
     }
 
@@ -235,37 +279,49 @@ impl<'a> Run<'a> {
         dir: &Path,
         model_hash: &str,
     ) -> Result<EvalSummary, BenchError> {
-        let stage = Stage::new(
-            dir,
-            "bench_eval.json",
-            fingerprint(&(model_hash, &self.eval_hash)),
-        );
+        let hash = fingerprint(&(model_hash, &self.eval_hash));
+        let data = self.data;
+        let inputs = EvalInputs {
+            bench: &data.bench,
+            mia: data.mia.as_ref(),
+            mmlu: data.mmlu.as_deref(),
+        };
+        self.evaluate_in(role, dir, dir, hash, inputs, self.settings)
+    }
+
+    /// The evaluation of the model in `model_dir` on `inputs` with `settings` into `out`
+    /// (`hash`: of everything it is made from), reused when a finished one is there.
+    fn evaluate_in(
+        &mut self,
+        role: ModelRole,
+        model_dir: &Path,
+        out: &Path,
+        hash: String,
+        inputs: EvalInputs<'_>,
+        settings: EvalSettings,
+    ) -> Result<EvalSummary, BenchError> {
+        let stage = Stage::new(out, "bench_eval.json", hash);
         if let Some(summary) = stage.finished::<EvalSummary>() {
             self.observer.stage(role.name(), Work::Evaluation, true);
             return Ok(summary);
         }
         self.observer.stage(role.name(), Work::Evaluation, false);
         let clock = Instant::now();
-        let inputs = EvalInputs {
-            bench: &self.data.bench,
-            mia: self.data.mia.as_ref(),
-            mmlu: self.data.mmlu.as_deref(),
-        };
         let evaluation = evaluate_checkpoint(
-            dir,
+            model_dir,
             inputs,
-            self.settings,
+            settings,
             self.device.clone(),
-            dir,
+            out,
             &mut *self.observer,
         )
         .context(|| format!("evaluating {}", role.name()))?;
         let summary = EvalSummary::new(
             role,
             &evaluation,
-            self.data.mia.as_ref(),
+            inputs.mia,
             clock.elapsed().as_secs_f64(),
-            dir,
+            model_dir,
         );
         stage.finish(&summary)?;
         Ok(summary)
@@ -276,40 +332,72 @@ impl<'a> Run<'a> {
     fn unlearned(
         &mut self,
         role: &ModelRole,
-        mut planned: Planned,
+        planned: Planned,
         target_dir: &Path,
         target_hash: &str,
     ) -> Result<(PathBuf, String), BenchError> {
-        let name = role.name();
-        let dir = self.out.join("models").join(name);
-        let hash = fingerprint(&(
-            target_hash,
-            &planned.name,
-            planned.method.hyperparameters(),
-            &planned.run.trainer,
-        ));
-        let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
-        if stage.finished::<()>().is_some() {
-            self.observer.stage(name, Work::Unlearning, true);
-            return Ok((dir, hash));
-        }
-        stage.start()?;
-        self.observer.stage(name, Work::Unlearning, false);
-        let bench = &self.data.bench;
-        run_method(
-            target_dir,
-            Box::new(move |tokenizer, run, model, observer| {
-                training_data(bench, tokenizer, run.max_length, model, observer)
-            }),
-            planned.method.as_mut(),
-            &planned.run,
+        let dir = self.out.join("models").join(role.name());
+        let hash = planned.hash(target_hash);
+        let data = self.data;
+        self.unlearn_into(
+            role.name(),
             &dir,
-            &mut *self.observer,
-        )
-        .context(|| format!("method `{name}`"))?;
-        discard_checkpoints(&dir)?;
-        stage.finish(&())?;
+            hash.clone(),
+            planned,
+            &data.bench,
+            target_dir,
+        )?;
         Ok((dir, hash))
+    }
+
+    /// Runs `planned` from `start` on `bench` into `dir` (made from inputs hashing to `hash`),
+    /// unless a finished run from the same inputs is there.
+    fn unlearn_into(
+        &mut self,
+        label: &str,
+        dir: &Path,
+        hash: String,
+        mut planned: Planned,
+        bench: &Benchmark,
+        start: &Path,
+    ) -> Result<(), BenchError> {
+        self.trained(label, dir, hash, Work::Unlearning, |observer| {
+            run_method(
+                start,
+                Box::new(move |tokenizer, run, model, observer| {
+                    training_data(bench, tokenizer, run.max_length, model, observer)
+                }),
+                planned.method.as_mut(),
+                &planned.run,
+                dir,
+                observer,
+            )
+            .context(|| format!("method `{label}`"))
+        })
+    }
+
+    /// A training stage into `dir`: reused when it finished from inputs hashing to `hash`,
+    /// resumed from its checkpoints when it did not, run by `train` otherwise.
+    fn trained<T>(
+        &mut self,
+        label: &str,
+        dir: &Path,
+        hash: String,
+        work: Work,
+        train: impl FnOnce(&mut dyn Observer) -> Result<T, BenchError>,
+    ) -> Result<(), BenchError> {
+        let stage = Stage::new(dir, "bench_stage.json", hash.clone());
+        if stage.finished::<()>().is_none() {
+            stage.start()?;
+            self.observer.stage(label, work, false);
+            train(&mut *self.observer)?;
+            discard_checkpoints(dir)?;
+            stage.finish(&())?;
+        } else {
+            self.observer.stage(label, work, true);
+        }
+        self.made.insert(hash, dir.to_path_buf());
+        Ok(())
     }
 
     /// The fresh model target and gold start from, unless a base checkpoint is given.
@@ -353,25 +441,25 @@ impl<'a> Run<'a> {
         let role = role.seeded(t);
         let dir = self.out.join("models").join(role.name());
         let hash = fingerprint(&(&self.init_hash, trainer, gold));
-        let stage = Stage::new(&dir, "bench_stage.json", hash.clone());
-        if stage.finished::<()>().is_some() {
-            self.observer.stage(role.name(), Work::FineTuning, true);
-            return Ok((dir, hash));
+        if Stage::new(&dir, "bench_stage.json", hash.clone())
+            .finished::<()>()
+            .is_none()
+        {
+            self.ensure_base()?;
         }
-        stage.start()?;
-        self.ensure_base()?;
-        self.observer.stage(role.name(), Work::FineTuning, false);
-        fine_tune(
-            &self.base_dir,
-            &self.data.bench,
-            gold,
-            &config.fine_tune_run(trainer),
+        let (base, data) = (self.base_dir.clone(), self.data);
+        let bench = &data.bench;
+        let run = config.fine_tune_run(trainer);
+        self.trained(
+            role.name(),
             &dir,
-            &mut *self.observer,
-        )
-        .context(|| format!("fine-tuning {}", role.name()))?;
-        discard_checkpoints(&dir)?;
-        stage.finish(&())?;
+            hash.clone(),
+            Work::FineTuning,
+            |observer| {
+                fine_tune(&base, bench, gold, &run, &dir, observer)
+                    .context(|| format!("fine-tuning {}", role.name()))
+            },
+        )?;
         Ok((dir, hash))
     }
 }

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::BenchError;
-use crate::leaderboard::Leaderboard;
+use crate::leaderboard::{Leaderboard, split_mean};
+
+mod probes;
 
 const PALETTE: [&str; 10] = [
     "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000",
@@ -49,6 +51,24 @@ impl Frame {
             r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#333"/>"##,
             self.x0, self.y0, self.w, self.h
         );
+    }
+
+    /// Outline and horizontal lines at quarters of the y range, labelled (bar charts).
+    fn gridlines(&self, svg: &mut String) {
+        self.border(svg);
+        for i in 0..=4 {
+            let f = f64::from(i) / 4.0;
+            let v = self.y.0 + f * (self.y.1 - self.y.0);
+            let y = self.py(v);
+            let _ = write!(
+                svg,
+                r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{v:.2}</text>"##,
+                self.x0,
+                self.x0 + self.w,
+                self.x0 - 5.0,
+                y + 3.0
+            );
+        }
     }
 
     /// Outline, ticks at quarters, and labels.
@@ -136,12 +156,6 @@ fn error_bar(svg: &mut String, a: (f64, f64), b: (f64, f64)) {
     }
 }
 
-/// Mean of the six forget (or retain) scores of a row.
-fn split_mean(scores: &[[[Option<f64>; 2]; 3]; 2], split: usize) -> Option<f64> {
-    let v: Vec<f64> = scores[split].iter().flatten().flatten().copied().collect();
-    lume_metrics::mean(&v)
-}
-
 /// Forget score against retain score, one point per model.
 fn trade_off(board: &Leaderboard) -> String {
     let frame = Frame {
@@ -214,19 +228,7 @@ fn task_bars(board: &Leaderboard) -> String {
         y: (0.0, 1.0),
     };
     let mut body = String::new();
-    frame.border(&mut body);
-    for i in 0..=4 {
-        let v = f64::from(i) / 4.0;
-        let y = frame.py(v);
-        let _ = write!(
-            body,
-            r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10">{v:.2}</text>"##,
-            frame.x0,
-            frame.x0 + frame.w,
-            frame.x0 - 5.0,
-            y + 3.0
-        );
-    }
+    frame.gridlines(&mut body);
     for (g, name) in groups.iter().enumerate() {
         let left = frame.x0 + g as f64 * group_w + 7.0;
         for (m, row) in board.rows.iter().enumerate() {
@@ -335,15 +337,25 @@ fn loss_curves(board: &Leaderboard) -> String {
     )
 }
 
-/// Writes `OUT/plots/{trade_off,task_scores,loss_curves}.svg`.
+/// Writes `OUT/plots/{trade_off,task_scores,loss_curves}.svg`, and when probes ran
+/// `relearning.svg`, `requests.svg` and `scaling.svg`.
 pub fn write_plots(board: &Leaderboard, out: &Path) -> Result<(), BenchError> {
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir).map_err(BenchError::io(&dir))?;
-    for (name, svg) in [
+    let probes = [
+        ("relearning.svg", probes::relearning(board)),
+        ("requests.svg", probes::requests(board)),
+        ("scaling.svg", probes::scaling(board)),
+    ];
+    let always = [
         ("trade_off.svg", trade_off(board)),
         ("task_scores.svg", task_bars(board)),
         ("loss_curves.svg", loss_curves(board)),
-    ] {
+    ];
+    let probes = probes
+        .into_iter()
+        .filter_map(|(name, svg)| Some((name, svg?)));
+    for (name, svg) in always.into_iter().chain(probes) {
         let path = dir.join(name);
         std::fs::write(&path, svg).map_err(BenchError::io(&path))?;
     }

@@ -58,7 +58,8 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
 ";
     assert_eq!(board.markdown_table(), want);
     let keys: Vec<String> = columns().into_iter().map(|c| c.key).collect();
-    assert_eq!(keys.len(), 12 + 14 + 8);
+    // 12 task scores, 14 aggregates and memorization columns, 8 of uncertainty, 12 of probes.
+    assert_eq!(keys.len(), 12 + 14 + 8 + 12);
     assert_eq!(keys[0], "forget_task1_regurgitation");
     assert_eq!(keys[11], "retain_task3_knowledge");
 
@@ -77,6 +78,52 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
     .unwrap();
     assert_eq!(json["rows"][1]["model"], "gold");
     assert!(json["rows"][0].get("forget_nlls").is_none());
+    assert!(json["rows"][0].get("probes").is_none(), "no probes, no key");
+}
+
+#[test]
+fn probes_add_a_fourth_table_with_only_the_columns_they_filled() {
+    use lume_bench::{Point, ProbeResults, Quantized, Relearning};
+    let (target, method) = (summary("target", 1.0), summary("ga", 0.25));
+    let checks = Checks::new(&target, &method, &Default::default());
+    let mut board = Leaderboard::new(true, true, checks);
+    board.push(&target, None);
+    board.push(&method, None);
+    let point = |forget, retain| Point {
+        x: 0.0,
+        forget_rows: 9,
+        forget: Some(forget),
+        retain: Some(retain),
+    };
+    board.set_probes(
+        "ga",
+        ProbeResults {
+            relearn: Some(Relearning {
+                steps: 20,
+                relearned_rows: 1,
+                target: point(1.0, 1.0),
+                unlearned: point(0.2, 0.9),
+                after_forget: point(0.6, 0.9),
+                after_retain: point(0.3, 0.9),
+            }),
+            quantization: vec![Quantized {
+                format: "int4-g64".parse().unwrap(),
+                point: point(0.4, 0.8),
+            }],
+            ..ProbeResults::default()
+        },
+    );
+    // Forget = mean of the six forget cells (1, ½ per task for the target); recovered =
+    // (0.6 − 0.2) / (1 − 0.2) = 50 %, the control (0.3 − 0.2) / 0.8 = 12.5 %.
+    let md = board.markdown_table();
+    let table = md.split("\n\n").nth(3).expect("a fourth table");
+    let want = "\
+| model | forget | retain | held-out forget | forget after relearn | recovered % | recovered % (retain control) | forget @4-bit | retain @4-bit |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| target | 0.750 | 1.000 | – | – | – | – | – | – |
+| ga | 0.188 | 1.000 | 0.200 | 0.600 | 50 | 12 | 0.400 | 0.800 |
+";
+    assert_eq!(table, want);
 }
 
 proptest! {

@@ -242,6 +242,96 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
     let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
     assert!(md.contains("| seeds | mean of seeds | seed sd |"), "{md}");
 
+    // The probes, on ga (cached target and gold): relearning brings the held-out forget
+    // score back up; every probe's folder, column and plot is there; a rerun reuses them.
+    let mut probed = args.to_vec();
+    // TINY's target rate (1e-2) at a constant rate would overwrite the model with one row.
+    probed.extend([
+        "--methods",
+        "ga",
+        "--probes",
+        "--set",
+        "probes.relearn.learning_rate=1e-3",
+    ]);
+    let fifth = stdout_of(&lume(&probed));
+    assert!(fifth.contains("ga/relearn-forget: fine-tuning"), "{fifth}");
+    for file in [
+        "plots/relearning.svg",
+        "plots/requests.svg",
+        "plots/scaling.svg",
+        "probes/ga/relearn-forget/evaluation_results.json",
+        "probes/ga/relearn-retain/evaluation_results.json",
+        "probes/ga/int4-g128/evaluation_results.json",
+        "probes/ga/bf16/evaluation_results.json",
+        "probes/ga/request-4/evaluation_results.json",
+        "probes/target/int8-g128/evaluation_results.json",
+    ] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    let board = read_json(&out.join("leaderboard.json"));
+    let row = |name: &str| {
+        board["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == name)
+            .unwrap()
+            .clone()
+    };
+    let ga = row("ga");
+    let relearn = &ga["probes"]["relearn"];
+    let unlearned = relearn["unlearned"]["forget"].as_f64().unwrap();
+    let after = relearn["after_forget"]["forget"].as_f64().unwrap();
+    let target_held_out = relearn["target"]["forget"].as_f64().unwrap();
+    assert!(
+        unlearned < target_held_out,
+        "ga lowered the held-out forget score: {relearn}"
+    );
+    assert!(
+        after > unlearned,
+        "relearning raises ga's held-out forget score: {relearn}"
+    );
+    let held_out = relearn["unlearned"]["forget_rows"].as_u64().unwrap();
+    let relearned = relearn["relearned_rows"].as_u64().unwrap();
+    assert!(relearned >= 1 && held_out > relearned, "{relearn}");
+    let formats: Vec<&str> = ga["probes"]["quantization"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["int8-g128", "int4-g128", "bf16"]);
+    let requests = ga["probes"]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 4);
+    let seen: Vec<u64> = requests
+        .iter()
+        .map(|p| p["forget_rows"].as_u64().unwrap())
+        .collect();
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    let scaling = ga["probes"]["scaling"].as_array().unwrap();
+    let fractions: Vec<f64> = scaling.iter().map(|p| p["x"].as_f64().unwrap()).collect();
+    assert_eq!(fractions, [0.25, 0.5, 1.0]);
+    // The whole set is the method's own run: its forget score is the row's.
+    let whole = scaling[2]["forget"].as_f64().unwrap();
+    let csv_forget = row("ga")["scores"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t.as_array().unwrap().iter().filter_map(|v| v.as_f64()))
+        .collect::<Vec<_>>();
+    let mean = csv_forget.iter().sum::<f64>() / csv_forget.len() as f64;
+    assert!((whole - mean).abs() < 1e-12, "{whole} vs {mean}");
+    assert!(row("target")["probes"]["quantization"].is_array());
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(
+        md.contains("| forget after relearn | recovered % |"),
+        "{md}"
+    );
+    assert!(md.contains("forget @4-bit"), "{md}");
+    let again = stdout_of(&lume(&probed));
+    assert!(again.contains("ga/relearn-forget: reused"), "{again}");
+    assert!(again.contains("ga/int4-g128: evaluation reused"), "{again}");
+
     // A real MMLU folder given: the report does not call it the stand-in.
     let mut with_mmlu = args.to_vec();
     let mmlu = out.join("data").join("mmlu");

@@ -25,7 +25,9 @@ use crate::decoder::Model;
 /// assert_eq!(WeightDtype::default().to_string(), "f32");
 /// assert!("int8".parse::<WeightDtype>().is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightDtype {
     /// 32-bit floats.

@@ -25,6 +25,7 @@ mod evaluation;
 mod generation;
 mod gguf;
 mod kernels;
+mod quantization;
 mod scoring;
 mod tokenizer;
 mod weights;
@@ -43,6 +44,9 @@ pub use kernels::{
     AdamWStep, FusedOps, adamw_update, causal_attention, composed_adamw_update,
     composed_causal_attention, composed_rms_norm, composed_rope, composed_swiglu,
     composed_token_nll, rms_norm, rope, swiglu, token_nll,
+};
+pub use quantization::{
+    DEFAULT_GROUP_SIZE, QuantizationError, RoundToNearest, UnknownQuantization,
 };
 pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
 pub use tokenizer::{EOS_TOKEN, PAD_TOKEN, TextTokenizer, TokenizerError, clean_up_tokenization};

@@ -203,16 +203,7 @@ fn logits_answer_nlls_and_mia_losses_equal_transformers() {
                 worst_logit = worst_logit.max(d);
             }
         }
-        let prompt = ids_len(&row["prompt_ids"]);
-        let labels: Vec<i64> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, &id)| if i < prompt { -100 } else { i64::from(id) })
-            .collect();
-        let example = lume_data::TrainingExample {
-            input_ids: ids.clone(),
-            labels,
-        };
+        let example = answer_example(row);
         let stats = engine.example_stats(&example).unwrap();
         let nll = stats.mean_nll().unwrap();
         worst_nll = worst_nll.max((nll - row["answer_nll"].as_f64().unwrap()).abs());
@@ -233,6 +224,21 @@ fn logits_answer_nlls_and_mia_losses_equal_transformers() {
     eprintln!(
         "worst logit {worst_logit:.2e}, answer NLL {worst_nll:.2e}, MIA loss {worst_mia:.2e}"
     );
+}
+
+/// A fixture row as a training example whose labels are its answer tokens only.
+fn answer_example(row: &Value) -> lume_data::TrainingExample {
+    let ids = ids(&row["ids"]);
+    let prompt = ids_len(&row["prompt_ids"]);
+    let labels: Vec<i64> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| if i < prompt { -100 } else { i64::from(id) })
+        .collect();
+    lume_data::TrainingExample {
+        input_ids: ids,
+        labels,
+    }
 }
 
 fn ids_len(v: &Value) -> usize {
@@ -306,4 +312,43 @@ fn bulk_inference_on_real_rows_equals_transformers() {
         }
     }
     assert_eq!(engine.totals.scored, 2 * rows.len());
+}
+
+/// Round-to-nearest 8-bit weights on the real checkpoint (on top of its Q4_1 values): answer
+/// NLLs of the real LUME rows move by little against transformers' f32 numbers; 4-bit ones
+/// move by more.
+#[test]
+fn eight_bit_weights_keep_real_answer_nlls_close() {
+    let Some(path) = gguf_path() else { return };
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let mut worst = Vec::new();
+    for scheme in ["int8", "int4"] {
+        let mut engine = Engine::load(&path, device.clone()).unwrap();
+        engine.model = engine
+            .model
+            .clone()
+            .round_to_nearest(scheme.parse().unwrap())
+            .unwrap();
+        let (mut worst_nll, mut total, mut rows) = (0.0f64, 0.0, 0);
+        for row in expected()["rows"].as_array().unwrap() {
+            let example = answer_example(row);
+            let nll = engine.example_stats(&example).unwrap().mean_nll().unwrap();
+            let d = (nll - row["answer_nll"].as_f64().unwrap()).abs();
+            worst_nll = worst_nll.max(d);
+            total += d;
+            rows += 1;
+        }
+        let mean = total / f64::from(rows);
+        eprintln!("{scheme}: answer NLL difference mean {mean:.3}, worst {worst_nll:.3}");
+        worst.push((mean, worst_nll));
+    }
+    let ((mean8, worst8), (mean4, worst4)) = (worst[0], worst[1]);
+    assert!(
+        mean8 < 0.05 && worst8 < 0.25,
+        "int8 moves answer NLLs by {mean8} on average, {worst8} at most"
+    );
+    assert!(
+        mean4 > 2.0 * mean8 && worst4 > worst8,
+        "int4 is coarser than int8: {worst:?}"
+    );
 }

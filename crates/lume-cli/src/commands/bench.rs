@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use lume_bench::{BenchConfig, BenchInputs, resolve_config, run_bench};
+use lume_bench::{BenchConfig, BenchInputs, Probe, resolve_config, run_bench};
 use lume_unlearn::Registry;
 
 use super::progress::Terminal;
@@ -37,6 +37,12 @@ pub struct BenchArgs {
     /// [default: the config's `target_seeds`, 1].
     #[arg(long)]
     target_seeds: Option<usize>,
+    /// Probe every method: relearn (a few fine-tuning steps on part of the forget set), quantization
+    /// (int8, int4, bf16 weights), requests (the forget set in folds, one after the other),
+    /// scaling (growing parts of the forget set); comma-separated, or all when given alone
+    /// [default: the config's `probes.run`, none].
+    #[arg(long, value_name = "PROBES", num_args = 0..=1, default_missing_value = "all")]
+    probes: Option<String>,
     /// Output folder.
     #[arg(long, default_value = "lume-bench")]
     out: PathBuf,
@@ -55,6 +61,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     config.seeds = args.seeds.unwrap_or(config.seeds);
     config.target_seeds = args.target_seeds.unwrap_or(config.target_seeds);
+    if let Some(probes) = &args.probes {
+        config.probes.run = Probe::parse_list(probes)?;
+    }
     if args.print_config {
         print!("{}", toml::to_string_pretty(&config)?);
         return Ok(ExitCode::SUCCESS);

@@ -42,6 +42,11 @@ pub struct EvalArgs {
     /// memory, faster generation, logits within about 1e-2); activations stay f32.
     #[arg(long, default_value = "f32")]
     weights_dtype: WeightDtype,
+    /// Round the blocks' projections to integers first (per-group symmetric round-to-nearest:
+    /// int8, int4, or int4-g64 for groups of 64 inputs; default group 128) and evaluate the
+    /// de-quantized model, as the quantization probe of `lume bench --probes` does.
+    #[arg(long, value_name = "SCHEME")]
+    quantize: Option<lume_model::RoundToNearest>,
     /// Output folder (the reference layout, plus evaluation_results.json).
     #[arg(long)]
     out: PathBuf,
@@ -67,6 +72,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         },
         mmlu_shots: args.mmlu_shots,
         weights_dtype: args.weights_dtype,
+        quantization: args.quantize,
     };
     let inputs = EvalInputs {
         bench: &bench,
