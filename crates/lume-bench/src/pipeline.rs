@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
-use lume_data::{Benchmark, MiaSet, SynthConfig, synthesize};
+use lume_data::Benchmark;
 use lume_metrics::InferenceOptions;
 use lume_metrics::Seeded;
 use lume_model::{DeviceSpec, WeightDtype};
@@ -22,7 +22,9 @@ use crate::plots::write_plots;
 use crate::stage::{Stage, fingerprint};
 use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
 
+mod data;
 mod probing;
+use data::{Dataset, prepare_data};
 use probing::Probed;
 
 /// Where a benchmark run reads its data and writes everything.
@@ -69,10 +71,7 @@ pub fn run_bench(
     let out = &inputs.out;
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(BenchError::io(&models))?;
-    let config_path = out.join("bench_config.toml");
-    let text = toml::to_string_pretty(config)
-        .map_err(|e| BenchError::Config(format!("{}: {e}", config_path.display())))?;
-    std::fs::write(&config_path, text).map_err(BenchError::io(&config_path))?;
+    write_config(config, out)?;
 
     let data = prepare_data(config, inputs)?;
     let device = config.device.parse::<DeviceSpec>()?.device()?;
@@ -102,30 +101,7 @@ pub fn run_bench(
         });
     }
 
-    let mut seeded: Vec<Seeded> = Vec::new();
-    let mut probed = Vec::new();
-    for planned in planned {
-        let t = planned.seed % config.target_seeds;
-        let ((target_dir, target_hash), _) = &targets[t];
-        let name = planned.name.clone();
-        let planned_seed = planned.seed;
-        let role = ModelRole::Method(name.clone()).seeded(planned.seed);
-        let (dir, hash) = run.unlearned(&role, planned, target_dir, target_hash)?;
-        let summary = run.evaluate(role, &dir, &hash)?;
-        match seeded.last_mut().filter(|m| m.name == name) {
-            Some(method) => method.samples.push(summary.sample.clone()),
-            None => seeded.push(Seeded {
-                name: name.clone(),
-                samples: vec![summary.sample.clone()],
-            }),
-        }
-        // The board shows seed 0 (of target seed 0); the other seeds enter the ranking.
-        if planned_seed == 0 {
-            board.push(&summary, Some(&gold));
-            board.write(out)?;
-            probed.push((name, dir, hash, summary));
-        }
-    }
+    let (seeded, probed) = run.unlearn_all(planned, &targets, &gold, &mut board)?;
     board.rank(&seeded)?;
     board.write(out)?;
     if !config.probes.run.is_empty() {
@@ -145,6 +121,20 @@ pub fn run_bench(
         seconds: started.elapsed().as_secs_f64(),
     })
 }
+
+/// `config` as `OUT/bench_config.toml`.
+fn write_config(config: &BenchConfig, out: &Path) -> Result<(), BenchError> {
+    let path = out.join("bench_config.toml");
+    let text = toml::to_string_pretty(config)
+        .map_err(|e| BenchError::Config(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(BenchError::io(&path))
+}
+
+/// A trained model: its folder and the hash of what made it.
+type Trained = (PathBuf, String);
+
+/// A method's seed-0 run: its name, folder, the hash of its inputs and its evaluation.
+type MethodRun = (String, PathBuf, String, EvalSummary);
 
 /// Every unlearning run, each method built now so that a bad name or key fails at once.
 fn plan(config: &BenchConfig, registry: &Registry) -> Result<Vec<Planned>, BenchError> {
@@ -203,17 +193,6 @@ impl Planned {
     }
 }
 
-/// The benchmark's files, as this run uses them.
-struct Dataset {
-    bench: Benchmark,
-    mia: Option<MiaSet>,
-    mmlu: Option<PathBuf>,
-    hash: String,
-    synthetic: bool,
-    /// Utility comes from the generated quiz (not a real MMLU).
-    quiz: bool,
-}
-
 /// The stages of one run and what they share.
 struct Run<'a> {
     config: &'a BenchConfig,
@@ -269,6 +248,43 @@ impl<'a> Run<'a> {
             base_dir,
             made: HashMap::new(),
         }
+    }
+
+    /// Every planned run from its target (seed s from target s mod N) and its evaluation;
+    /// seed 0 of each method goes on `board` as it finishes. Returns every method's
+    /// evaluations by seed (for the ranking) and its seed-0 run (for the probes).
+    fn unlearn_all(
+        &mut self,
+        planned: Vec<Planned>,
+        targets: &[(Trained, Trained)],
+        gold: &EvalSummary,
+        board: &mut Leaderboard,
+    ) -> Result<(Vec<Seeded>, Vec<MethodRun>), BenchError> {
+        let mut seeded: Vec<Seeded> = Vec::new();
+        let mut probed = Vec::new();
+        for planned in planned {
+            let t = planned.seed % self.config.target_seeds;
+            let ((target_dir, target_hash), _) = &targets[t];
+            let name = planned.name.clone();
+            let planned_seed = planned.seed;
+            let role = ModelRole::Method(name.clone()).seeded(planned.seed);
+            let (dir, hash) = self.unlearned(&role, planned, target_dir, target_hash)?;
+            let summary = self.evaluate(role, &dir, &hash)?;
+            match seeded.last_mut().filter(|m| m.name == name) {
+                Some(method) => method.samples.push(summary.sample.clone()),
+                None => seeded.push(Seeded {
+                    name: name.clone(),
+                    samples: vec![summary.sample.clone()],
+                }),
+            }
+            // The board shows seed 0 (of target seed 0); the other seeds enter the ranking.
+            if planned_seed == 0 {
+                board.push(&summary, Some(gold));
+                board.write(self.out)?;
+                probed.push((name, dir, hash, summary));
+            }
+        }
+        Ok((seeded, probed))
     }
 
     /// The evaluation of the model in `dir` (made from inputs hashing to `model_hash`),
@@ -471,87 +487,4 @@ fn discard_checkpoints(dir: &Path) -> Result<(), BenchError> {
         std::fs::remove_dir_all(&run).map_err(BenchError::io(&run))?;
     }
     Ok(())
-}
-
-/// Writes the dataset used into `OUT/data` (generated, or copied from `inputs.data`).
-fn prepare_data(config: &BenchConfig, inputs: &BenchInputs) -> Result<Dataset, BenchError> {
-    let dir = inputs.out.join("data");
-    let given = inputs.data.as_deref();
-    let synthetic = given.is_none();
-    if dir.exists() {
-        // Written afresh each time (it is cheap): no file of another dataset stays behind.
-        std::fs::remove_dir_all(&dir).map_err(BenchError::io(&dir))?;
-    }
-    // Forget records first, then retain: the order `Benchmark::load` reads them back in.
-    let (records, mia) = match given {
-        None => {
-            if config.docs_per_task < 2 {
-                return Err(BenchError::Config(
-                    "docs_per_task must be at least 2 (one forget, one retain document)".into(),
-                ));
-            }
-            let synth = synthesize(SynthConfig {
-                seed: config.seed,
-                docs_per_task: config.docs_per_task,
-            });
-            synth.write(&dir)?;
-            let mia = MiaSet {
-                members: synth.members,
-                nonmembers: synth.nonmembers,
-            };
-            (
-                synth.forget.into_iter().chain(synth.retain).collect(),
-                Some(mia),
-            )
-        }
-        Some(source) => {
-            let (forget, retain): (Vec<_>, Vec<_>) = Benchmark::load(source)?
-                .records
-                .into_iter()
-                .partition(|r| r.split == lume_data::Split::Forget);
-            lume_data::write_jsonl(&dir.join("forget.jsonl"), &forget)?;
-            lume_data::write_jsonl(&dir.join("retain.jsonl"), &retain)?;
-            let mia_dir = inputs.mia.clone().unwrap_or_else(|| source.join("mia"));
-            let mia = (inputs.mia.is_some() || mia_dir.is_dir())
-                .then(|| MiaSet::load(&mia_dir))
-                .transpose()?;
-            if let Some(mia) = &mia {
-                lume_data::write_mia(&dir.join("mia").join("member.jsonl"), &mia.members)?;
-                lume_data::write_mia(&dir.join("mia").join("nonmember.jsonl"), &mia.nonmembers)?;
-            }
-            (forget.into_iter().chain(retain).collect(), mia)
-        }
-    };
-    let bench = Benchmark { records };
-    let quiz = synthetic && inputs.mmlu.is_none();
-    let mmlu = match (&inputs.mmlu, given) {
-        (Some(m), _) => Some(m.clone()),
-        (None, None) => Some(dir.join("mmlu")),
-        (None, Some(source)) => {
-            let m = source.join("mmlu");
-            m.is_dir().then_some(m)
-        }
-    };
-    let hash = fingerprint(&(
-        bench
-            .records
-            .iter()
-            .map(|r| (r.id.to_string(), &r.input, &r.output))
-            .collect::<Vec<_>>(),
-        mia.as_ref().map(|m| {
-            m.members
-                .iter()
-                .chain(&m.nonmembers)
-                .map(|d| (&d.id, &d.document))
-                .collect::<Vec<_>>()
-        }),
-    ));
-    Ok(Dataset {
-        bench,
-        mia,
-        mmlu,
-        hash,
-        synthetic,
-        quiz,
-    })
 }

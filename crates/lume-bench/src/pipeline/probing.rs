@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use lume_data::Benchmark;
 use lume_unlearn::{Registry, Schedule, TrainerConfig};
 
-use super::{Planned, Run};
+use super::{MethodRun, Planned, Run};
 use crate::error::{BenchError, Context};
 use crate::evaluation::EvalInputs;
 use crate::leaderboard::{EvalSummary, Leaderboard, ModelRole};
@@ -60,7 +60,7 @@ impl Run<'_> {
         registry: &Registry,
         board: &mut Leaderboard,
         target: &Probed<'_>,
-        methods: &[(String, PathBuf, String, EvalSummary)],
+        methods: &[MethodRun],
     ) -> Result<(), BenchError> {
         let quantization = self.quantized(target)?;
         board.set_probes(target.name, quantization.into());
