@@ -85,11 +85,8 @@ impl Column {
     }
 }
 
-/// Every column, in CSV order: the 12 task scores, the protocol's aggregates, then
-/// memorization, privacy and time.
-pub fn columns() -> Vec<Column> {
-    use Format::{Fixed0, Fixed1, Fixed3, Scientific2};
-    use Table::{Memorization, Scores, Uncertainty};
+/// The 12 task scores: split × task × kind, forget first.
+fn task_columns() -> Vec<Column> {
     let mut columns = Vec::new();
     for (s, split) in ["forget", "retain"].into_iter().enumerate() {
         for (t, task) in Task::ALL.into_iter().enumerate() {
@@ -104,13 +101,22 @@ pub fn columns() -> Vec<Column> {
                 columns.push(Column::new(
                     &key,
                     &header,
-                    &[Scores],
-                    Fixed3,
+                    &[Table::Scores],
+                    Format::Fixed3,
                     move |r: &Row| r.summary.scores[s][t][k],
                 ));
             }
         }
     }
+    columns
+}
+
+/// Every column, in CSV order: the 12 task scores, the protocol's aggregates, then
+/// memorization, privacy and time.
+pub fn columns() -> Vec<Column> {
+    use Format::{Fixed0, Fixed1, Fixed3, Scientific2};
+    use Table::{Memorization, Scores, Uncertainty};
+    let mut columns = task_columns();
     columns.extend([
         Column::new("task_aggregate", "task agg.", &[Scores], Fixed3, |r| {
             Some(r.summary.task_aggregate)
