@@ -156,8 +156,7 @@ impl Run<'_> {
             ..config.target.clone()
         };
         let run = config.fine_tune_run(&trainer);
-        let mut after = Vec::new();
-        for (label, rows) in [("relearn-forget", &relearn), ("relearn-retain", &control)] {
+        let mut relearned = |label: &str, rows: &[usize]| {
             let dir = self.probe_dir(model.name, label);
             let hash = fingerprint(&(model.hash, label, ids_of(bench, rows), &trainer));
             let name = format!("{}/{label}", model.name);
@@ -167,40 +166,49 @@ impl Run<'_> {
                     .context(|| format!("relearning {name}"))
             })?;
             let summary = self.probe_eval(&name, &dir, &dir, &hash, None)?;
-            after.push(Point::of(steps as f64, &summary.sample, &held));
-        }
+            Ok::<_, BenchError>(Point::of(steps as f64, &summary.sample, &held))
+        };
+        let after_forget = relearned("relearn-forget", &relearn)?;
+        let after_retain = relearned("relearn-retain", &control)?;
         Ok(Relearning {
             steps,
             relearned_rows: relearn.len(),
             target: Point::of(0.0, &target.summary.sample, &held),
             unlearned: Point::of(0.0, &model.summary.sample, &held),
-            after_retain: after.pop().expect("two relearning runs"),
-            after_forget: after.pop().expect("two relearning runs"),
+            after_forget,
+            after_retain,
         })
     }
 
     /// The method of `model` run from `start` on the forget records `forget` (and every
-    /// retain record) into `OUT/probes/<model>/<label>`; a run this benchmark already made
-    /// from the same inputs is reused. Returns the folder and the hash of its inputs.
+    /// retain record) into `OUT/probes/<model>/<label>`, then evaluated and scored on the
+    /// forget rows `scored` and the retain set (`x`: the point's abscissa); a run this
+    /// benchmark already made from the same inputs is reused. Returns the point, the folder
+    /// and the hash of its inputs.
     fn unlearn_part(
         &mut self,
         registry: &Registry,
         model: &Probed<'_>,
-        label: &str,
+        (label, x): (&str, f64),
         start: (&Path, &str),
-        forget: &[usize],
-    ) -> Result<(PathBuf, String), BenchError> {
+        (forget, scored): (&[usize], &[usize]),
+    ) -> Result<(Point, PathBuf, String), BenchError> {
         let planned = Planned::new(self.config, registry, model.name, 0)?;
         let data = self.data;
         let hash = fingerprint(&(planned.hash(start.1), ids_of(&data.bench, forget)));
-        if let Some(dir) = self.made.get(&hash) {
-            return Ok((dir.clone(), hash));
-        }
-        let dir = self.probe_dir(model.name, label);
-        let bench: Benchmark = with_retain(&data.bench, forget);
         let name = format!("{}/{label}", model.name);
-        self.unlearn_into(&name, &dir, hash.clone(), planned, &bench, start.0)?;
-        Ok((dir, hash))
+        let dir = match self.made.get(&hash) {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = self.probe_dir(model.name, label);
+                let bench: Benchmark = with_retain(&data.bench, forget);
+                self.unlearn_into(&name, &dir, hash.clone(), planned, &bench, start.0)?;
+                dir
+            }
+        };
+        let summary = self.probe_eval(&name, &dir, &dir, &hash, None)?;
+        let point = Point::of(x, &summary.sample, &ids_of(&data.bench, scored));
+        Ok((point, dir, hash))
     }
 
     /// MUSE's sustainability: the forget set in folds, unlearned one request after the other;
@@ -218,16 +226,17 @@ impl Run<'_> {
         let mut points = Vec::new();
         for k in 0..folds {
             let label = format!("request-{}", k + 1);
-            let part = fold(&order, k, folds).to_vec();
-            (dir, hash) = self.unlearn_part(registry, model, &label, (&dir, &hash), &part)?;
-            let name = format!("{}/{label}", model.name);
-            let summary = self.probe_eval(&name, &dir, &dir, &hash, None)?;
+            let part = fold(&order, k, folds);
             let seen = &order[..(k + 1) * order.len() / folds];
-            points.push(Point::of(
-                (k + 1) as f64,
-                &summary.sample,
-                &ids_of(&data.bench, seen),
-            ));
+            let point;
+            (point, dir, hash) = self.unlearn_part(
+                registry,
+                model,
+                (&label, (k + 1) as f64),
+                (&dir, &hash),
+                (part, seen),
+            )?;
+            points.push(point);
         }
         Ok(points)
     }
@@ -244,18 +253,17 @@ impl Run<'_> {
         let order = forget_order(&data.bench, config.probes.seed);
         let mut points = Vec::new();
         for &fraction in &config.probes.scaling {
-            let part = prefix(&order, fraction).to_vec();
-            let ids = ids_of(&data.bench, &part);
+            let part = prefix(&order, fraction);
             if part.len() == order.len() {
+                let ids = ids_of(&data.bench, part);
                 points.push(Point::of(fraction, &model.summary.sample, &ids));
                 continue;
             }
             let label = format!("scale-{:.0}", fraction * 100.0);
             let start = (target.dir, target.hash);
-            let (dir, hash) = self.unlearn_part(registry, model, &label, start, &part)?;
-            let name = format!("{}/{label}", model.name);
-            let summary = self.probe_eval(&name, &dir, &dir, &hash, None)?;
-            points.push(Point::of(fraction, &summary.sample, &ids));
+            let (point, _, _) =
+                self.unlearn_part(registry, model, (&label, fraction), start, (part, part))?;
+            points.push(point);
         }
         Ok(points)
     }
