@@ -6,9 +6,9 @@ use std::path::Path;
 
 use lume_data::{MiaDocument, MiaSet};
 use lume_metrics::{
-    Attack, BootstrapConfig, DEFAULT_MIN_K, Interval, Resamples, Sample, Scored, Seeded, Standing,
-    bootstrap_with, exact_memorization, extraction_strength, forget_quality, mean, membership_auc,
-    privleak, probability, rank,
+    Attack, BootstrapConfig, DEFAULT_MIN_K, Interval, Resamples, Sample, ScoreReport, Scored,
+    Seeded, Standing, bootstrap_with, exact_memorization, extraction_strength, forget_quality,
+    mean, membership_auc, privleak, probability, rank,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,15 +86,19 @@ pub struct EvalSummary {
     pub min_k_plus_plus_auc: Option<f64>,
     /// ZLib membership AUC.
     pub zlib_auc: Option<f64>,
-    /// Answer NLL of every forget row (for forget quality against gold).
+    /// Answer NLL of every forget row (for forget quality against gold; not in
+    /// `leaderboard.json`).
+    #[serde(default)]
     pub forget_nlls: Vec<f64>,
     /// Training time, from the run's `train_history.json` (0 for a given checkpoint).
     pub train_seconds: f64,
     /// Evaluation time.
     pub eval_seconds: f64,
-    /// `(step, total loss)` of the training run.
+    /// `(step, total loss)` of the training run (not in `leaderboard.json`).
+    #[serde(default)]
     pub loss_curve: Vec<(usize, f64)>,
-    /// Per-row scores and MIA losses, what the intervals resample.
+    /// Per-row scores and MIA losses, what the intervals resample (not in `leaderboard.json`).
+    #[serde(default)]
     pub sample: Sample,
 }
 
@@ -113,10 +117,7 @@ impl EvalSummary {
         eval_seconds: f64,
         dir: &Path,
     ) -> Self {
-        let report = &evaluation.report;
         let outputs = &evaluation.outputs;
-        let aggregate = &report.aggregate;
-        let (scores, overall) = (aggregate.cells(), aggregate.overall());
         let auc = |attack: Attack| {
             let mia = mia?;
             let statistics = |stats: &[lume_metrics::TokenStats], docs: &[MiaDocument]| {
@@ -132,27 +133,46 @@ impl EvalSummary {
             )
             .ok()
         };
+        let forget_nlls = outputs.forget.iter().filter_map(|r| r.nll).collect();
         let (train_seconds, loss_curve) = read_history(dir);
-        let final_score = report.final_score();
         EvalSummary {
-            model: role.name().to_string(),
-            scores,
-            overall,
-            task_aggregate: aggregate.harmonic_mean.unwrap_or(0.0),
-            mia_auc: report.mia_auc,
-            mia_score: report.mia_final_score(),
-            utility: report.mmlu_average,
-            final_score: final_score.complete.unwrap_or(final_score.partial),
             probability: mean_of(outputs.forget_stats.iter().map(probability)),
             exact_memorization: mean_of(outputs.forget_stats.iter().map(exact_memorization)),
             extraction_strength: mean_of(outputs.forget_stats.iter().map(extraction_strength)),
             min_k_auc: auc(Attack::MinK { k: DEFAULT_MIN_K }),
             min_k_plus_plus_auc: auc(Attack::MinKPlusPlus { k: DEFAULT_MIN_K }),
             zlib_auc: auc(Attack::Zlib),
-            forget_nlls: outputs.forget.iter().filter_map(|r| r.nll).collect(),
             train_seconds,
             eval_seconds,
             loss_curve,
+            ..EvalSummary::scored(role.name(), &evaluation.report, forget_nlls)
+        }
+    }
+
+    /// The protocol's scores of `report` (an evaluation scored from its files, which keep no
+    /// token statistics: the memorization metrics and times are left out).
+    pub fn scored(model: &str, report: &ScoreReport, forget_nlls: Vec<f64>) -> Self {
+        let aggregate = &report.aggregate;
+        let final_score = report.final_score();
+        EvalSummary {
+            model: model.to_string(),
+            scores: aggregate.cells(),
+            overall: aggregate.overall(),
+            task_aggregate: aggregate.harmonic_mean.unwrap_or(0.0),
+            mia_auc: report.mia_auc,
+            mia_score: report.mia_final_score(),
+            utility: report.mmlu_average,
+            final_score: final_score.complete.unwrap_or(final_score.partial),
+            probability: None,
+            exact_memorization: None,
+            extraction_strength: None,
+            min_k_auc: None,
+            min_k_plus_plus_auc: None,
+            zlib_auc: None,
+            forget_nlls,
+            train_seconds: 0.0,
+            eval_seconds: 0.0,
+            loss_curve: Vec::new(),
             sample: report.sample(),
         }
     }
@@ -181,7 +201,7 @@ fn read_history(dir: &Path) -> (f64, Vec<(usize, f64)>) {
 }
 
 /// One memorization check.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     /// What is checked.
     pub what: String,
@@ -194,7 +214,7 @@ pub struct Check {
 }
 
 /// The checks that make a benchmark run meaningful.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checks(pub Vec<Check>);
 
 impl Checks {
@@ -252,7 +272,7 @@ impl Checks {
 }
 
 /// A leaderboard row: the evaluation plus what is measured against the gold model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     #[serde(flatten)]
     pub summary: EvalSummary,
@@ -267,11 +287,15 @@ pub struct Row {
     /// A method's standing among the methods over its seeds (see [`Leaderboard::rank`]).
     pub standing: Option<Standing>,
     /// The probes' outcomes (see [`Leaderboard::set_probes`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<ProbeResults>,
 }
 
+/// What the short column headers stand for.
+pub const COLUMN_LEGEND: &str = "Columns: F = forget, R = retain; 1–3 = Task1 (stories), Task2 (synthetic PII biographies), Task3 (real-style biographies); reg = regurgitation, kn = knowledge.";
+
 /// Every row, the checks, and what the numbers mean.
+#[derive(Debug, Clone)]
 pub struct Leaderboard {
     /// One row per model, in the order they were pushed.
     pub rows: Vec<Row>,
@@ -342,11 +366,13 @@ impl Leaderboard {
         }
     }
 
-    fn probed(&self) -> bool {
+    /// Whether any row has probe results.
+    pub fn probed(&self) -> bool {
         self.rows.iter().any(|r| r.probes.is_some())
     }
 
-    fn notes(&self) -> Vec<String> {
+    /// The notes that explain the numbers (also at the end of `leaderboard.md`).
+    pub fn notes(&self) -> Vec<String> {
         let mut notes = vec![
             "Task scores: regurgitation = ROUGE-L recall on sentence completions, knowledge = exact match on questions; forget scores should fall, retain scores stay.".to_string(),
             "Task aggregate: harmonic mean of the 12 (forget ones as 1 − v). MIA score = 1 − 2|AUC − 0.5|. Final = mean of task aggregate, MIA score and utility.".to_string(),
@@ -365,25 +391,35 @@ impl Leaderboard {
         notes
     }
 
-    /// The Markdown tables (scores, then memorization and privacy).
-    pub fn markdown_table(&self) -> String {
-        let columns = columns();
-        let mut md = String::new();
+    /// The tables this board shows and their columns: scores, memorization and privacy,
+    /// uncertainty, and the probes when they ran; a column no row has a value for (seeds in a
+    /// one-seed run, a probe not run) is left out of the last two.
+    pub(crate) fn layout<'c>(&self, columns: &'c [Column]) -> Vec<(Table, Vec<&'c Column>)> {
         let mut tables = vec![Table::Scores, Table::Memorization, Table::Uncertainty];
         if self.probed() {
             tables.push(Table::Probes);
         }
-        for (i, table) in tables.into_iter().enumerate() {
-            // A column no row has a value for (seeds in a one-seed run, a probe not run) is
-            // left out.
-            let has_values = |c: &Column| {
-                matches!(table, Table::Scores | Table::Memorization)
-                    || self.rows.iter().any(|r| (c.value)(r).is_some())
-            };
-            let shown: Vec<&Column> = columns
-                .iter()
-                .filter(|c| c.tables.contains(&table) && has_values(c))
-                .collect();
+        tables
+            .into_iter()
+            .map(|table| {
+                let has_values = |c: &Column| {
+                    matches!(table, Table::Scores | Table::Memorization)
+                        || self.rows.iter().any(|r| (c.value)(r).is_some())
+                };
+                let shown = columns
+                    .iter()
+                    .filter(|c| c.tables.contains(&table) && has_values(c))
+                    .collect();
+                (table, shown)
+            })
+            .collect()
+    }
+
+    /// The Markdown tables (scores, then memorization and privacy).
+    pub fn markdown_table(&self) -> String {
+        let columns = columns();
+        let mut md = String::new();
+        for (i, (_, shown)) in self.layout(&columns).into_iter().enumerate() {
             if i > 0 {
                 md.push('\n');
             }
@@ -413,7 +449,7 @@ impl Leaderboard {
         for note in self.notes() {
             let _ = writeln!(md, "- {note}");
         }
-        md.push_str("\nColumns: F = forget, R = retain; 1–3 = Task1 (stories), Task2 (synthetic PII biographies), Task3 (real-style biographies); reg = regurgitation, kn = knowledge.\n");
+        let _ = writeln!(md, "\n{COLUMN_LEGEND}");
         let path = out.join("leaderboard.md");
         std::fs::write(&path, md).map_err(BenchError::io(&path))?;
 
@@ -454,7 +490,33 @@ impl Leaderboard {
                 "checks": self.checks,
                 "checks_passed": self.checks.passed(),
                 "notes": self.notes(),
+                "synthetic": self.synthetic,
+                "quiz": self.quiz,
             }),
         )
+    }
+
+    /// The board `write` left in `out/leaderboard.json` (without what that file leaves out:
+    /// forget NLLs, per-row samples and loss curves).
+    pub fn read(out: &Path) -> Result<Self, BenchError> {
+        #[derive(Deserialize)]
+        struct Written {
+            rows: Vec<Row>,
+            checks: Checks,
+            #[serde(default)]
+            synthetic: bool,
+            #[serde(default)]
+            quiz: bool,
+        }
+        let path = out.join("leaderboard.json");
+        let text = std::fs::read_to_string(&path).map_err(BenchError::io(&path))?;
+        let written: Written = serde_json::from_str(&text)
+            .map_err(|e| BenchError::Config(format!("{}: {e}", path.display())))?;
+        Ok(Leaderboard {
+            rows: written.rows,
+            checks: written.checks,
+            synthetic: written.synthetic,
+            quiz: written.quiz,
+        })
     }
 }

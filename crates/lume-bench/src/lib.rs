@@ -11,6 +11,8 @@
 //!   tokenizer built from the data.
 //! - [`run_bench`]: target and gold models, every method of a [`Registry`], every evaluation,
 //!   the [`Leaderboard`] (one [`Column`] per metric) and plots, each stage cached on disk.
+//! - [`write_report`]: `report.html`, one self-contained page of a run folder (leaderboard,
+//!   checks, plots, every generation with its score and recalled words, config).
 //! - Probes of every method ([`ProbeConfig`]): relearning, quantization ([`WeightFormat`]),
 //!   successive requests and forget-set scaling, on subsets from [`forget_order`].
 //! - [`BenchConfig`] and [`RunConfig`], read by [`resolve_config`]; progress through an
@@ -37,6 +39,7 @@ mod observer;
 mod pipeline;
 mod plots;
 mod probes;
+mod report;
 mod stage;
 mod training;
 mod uncertainty;
@@ -51,15 +54,17 @@ pub use evaluation::{
     evaluate_shard, score_outputs,
 };
 pub use leaderboard::{
-    Check, Checks, Column, EvalSummary, Format, Leaderboard, ModelRole, Row, Table, columns,
+    COLUMN_LEGEND, Check, Checks, Column, EvalSummary, Format, Leaderboard, ModelRole, Row, Table,
+    columns,
 };
 pub use observer::{Observer, Work};
 pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
-pub use plots::write_plots;
+pub use plots::{Plot, render_plots, write_plots};
 pub use probes::{
     Point, Probe, ProbeConfig, ProbeResults, Quantized, RelearnConfig, Relearning, WeightFormat,
     fold, forget_order, ids_of, prefix, relearning_split, split_score, subset, with_retain,
 };
+pub use report::{Generation, ReportRow, RunFolder, render_report, write_report};
 pub use stage::{Stage, fingerprint};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};
 pub use uncertainty::{EvalDir, compare_outputs, write_resamples};

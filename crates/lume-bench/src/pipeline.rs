@@ -19,6 +19,7 @@ use crate::evaluation::{EvalInputs, EvalSettings, evaluate_checkpoint};
 use crate::leaderboard::{Checks, EvalSummary, Leaderboard, ModelRole};
 use crate::observer::{Observer, Work};
 use crate::plots::write_plots;
+use crate::report::write_report;
 use crate::stage::{Stage, fingerprint};
 use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
 
@@ -59,7 +60,7 @@ pub struct BenchOutcome {
 ///
 /// Writes under `inputs.out`: `bench_config.toml`, `data/`, `models/<name>/` (checkpoint,
 /// inference outputs, `evaluation_results.json`), `leaderboard.{md,csv,json}` after every
-/// model, and `plots/`.
+/// model, `plots/`, and `report.html` (see [`write_report`]).
 pub fn run_bench(
     config: &BenchConfig,
     inputs: &BenchInputs,
@@ -93,6 +94,7 @@ pub fn run_bench(
     run.observer.checks(&board.checks);
     board.write(out)?;
     if !board.checks.passed() && config.checks.enforce {
+        write_report(out)?;
         return Ok(BenchOutcome {
             board,
             synthetic: data.synthetic,
@@ -114,6 +116,7 @@ pub fn run_bench(
         run.probe_all(registry, &mut board, &target, &probed)?;
     }
     write_plots(&board, out)?;
+    write_report(out)?;
     Ok(BenchOutcome {
         board,
         synthetic: data.synthetic,

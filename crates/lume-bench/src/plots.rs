@@ -18,10 +18,12 @@ fn colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside XML or HTML text and quoted attributes.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A plotting area of `w × h` at (`x0`, `y0`) mapping `[xmin, xmax] × [ymin, ymax]`.
@@ -337,27 +339,76 @@ fn loss_curves(board: &Leaderboard) -> String {
     )
 }
 
-/// Writes `OUT/plots/{trade_off,task_scores,loss_curves}.svg`, and when probes ran
-/// `relearning.svg`, `requests.svg` and `scaling.svg`.
+/// One plot of a run: its file name under `OUT/plots`, its SVG, and how to read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    /// `trade_off.svg`, …
+    pub file: String,
+    /// The SVG document.
+    pub svg: String,
+    /// One line that says how to read it.
+    pub caption: &'static str,
+}
+
+/// Every plot of `file`'s name this crate draws, with its caption, in the report's order.
+pub(crate) const PLOTS: [(&str, &str); 6] = [
+    (
+        "trade_off.svg",
+        "Each model's mean forget score (x) against its mean retain score (y): a good method sits top left, far left of the target and level with it; whiskers are 95 % row-bootstrap intervals.",
+    ),
+    (
+        "task_scores.svg",
+        "The 12 task scores, one bar per model in each group: forget bars (F) should fall towards gold's, retain bars (R) stay at the target's; whiskers are 95 % intervals.",
+    ),
+    (
+        "loss_curves.svg",
+        "Training loss per step of every run (fine-tuning and unlearning), one panel each: a curve that explodes or goes flat at once points at the learning rate.",
+    ),
+    (
+        "relearning.svg",
+        "Held-out forget score before and after a few relearning steps on other forget rows: a bar that climbs back to the target's means the knowledge was hidden, not removed.",
+    ),
+    (
+        "requests.svg",
+        "Forget (solid) and retain (dashed) scores after each successive deletion request: retain should hold as requests pile up.",
+    ),
+    (
+        "scaling.svg",
+        "Forget (solid) and retain (dashed) scores as a larger share of the forget set is unlearned: retain should hold as the share grows.",
+    ),
+];
+
+/// The plots of `board`: trade-off, task scores and loss curves, and when probes ran
+/// relearning, requests and scaling.
+pub fn render_plots(board: &Leaderboard) -> Vec<Plot> {
+    let drawn = [
+        Some(trade_off(board)),
+        Some(task_bars(board)),
+        Some(loss_curves(board)),
+        probes::relearning(board),
+        probes::requests(board),
+        probes::scaling(board),
+    ];
+    PLOTS
+        .iter()
+        .zip(drawn)
+        .filter_map(|((file, caption), svg)| {
+            Some(Plot {
+                file: file.to_string(),
+                svg: svg?,
+                caption,
+            })
+        })
+        .collect()
+}
+
+/// Writes [`render_plots`] into `OUT/plots/`.
 pub fn write_plots(board: &Leaderboard, out: &Path) -> Result<(), BenchError> {
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir).map_err(BenchError::io(&dir))?;
-    let probes = [
-        ("relearning.svg", probes::relearning(board)),
-        ("requests.svg", probes::requests(board)),
-        ("scaling.svg", probes::scaling(board)),
-    ];
-    let always = [
-        ("trade_off.svg", trade_off(board)),
-        ("task_scores.svg", task_bars(board)),
-        ("loss_curves.svg", loss_curves(board)),
-    ];
-    let probes = probes
-        .into_iter()
-        .filter_map(|(name, svg)| Some((name, svg?)));
-    for (name, svg) in always.into_iter().chain(probes) {
-        let path = dir.join(name);
-        std::fs::write(&path, svg).map_err(BenchError::io(&path))?;
+    for plot in render_plots(board) {
+        let path = dir.join(&plot.file);
+        std::fs::write(&path, plot.svg).map_err(BenchError::io(&path))?;
     }
     Ok(())
 }

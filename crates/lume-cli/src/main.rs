@@ -39,6 +39,9 @@ enum Command {
     /// Run the whole benchmark: data, tokenizer, target and gold models, every method,
     /// evaluation, leaderboard and plots (the embedded synthetic default unless --data).
     Bench(commands::bench::BenchArgs),
+    /// Write DIR/report.html: leaderboard, checks, plots and every generation of a `lume bench`
+    /// or `lume eval` folder, in one page that opens from disk.
+    Report(commands::report::ReportArgs),
     /// Training and decoding throughput of a random model of a given shape (one JSON line).
     Perf(commands::perf::PerfArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Compare(args) => commands::compare::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Perf(args) => commands::perf::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::unlearn::run_train(args),

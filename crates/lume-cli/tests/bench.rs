@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+mod browser;
+
 fn lume(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lume"))
         .args(args)
@@ -100,6 +102,7 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
         "plots/trade_off.svg",
         "plots/task_scores.svg",
         "plots/loss_curves.svg",
+        "report.html",
         "data/forget.jsonl",
         "data/retain.jsonl",
         "data/mia/member.jsonl",
@@ -190,6 +193,7 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
     }
     ranks.sort_unstable();
     assert_eq!(ranks, [1, 2, 3, 4]);
+    browser::check_report(&out, &models);
     assert!(
         md.contains("| model | final | 95 % low | 95 % high | rank |"),
         "{md}"

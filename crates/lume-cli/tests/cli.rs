@@ -241,6 +241,36 @@ fn eval_writes_the_reference_layout_and_scores_it() {
     let rows = lume_metrics::read_inference_csv(&out.join("forget_0.csv")).unwrap();
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r.nll.is_some_and(|n| n > 0.0)));
+
+    // `lume report` on the folder: one page holding every row's prompt and generation.
+    let report = lume(&["report", out.to_str().unwrap()]);
+    assert_success(&report);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let data = html
+        .split("<script type=\"application/json\" id=\"lume-data\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("no data in report.html");
+    let data: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(data["models"], serde_json::json!(["eval"]));
+    let shown = data["rows"].as_array().unwrap();
+    let retain = lume_metrics::read_inference_csv(&out.join("retain_0.csv")).unwrap();
+    assert_eq!(shown.len(), rows.len() + retain.len());
+    for row in rows.iter().chain(&retain) {
+        let card = shown.iter().find(|r| r["id"] == row.id.as_str()).unwrap();
+        assert_eq!(card["prompt"], row.input.as_str());
+        let pieces = card["generations"][0]["pieces"].as_array().unwrap();
+        let text: String = pieces.iter().map(|p| p.as_str().unwrap()).collect();
+        assert_eq!(text, row.model_output, "{}", row.id);
+    }
+    assert!(
+        html.contains("<tr data-model=\"eval\">"),
+        "no leaderboard row"
+    );
+    // Not a run folder: one line naming it.
+    let bad = lume(&["report", dir.path().to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a run folder"));
 }
 
 /// `lume train` from a fresh config writes a checkpoint transformers loads and computes the

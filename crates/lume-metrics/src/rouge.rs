@@ -2,6 +2,7 @@
 
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::ops::Range;
 
 use crate::porter::porter_stem;
 
@@ -41,34 +42,41 @@ impl RougeScore {
 /// ```
 pub fn rouge_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
-    for_each_word(text, |w| words.push(w.to_owned()));
+    for_each_word(text, |w, _| words.push(w.to_owned()));
     words
 }
 
-/// Calls `each` with every word of the tokenizer, reusing one buffer.
-fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
+/// Calls `each` with every word of the tokenizer and the bytes of `text` it came from, reusing
+/// one buffer.
+fn for_each_word(text: &str, mut each: impl FnMut(&str, Range<usize>)) {
     let mut current = String::new();
-    let mut push = |l: char, current: &mut String| {
-        if l.is_ascii_lowercase() || l.is_ascii_digit() {
-            current.push(l);
-        } else if !current.is_empty() {
-            each(current);
-            current.clear();
-        }
-    };
-    for c in text.chars() {
+    let mut span = 0..0;
+    for (at, c) in text.char_indices() {
+        let end = at + c.len_utf8();
+        let mut push = |l: char| {
+            if l.is_ascii_lowercase() || l.is_ascii_digit() {
+                if current.is_empty() {
+                    span.start = at;
+                }
+                current.push(l);
+                span.end = end;
+            } else if !current.is_empty() {
+                each(&current, span.clone());
+                current.clear();
+            }
+        };
         if c.is_ascii() {
-            push(c.to_ascii_lowercase(), &mut current);
+            push(c.to_ascii_lowercase());
         } else {
             // Python lowercases the whole string first; a few non-ASCII letters lowercase to
             // ASCII ones (the Kelvin sign to `k`), so lowercase before filtering.
             for l in c.to_lowercase() {
-                push(l, &mut current);
+                push(l);
             }
         }
     }
     if !current.is_empty() {
-        each(&current);
+        each(&current, span);
     }
 }
 
@@ -129,7 +137,7 @@ impl RougeScorer {
     fn token_ids(&self, text: &str) -> Vec<u32> {
         let mut vocab = self.vocabulary.borrow_mut();
         let mut ids = Vec::with_capacity(text.len() / 5);
-        for_each_word(text, |w| ids.push(vocab.token_id(w)));
+        for_each_word(text, |w, _| ids.push(vocab.token_id(w)));
         ids
     }
 
@@ -154,6 +162,61 @@ impl RougeScorer {
         }
         let matches = counts.values().map(|&(a, b)| a.min(b)).sum();
         RougeScore::from_counts(matches, t.len(), p.len())
+    }
+
+    /// The words of `prediction` that ROUGE-L matches in `target`: the byte range of each word
+    /// on one longest common subsequence of their stemmed tokens, in order. There are as many
+    /// as ROUGE-L's recall counts (`recall × target tokens`); where several subsequences are
+    /// longest, the one ending latest in `prediction` is taken.
+    ///
+    /// ```
+    /// let scorer = lume_metrics::RougeScorer::default();
+    /// let text = "A cat, running home!";
+    /// let words: Vec<&str> = scorer
+    ///     .recalled_words("the cats were running home", text)
+    ///     .into_iter()
+    ///     .map(|r| &text[r])
+    ///     .collect();
+    /// assert_eq!(words, ["cat", "running", "home"]);
+    /// ```
+    pub fn recalled_words(&self, target: &str, prediction: &str) -> Vec<Range<usize>> {
+        let t = self.token_ids(target);
+        let mut p = Vec::new();
+        let mut spans = Vec::new();
+        {
+            let mut vocab = self.vocabulary.borrow_mut();
+            for_each_word(prediction, |w, span| {
+                p.push(vocab.token_id(w));
+                spans.push(span);
+            });
+        }
+        // The textbook table: answers are a few hundred words, and the walk back needs it.
+        let width = p.len() + 1;
+        let mut table = vec![0u32; (t.len() + 1) * width];
+        for i in 1..=t.len() {
+            for j in 1..=p.len() {
+                table[i * width + j] = if t[i - 1] == p[j - 1] {
+                    table[(i - 1) * width + j - 1] + 1
+                } else {
+                    table[(i - 1) * width + j].max(table[i * width + j - 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (t.len(), p.len());
+        let mut kept = Vec::new();
+        while i > 0 && j > 0 {
+            if t[i - 1] == p[j - 1] {
+                kept.push(spans[j - 1].clone());
+                i -= 1;
+                j -= 1;
+            } else if table[(i - 1) * width + j] >= table[i * width + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+        }
+        kept.reverse();
+        kept
     }
 }
 
@@ -234,6 +297,39 @@ mod tests {
             b in proptest::collection::vec(0u32..6, 0..200),
         ) {
             proptest::prop_assert_eq!(lcs_len(&a, &b), lcs_len_table(&a, &b));
+        }
+    }
+
+    proptest::proptest! {
+        /// The recalled words are as many as ROUGE-L counts, in order, each one word of the
+        /// prediction, and their tokens a subsequence of the target's.
+        #[test]
+        fn recalled_words_are_the_longest_common_subsequence(
+            target in proptest::collection::vec(0usize..8, 0..40),
+            prediction in proptest::collection::vec(0usize..8, 0..40),
+            separators in proptest::collection::vec(0usize..4, 40),
+        ) {
+            const WORDS: [&str; 8] = ["cat", "Cats", "running", "run", "home", "Élan", "2nd", "K"];
+            const SEPARATORS: [&str; 4] = [" ", ", ", " — ", "'"];
+            let text = |words: &[usize]| {
+                words
+                    .iter()
+                    .zip(&separators)
+                    .map(|(&w, &s)| format!("{}{}", WORDS[w], SEPARATORS[s]))
+                    .collect::<String>()
+            };
+            let (target, prediction) = (text(&target), text(&prediction));
+            let scorer = RougeScorer::default();
+            let spans = scorer.recalled_words(&target, &prediction);
+            let (t, p) = (scorer.token_ids(&target), scorer.token_ids(&prediction));
+            proptest::prop_assert_eq!(spans.len(), lcs_len(&t, &p));
+            proptest::prop_assert!(spans.windows(2).all(|w| w[0].end <= w[1].start));
+            let mut rest = t.iter();
+            for span in &spans {
+                let ids = scorer.token_ids(&prediction[span.clone()]);
+                proptest::prop_assert_eq!(ids.len(), 1);
+                proptest::prop_assert!(rest.any(|&id| id == ids[0]));
+            }
         }
     }
 

@@ -261,19 +261,14 @@ pub fn train<M: TrainableModel>(
     })
 }
 
-fn train_run<M: TrainableModel>(
-    model: M,
-    method: &mut dyn UnlearningMethod,
+/// How many retain rows go with each forget row (0 when the method uses none), after checking
+/// that the model can train and the data has what the method needs.
+fn retain_share(
+    device: &Device,
+    method: &dyn UnlearningMethod,
     data: &UnlearnData,
     config: &TrainerConfig,
-    run_dir: Option<&Path>,
-    observer: &mut dyn TrainObserver,
-) -> Result<TrainOutcome<M>, UnlearnError> {
-    let device = model
-        .devices()
-        .into_iter()
-        .next()
-        .ok_or(UnlearnError::NothingToTrain)?;
+) -> Result<usize, UnlearnError> {
     if !device.is_autodiff() {
         return Err(UnlearnError::Device(
             "the model must be on an autodiff device (DeviceSpec::training_device)".into(),
@@ -282,7 +277,7 @@ fn train_run<M: TrainableModel>(
     if data.forget.is_empty() {
         return Err(UnlearnError::Data("no forget (training) examples".into()));
     }
-    let retain_per_forget = if method.needs_retain() {
+    let share = if method.needs_retain() {
         if data.retain.is_empty() {
             return Err(UnlearnError::Data(format!(
                 "method `{}` needs retain examples, and there are none",
@@ -306,12 +301,159 @@ fn train_run<M: TrainableModel>(
         )));
     }
     method.check()?;
+    Ok(share)
+}
+
+/// What a run found in its folder: the history so far and where it stopped.
+#[derive(Default)]
+struct Resumed {
+    history: Vec<StepRecord>,
+    step: usize,
+    last_good: Option<PathBuf>,
+}
+
+/// The latest checkpoint in `run_dir`, when there is one, loaded into `model`, `optimizer`
+/// and `method`.
+fn resume<M: TrainableModel>(
+    model: M,
+    lora: bool,
+    run_dir: Option<&Path>,
+    optimizer: &mut AdamW,
+    config: AdamWConfig,
+    method: &mut dyn UnlearningMethod,
+    device: &Device,
+) -> Result<(M, Resumed), UnlearnError> {
+    let Some((step, dir)) = run_dir.and_then(latest_checkpoint) else {
+        return Ok((model, Resumed::default()));
+    };
+    let model = if lora {
+        load_adapters(model, &dir.join(ADAPTERS_FILE))?
+    } else {
+        model.load_checkpoint(&dir, device)?
+    };
+    *optimizer = AdamW::load(config, &dir, &device.clone().inner())?;
+    let state_path = dir.join("trainer_state.json");
+    let bad = |e: &dyn std::fmt::Display| {
+        UnlearnError::Checkpoint(format!("{}: {e}", state_path.display()))
+    };
+    let text = std::fs::read_to_string(&state_path).map_err(|e| bad(&e))?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    method.load_state(&state.method_state)?;
+    Ok((
+        model,
+        Resumed {
+            history: state.history,
+            step,
+            last_good: Some(dir),
+        },
+    ))
+}
+
+/// One optimizer step's worth of micro-batches.
+struct Step<'a, M> {
+    model: &'a M,
+    reference: Option<&'a M>,
+    micro: &'a [PairedBatch],
+    step: usize,
+    epoch: usize,
+}
+
+/// Runs the micro-batches of `at`, accumulating their gradients into `buffer`; returns the
+/// step's mean losses.
+fn accumulate<M: TrainableModel>(
+    at: Step<'_, M>,
+    method: &mut dyn UnlearningMethod,
+    data: &UnlearnData,
+    device: &Device,
+    buffer: &mut GradientBuffer,
+    last_good: &Option<PathBuf>,
+) -> Result<LossValues, UnlearnError> {
+    let mut sums = LossValues {
+        total: 0.0,
+        forget: None,
+        retain: None,
+    };
+    let k = at.micro.len() as f64;
+    for paired in at.micro {
+        let forget = collate(&data.forget, &paired.forget, data.pad_id, device)?;
+        let retain = (!paired.retain.is_empty())
+            .then(|| collate(&data.retain, &paired.retain, data.pad_id, device))
+            .transpose()?;
+        let refusal = method
+            .needs_refusals()
+            .then(|| collate(&data.refusals, &paired.forget, data.pad_id, device))
+            .transpose()?;
+        let ctx = StepContext {
+            model: at.model,
+            reference: at.reference.map(|r| r as &dyn CausalModel),
+            forget: &forget,
+            retain: retain.as_ref(),
+            refusal: refusal.as_ref(),
+            step: at.step,
+            epoch: at.epoch,
+        };
+        let terms = method.loss(&ctx)?;
+        let values = loss_values(&terms)?;
+        sums.total += values.total / k;
+        if let Some(f) = values.forget {
+            *sums.forget.get_or_insert(0.0) += f / k;
+        }
+        if let Some(r) = values.retain {
+            *sums.retain.get_or_insert(0.0) += r / k;
+        }
+        if !sums.total.is_finite() {
+            return Err(UnlearnError::NonFinite {
+                step: at.step + 1,
+                what: format!("loss {}", sums.total),
+                last_good: last_good.clone(),
+            });
+        }
+        let mut grads = terms.total.div_scalar(k).backward();
+        buffer.accumulate(at.model, &mut grads);
+    }
+    Ok(sums)
+}
+
+/// Writes the checkpoint of step `state.step` into `run_dir` (model or adapters, optimizer,
+/// trainer state) and returns its folder.
+fn save<M: TrainableModel>(
+    run_dir: &Path,
+    state: &TrainerState,
+    model: &M,
+    lora: bool,
+    optimizer: &AdamW,
+) -> Result<PathBuf, UnlearnError> {
+    commit_checkpoint(run_dir, state.step, |tmp| {
+        model.save_checkpoint(tmp)?;
+        if lora {
+            save_adapters(model, &tmp.join(ADAPTERS_FILE))?;
+        }
+        optimizer.save(tmp)?;
+        let json = serde_json::to_vec_pretty(state)
+            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
+        write_atomically(&tmp.join("trainer_state.json"), &json)
+    })
+}
+
+fn train_run<M: TrainableModel>(
+    model: M,
+    method: &mut dyn UnlearningMethod,
+    data: &UnlearnData,
+    config: &TrainerConfig,
+    run_dir: Option<&Path>,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome<M>, UnlearnError> {
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or(UnlearnError::NothingToTrain)?;
+    let retain_per_forget = retain_share(&device, method, data, config)?;
     let num_layers = model.num_layers();
     let reference = method.needs_reference().then(|| model.valid());
     let trainable = method
         .trainable(num_layers)
         .unwrap_or_else(|| config.trainable.clone());
-
     let plan = build_plan(
         data.forget.len(),
         data.retain.len(),
@@ -327,32 +469,26 @@ fn train_run<M: TrainableModel>(
     }
 
     let lora = method.lora().or_else(|| config.lora.clone());
-    let mut model = match &lora {
+    let model = match &lora {
         Some(lora) => attach_lora(model, lora)?,
         None => model,
     };
     let mut optimizer = AdamW::new(config.optimizer);
-    let mut history = Vec::new();
-    let mut resumed_at = 0;
-    let mut last_good: Option<PathBuf> = None;
-    if let Some((step, dir)) = run_dir.and_then(latest_checkpoint) {
-        model = match lora {
-            Some(_) => load_adapters(model, &dir.join(ADAPTERS_FILE))?,
-            None => model.load_checkpoint(&dir, &device)?,
-        };
-        optimizer = AdamW::load(config.optimizer, &dir, &device.clone().inner())?;
-        let state_path = dir.join("trainer_state.json");
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", state_path.display())))?;
-        let state: TrainerState = serde_json::from_str(&text)
-            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", state_path.display())))?;
-        method.load_state(&state.method_state)?;
-        history = state.history;
-        resumed_at = step;
-        last_good = Some(dir);
-    }
-    let (frozen, trained) = freeze(model, &trainable, num_layers);
-    model = frozen;
+    let (model, resumed) = resume(
+        model,
+        lora.is_some(),
+        run_dir,
+        &mut optimizer,
+        config.optimizer,
+        method,
+        &device,
+    )?;
+    let Resumed {
+        mut history,
+        step: resumed_at,
+        mut last_good,
+    } = resumed;
+    let (mut model, trained) = freeze(model, &trainable, num_layers);
     if trained == 0 {
         return Err(UnlearnError::NothingToTrain);
     }
@@ -363,58 +499,14 @@ fn train_run<M: TrainableModel>(
         let lr = config
             .schedule
             .lr(config.learning_rate, step, config.warmup_steps, total_steps);
-        let micro = &plan[step * accumulation..((step + 1) * accumulation).min(plan.len())];
-        let mut sums = LossValues {
-            total: 0.0,
-            forget: None,
-            retain: None,
+        let at = Step {
+            model: &model,
+            reference: reference.as_ref(),
+            micro: &plan[step * accumulation..((step + 1) * accumulation).min(plan.len())],
+            step,
+            epoch: step * accumulation / batches_per_epoch,
         };
-        for paired in micro {
-            let forget = collate(&data.forget, &paired.forget, data.pad_id, &device)?;
-            let retain = if paired.retain.is_empty() {
-                None
-            } else {
-                Some(collate(&data.retain, &paired.retain, data.pad_id, &device)?)
-            };
-            let refusal = if method.needs_refusals() {
-                Some(collate(
-                    &data.refusals,
-                    &paired.forget,
-                    data.pad_id,
-                    &device,
-                )?)
-            } else {
-                None
-            };
-            let ctx = StepContext {
-                model: &model,
-                reference: reference.as_ref().map(|r| r as &dyn CausalModel),
-                forget: &forget,
-                retain: retain.as_ref(),
-                refusal: refusal.as_ref(),
-                step,
-                epoch: step * accumulation / batches_per_epoch,
-            };
-            let terms = method.loss(&ctx)?;
-            let k = micro.len() as f64;
-            let values = loss_values(&terms)?;
-            sums.total += values.total / k;
-            if let Some(f) = values.forget {
-                *sums.forget.get_or_insert(0.0) += f / k;
-            }
-            if let Some(r) = values.retain {
-                *sums.retain.get_or_insert(0.0) += r / k;
-            }
-            if !sums.total.is_finite() {
-                return Err(UnlearnError::NonFinite {
-                    step: step + 1,
-                    what: format!("loss {}", sums.total),
-                    last_good,
-                });
-            }
-            let mut grads = terms.total.div_scalar(k).backward();
-            buffer.accumulate(&model, &mut grads);
-        }
+        let sums = accumulate(at, method, data, &device, &mut buffer, &last_good)?;
         let grad_norm = buffer.global_norm();
         if !grad_norm.is_finite() {
             return Err(UnlearnError::NonFinite {
@@ -452,16 +544,7 @@ fn train_run<M: TrainableModel>(
                 method_state: method.state(),
                 history: history.clone(),
             };
-            let dir = commit_checkpoint(run_dir, done, |tmp| {
-                model.save_checkpoint(tmp)?;
-                if lora.is_some() {
-                    save_adapters(&model, &tmp.join(ADAPTERS_FILE))?;
-                }
-                optimizer.save(tmp)?;
-                let json = serde_json::to_vec_pretty(&state)
-                    .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
-                write_atomically(&tmp.join("trainer_state.json"), &json)
-            })?;
+            let dir = save(run_dir, &state, &model, lora.is_some(), &optimizer)?;
             observer.on_checkpoint(done, &dir);
             last_good = Some(dir);
         }

@@ -2,7 +2,7 @@
 //! format, value), in CSV order.
 
 use lume_data::Task;
-use lume_metrics::{Interval, Standing, mean};
+use lume_metrics::{Interval, Scored, Standing, mean};
 
 use super::Row;
 use crate::probes::{Point, Relearning};
@@ -18,6 +18,28 @@ pub enum Table {
     Uncertainty,
     /// Relearning, quantization and successive requests (when probes ran).
     Probes,
+}
+
+impl Table {
+    /// What the table shows, as a heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Table::Scores => "The protocol's scores",
+            Table::Memorization => "Memorization, privacy and time",
+            Table::Uncertainty => "Uncertainty and ranking",
+            Table::Probes => "Probes: relearning, quantization, requests",
+        }
+    }
+
+    /// A name for the table in HTML (`scores`, `memorization`, …).
+    pub fn id(self) -> &'static str {
+        match self {
+            Table::Scores => "scores",
+            Table::Memorization => "memorization",
+            Table::Uncertainty => "uncertainty",
+            Table::Probes => "probes",
+        }
+    }
 }
 
 /// How a column's value is printed in Markdown (CSV and JSON keep every digit).
@@ -52,6 +74,9 @@ impl Format {
 /// How a column reads its value from a row.
 pub type ColumnValue = dyn Fn(&Row) -> Option<f64>;
 
+/// How a column reads its value's 95 % interval from a row.
+pub type ColumnInterval = dyn Fn(&Row) -> Option<Interval>;
+
 /// One metric of the leaderboard: its CSV key, its Markdown header, where and how it is
 /// printed, and how a row gives its value. A new metric is one more entry of [`columns`].
 pub struct Column {
@@ -65,6 +90,8 @@ pub struct Column {
     pub format: Format,
     /// Its value in a row.
     pub value: Box<ColumnValue>,
+    /// Its row-bootstrap interval in a row, for the scores the bootstrap covers.
+    pub interval: Option<Box<ColumnInterval>>,
 }
 
 impl Column {
@@ -81,7 +108,16 @@ impl Column {
             tables,
             format,
             value: Box::new(value),
+            interval: None,
         }
+    }
+
+    fn with_interval(
+        mut self,
+        interval: impl Fn(&Scored<Interval>) -> Option<Interval> + 'static,
+    ) -> Self {
+        self.interval = Some(Box::new(move |r: &Row| interval(r.intervals.as_ref()?)));
+        self
     }
 }
 
@@ -98,13 +134,16 @@ fn task_columns() -> Vec<Column> {
                     t + 1,
                     ["reg", "kn"][k]
                 );
-                columns.push(Column::new(
-                    &key,
-                    &header,
-                    &[Table::Scores],
-                    Format::Fixed3,
-                    move |r: &Row| r.summary.scores[s][t][k],
-                ));
+                columns.push(
+                    Column::new(
+                        &key,
+                        &header,
+                        &[Table::Scores],
+                        Format::Fixed3,
+                        move |r: &Row| r.summary.scores[s][t][k],
+                    )
+                    .with_interval(move |i| i.cells[s][t][k]),
+                );
             }
         }
     }
@@ -120,13 +159,16 @@ pub fn columns() -> Vec<Column> {
     columns.extend([
         Column::new("task_aggregate", "task agg.", &[Scores], Fixed3, |r| {
             Some(r.summary.task_aggregate)
-        }),
+        })
+        .with_interval(|i| i.task_aggregate),
         Column::new("mia_auc", "MIA AUC", &[Scores], Fixed3, |r| {
             r.summary.mia_auc
-        }),
+        })
+        .with_interval(|i| i.mia_auc),
         Column::new("mia_score", "MIA score", &[Scores], Fixed3, |r| {
             r.summary.mia_score
-        }),
+        })
+        .with_interval(|i| i.mia_score),
         Column::new("utility", "utility", &[Scores], Fixed3, |r| {
             r.summary.utility
         }),
@@ -136,7 +178,8 @@ pub fn columns() -> Vec<Column> {
             &[Scores, Uncertainty],
             Fixed3,
             |r| Some(r.summary.final_score),
-        ),
+        )
+        .with_interval(|i| Some(i.final_score)),
         Column::new("probability", "probability", &[Memorization], Fixed3, |r| {
             r.summary.probability
         }),

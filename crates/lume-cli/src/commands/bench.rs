@@ -91,7 +91,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", outcome.board.markdown_table());
     println!(
-        "{} in {:.0} s; reports in {out}",
+        "{} in {:.0} s; reports in {out} (open {out}/report.html)",
         if outcome.synthetic {
             "embedded benchmark"
         } else {

@@ -7,5 +7,6 @@ pub mod data;
 pub mod eval;
 pub mod perf;
 pub mod progress;
+pub mod report;
 pub mod score;
 pub mod unlearn;

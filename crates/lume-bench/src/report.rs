@@ -1,0 +1,157 @@
+//! `report.html`: one self-contained page per run folder (a `lume bench` output or a
+//! `lume eval` folder) with the leaderboard, checks, plots, every generation and the run's
+//! config; styles, script, plots and data inline, so it opens from disk with no network.
+
+mod drill;
+mod page;
+
+use std::path::{Path, PathBuf};
+
+use lume_metrics::score_dir;
+
+use crate::config::BenchConfig;
+use crate::error::BenchError;
+use crate::leaderboard::{Checks, EvalSummary, Leaderboard};
+use crate::plots::{PLOTS, Plot, render_plots};
+
+pub use drill::{Generation, ReportRow};
+
+/// What a report shows, read from a run folder.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    /// The folder's name, the page's title.
+    pub name: String,
+    /// The leaderboard (one row for an evaluation folder).
+    pub board: Leaderboard,
+    /// The plots, in the report's order.
+    pub plots: Vec<Plot>,
+    /// `bench_config.toml` as written, when there is one.
+    pub config: Option<String>,
+    /// The models whose generations were found, in the leaderboard's order.
+    pub models: Vec<String>,
+    /// Every benchmark row with each model's generation.
+    pub rows: Vec<ReportRow>,
+}
+
+impl RunFolder {
+    /// Reads the run in `dir`: a benchmark output (`leaderboard.json`, `plots/`,
+    /// `models/<name>/`) or an evaluation folder (`evaluation_results.json` beside the
+    /// inference CSVs, scored again here).
+    pub fn read(dir: &Path) -> Result<Self, BenchError> {
+        let name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| dir.display().to_string());
+        if dir.join("leaderboard.json").is_file() {
+            Self::read_bench(dir, name)
+        } else if dir.join("evaluation_results.json").is_file() {
+            Self::read_eval(dir, name)
+        } else {
+            Err(BenchError::Config(format!(
+                "{}: not a run folder (no leaderboard.json from `lume bench`, no evaluation_results.json from `lume eval`)",
+                dir.display()
+            )))
+        }
+    }
+
+    fn read_bench(dir: &Path, name: String) -> Result<Self, BenchError> {
+        let board = Leaderboard::read(dir)?;
+        let config_path = dir.join("bench_config.toml");
+        let config = std::fs::read_to_string(&config_path).ok();
+        // A given checkpoint was evaluated in its own folder, not under `models/`.
+        let given = config
+            .as_deref()
+            .and_then(|text| toml::from_str::<BenchConfig>(text).ok())
+            .map(|c| (c.checkpoints.target, c.checkpoints.gold));
+        let outputs_of = |model: &str| {
+            let under_models = dir.join("models").join(model);
+            match (model, &given) {
+                _ if drill::has_outputs(&under_models) => Some(under_models),
+                ("target", Some((Some(target), _))) => Some(target.clone()),
+                ("gold", Some((_, Some(gold)))) => Some(gold.clone()),
+                _ => None,
+            }
+        };
+        let found: Vec<(String, PathBuf)> = board
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let model = r.summary.model.clone();
+                Some((model.clone(), outputs_of(&model)?))
+            })
+            .collect();
+        let plots = read_plots(&dir.join("plots"), &board)?;
+        let (models, rows) = drill::gather(&found)?;
+        Ok(RunFolder {
+            name,
+            board,
+            plots,
+            config,
+            models,
+            rows,
+        })
+    }
+
+    fn read_eval(dir: &Path, name: String) -> Result<Self, BenchError> {
+        let mmlu = dir.join("mmlu_metrics.json");
+        let report = score_dir(dir, mmlu.is_file().then_some(mmlu.as_path()))?;
+        let forget_nlls = Vec::new();
+        let summary = EvalSummary::scored(&name, &report, forget_nlls);
+        let mut board = Leaderboard::new(false, false, Checks(Vec::new()));
+        board.push(&summary, None);
+        let (models, rows) = drill::gather(&[(name.clone(), dir.to_path_buf())])?;
+        Ok(RunFolder {
+            name,
+            plots: render_plots(&board)
+                .into_iter()
+                .filter(|p| p.file != "loss_curves.svg")
+                .collect(),
+            board,
+            config: None,
+            models,
+            rows,
+        })
+    }
+}
+
+/// The plots `lume bench` left in `plots/` (drawn from the full board, loss curves and
+/// intervals included), in the report's order; drawn again from `board` when there are none.
+fn read_plots(dir: &Path, board: &Leaderboard) -> Result<Vec<Plot>, BenchError> {
+    if !dir.is_dir() {
+        return Ok(render_plots(board));
+    }
+    let mut plots = Vec::new();
+    for (file, caption) in PLOTS {
+        let path = dir.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let svg = std::fs::read_to_string(&path).map_err(BenchError::io(&path))?;
+        plots.push(Plot {
+            file: file.to_string(),
+            svg,
+            caption,
+        });
+    }
+    Ok(plots)
+}
+
+/// The report page of the run in `dir` (see [`RunFolder::read`]).
+pub fn render_report(dir: &Path) -> Result<String, BenchError> {
+    Ok(page::render(&RunFolder::read(dir)?))
+}
+
+/// Writes `dir/report.html` (see [`render_report`]) and returns its path.
+///
+/// ```no_run
+/// let page = lume_bench::write_report("lume-bench".as_ref())?;
+/// println!("open {}", page.display());
+/// # Ok::<(), lume_bench::BenchError>(())
+/// ```
+pub fn write_report(dir: &Path) -> Result<PathBuf, BenchError> {
+    let html = render_report(dir)?;
+    let path = dir.join("report.html");
+    lume_model::write_atomically(&path, html.as_bytes())?;
+    Ok(path)
+}
