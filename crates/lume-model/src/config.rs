@@ -202,6 +202,98 @@ struct RawConfig {
     pad_token_id: Option<u32>,
 }
 
+/// `field` of the `config.json` at `path` is wrong: `message`.
+fn field_error(path: &Path, field: &'static str, message: &str) -> ConfigError {
+    ConfigError::Field {
+        path: path.to_path_buf(),
+        field,
+        message: message.to_owned(),
+    }
+}
+
+impl RawConfig {
+    /// The model family, from `architectures` or else `model_type`.
+    fn family(&self, path: &Path) -> Result<Family, ConfigError> {
+        let architecture = self
+            .architectures
+            .as_ref()
+            .and_then(|a| a.first().cloned())
+            .or_else(|| {
+                let t = self.model_type.as_deref()?;
+                Family::ALL
+                    .into_iter()
+                    .find(|f| f.model_type() == t)
+                    .map(|f| f.architecture().to_owned())
+            })
+            .ok_or_else(|| {
+                field_error(path, "architectures", "missing (and no known `model_type`)")
+            })?;
+        Family::from_architecture(&architecture).ok_or_else(|| {
+            ConfigError::UnsupportedArchitecture {
+                path: path.to_path_buf(),
+                found: architecture,
+            }
+        })
+    }
+
+    /// RoPE's base and scaling, from `rope_parameters` (newer transformers) or
+    /// `rope_theta` / `rope_scaling`.
+    fn rope(&self, path: &Path) -> Result<(f64, Option<Llama3RopeScaling>), ConfigError> {
+        let field = |message: &str| field_error(path, "rope_scaling", message);
+        let rope_parameters = self.rope_parameters.as_ref().filter(|v| v.is_object());
+        let rope_theta = rope_parameters
+            .and_then(|p| p.get("rope_theta"))
+            .and_then(|t| t.as_f64())
+            .or(self.rope_theta)
+            .unwrap_or(10_000.0);
+        let Some(v) = rope_parameters
+            .or(self.rope_scaling.as_ref())
+            .filter(|v| !v.is_null())
+        else {
+            return Ok((rope_theta, None));
+        };
+        let kind = v
+            .get("rope_type")
+            .or_else(|| v.get("type"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
+        let scaling = match kind {
+            "llama3" => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|e| field(&format!("llama3 scaling: {e}")))?,
+            ),
+            "default" => None,
+            other => {
+                return Err(field(&format!(
+                    "rope type {other:?} is not supported (supported: llama3)"
+                )));
+            }
+        };
+        Ok((rope_theta, scaling))
+    }
+
+    /// `eos_token_id`: none, one id or a list of ids.
+    fn eos_token_ids(&self, path: &Path) -> Result<Vec<u32>, ConfigError> {
+        Ok(match &self.eos_token_id {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Number(n)) => {
+                n.as_u64().map(|n| n as u32).into_iter().collect()
+            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_u64().map(|n| n as u32))
+                .collect(),
+            Some(_) => {
+                return Err(field_error(
+                    path,
+                    "eos_token_id",
+                    "expected an id or a list of ids",
+                ));
+            }
+        })
+    }
+}
+
 impl ModelConfig {
     /// Reads and resolves a checkpoint's `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -219,29 +311,8 @@ impl ModelConfig {
             line: e.line(),
             message: e.to_string(),
         })?;
-        let field = |field: &'static str, message: &str| ConfigError::Field {
-            path: path.to_path_buf(),
-            field,
-            message: message.to_owned(),
-        };
-        let architecture = raw
-            .architectures
-            .as_ref()
-            .and_then(|a| a.first().cloned())
-            .or_else(|| {
-                let t = raw.model_type.as_deref()?;
-                Family::ALL
-                    .into_iter()
-                    .find(|f| f.model_type() == t)
-                    .map(|f| f.architecture().to_owned())
-            })
-            .ok_or_else(|| field("architectures", "missing (and no known `model_type`)"))?;
-        let family = Family::from_architecture(&architecture).ok_or_else(|| {
-            ConfigError::UnsupportedArchitecture {
-                path: path.to_path_buf(),
-                found: architecture.clone(),
-            }
-        })?;
+        let field = |field: &'static str, message: &str| field_error(path, field, message);
+        let family = raw.family(path)?;
         let need = |v: Option<usize>, name: &'static str| {
             v.filter(|&n| n > 0)
                 .ok_or_else(|| field(name, "missing or zero"))
@@ -262,46 +333,8 @@ impl ModelConfig {
                 "must be even and positive (RoPE rotates pairs)",
             ));
         }
-        let rope_parameters = raw.rope_parameters.as_ref().filter(|v| v.is_object());
-        let rope_theta = rope_parameters
-            .and_then(|p| p.get("rope_theta"))
-            .and_then(|t| t.as_f64())
-            .or(raw.rope_theta)
-            .unwrap_or(10_000.0);
-        let rope_scaling = match rope_parameters.or(raw.rope_scaling.as_ref()) {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => {
-                let kind = v
-                    .get("rope_type")
-                    .or_else(|| v.get("type"))
-                    .and_then(|t| t.as_str())
-                    .unwrap_or("");
-                match kind {
-                    "llama3" => Some(
-                        serde_json::from_value(v.clone())
-                            .map_err(|e| field("rope_scaling", &format!("llama3 scaling: {e}")))?,
-                    ),
-                    "default" => None,
-                    other => {
-                        return Err(field(
-                            "rope_scaling",
-                            &format!("rope type {other:?} is not supported (supported: llama3)"),
-                        ));
-                    }
-                }
-            }
-        };
-        let eos_token_ids = match &raw.eos_token_id {
-            None | Some(serde_json::Value::Null) => Vec::new(),
-            Some(serde_json::Value::Number(n)) => {
-                n.as_u64().map(|n| n as u32).into_iter().collect()
-            }
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_u64().map(|n| n as u32))
-                .collect(),
-            Some(_) => return Err(field("eos_token_id", "expected an id or a list of ids")),
-        };
+        let (rope_theta, rope_scaling) = raw.rope(path)?;
+        let eos_token_ids = raw.eos_token_ids(path)?;
         let attention_bias = raw.attention_bias.unwrap_or(false);
         let config = ModelConfig {
             family,

@@ -88,16 +88,75 @@ struct Slot {
     out: Vec<u32>,
 }
 
+/// The decoding slots: one row of the shared cache each, with its key mask.
+struct Slots {
+    slots: Vec<Option<Slot>>,
+    masks: Vec<Vec<bool>>,
+    cache: KvCache,
+}
+
+impl Slots {
+    fn new(width: usize) -> Self {
+        Slots {
+            slots: (0..width).map(|_| None).collect(),
+            masks: vec![Vec::new(); width],
+            cache: KvCache::with_rows(width),
+        }
+    }
+
+    fn free(&self) -> Option<usize> {
+        self.slots.iter().position(Option::is_none)
+    }
+
+    fn is_idle(&self) -> bool {
+        self.slots.iter().all(Option::is_none)
+    }
+
+    /// Starts decoding `r` in slot `free`: its keys go into the shared cache, left-padded.
+    fn admit(&mut self, free: usize, r: Ready) {
+        if self.cache.len() < r.len {
+            let grow = r.len - self.cache.len();
+            self.cache.pad_to(r.len);
+            for m in &mut self.masks {
+                m.extend(std::iter::repeat_n(false, grow));
+            }
+        }
+        self.cache.write_row(free, &r.cache, r.row, r.len);
+        let len = self.cache.len();
+        self.masks[free] = (0..len).map(|j| j >= len - r.len).collect();
+        self.slots[free] = Some(Slot {
+            index: r.index,
+            next: r.first,
+            position: r.len,
+            out: vec![r.first],
+        });
+    }
+
+    /// The tail: nothing is left to start, so the empty slots stop decoding.
+    fn drop_empty(&mut self) {
+        let live: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .collect();
+        if live.len() == self.slots.len() {
+            return;
+        }
+        self.cache.select_rows(&live);
+        let kept: Vec<(Option<Slot>, Vec<bool>)> = live
+            .iter()
+            .map(|&i| (self.slots[i].take(), std::mem::take(&mut self.masks[i])))
+            .collect();
+        (self.slots, self.masks) = kept.into_iter().unzip();
+    }
+}
+
 impl Engine {
-    /// Teacher-forced statistics of every `(prompt, answer)` row and, when `max_new_tokens > 0`,
-    /// the greedy continuation of every prompt, in the rows' order. `progress` is called after
-    /// each batch and each finished generation.
-    pub fn score_and_generate(
+    /// The rows to score: prompt + answer tokens, with the prompt's own tokens when it is to
+    /// be continued.
+    fn scoring_items(
         &self,
         rows: &[(&str, &str)],
         max_new_tokens: usize,
-        mut progress: impl FnMut(BulkProgress),
-    ) -> Result<(Vec<TokenStats>, Vec<Vec<u32>>), EngineError> {
+    ) -> Result<Vec<Item>, EngineError> {
         let max_len = self.model.config.max_position_embeddings;
         let mut items = Vec::with_capacity(rows.len());
         for (index, (prompt, answer)) in rows.iter().enumerate() {
@@ -122,18 +181,30 @@ impl Engine {
                 prompt,
             });
         }
+        Ok(items)
+    }
+
+    /// Teacher-forced statistics of every `(prompt, answer)` row and, when `max_new_tokens > 0`,
+    /// the greedy continuation of every prompt, in the rows' order. `progress` is called after
+    /// each batch and each finished generation.
+    pub fn score_and_generate(
+        &self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        mut progress: impl FnMut(BulkProgress),
+    ) -> Result<(Vec<TokenStats>, Vec<Vec<u32>>), EngineError> {
+        let mut batches = VecDeque::from(length_sorted_batches(
+            self.scoring_items(rows, max_new_tokens)?,
+        ));
+        let eos = &self.model.config.eos_token_ids;
         let mut stats: Vec<Option<TokenStats>> = vec![None; rows.len()];
         let mut generated: Vec<Vec<u32>> = vec![Vec::new(); rows.len()];
         let mut done = BulkProgress::default();
-        let mut batches = VecDeque::from(length_sorted_batches(items));
         let mut ready: VecDeque<Ready> = VecDeque::new();
-        let width = self.batch_size.max(1);
-        let mut slots: Vec<Option<Slot>> = (0..width).map(|_| None).collect();
-        let mut masks: Vec<Vec<bool>> = vec![Vec::new(); width];
-        let mut cache = KvCache::with_rows(width);
+        let mut slots = Slots::new(self.batch_size.max(1));
         loop {
             // Keep every slot busy; score the next batch whenever no prompt is ready.
-            while let Some(free) = slots.iter().position(Option::is_none) {
+            while let Some(free) = slots.free() {
                 if ready.is_empty() {
                     let Some(batch) = batches.pop_front() else {
                         break;
@@ -153,58 +224,34 @@ impl Engine {
                 }
                 let Some(r) = ready.pop_front() else { break };
                 done.tokens_generated += 1;
-                if max_new_tokens <= 1 || self.model.config.eos_token_ids.contains(&r.first) {
+                if max_new_tokens <= 1 || eos.contains(&r.first) {
                     generated[r.index] = vec![r.first];
                     done.generated += 1;
                     progress(done);
                     continue;
                 }
-                if cache.len() < r.len {
-                    let grow = r.len - cache.len();
-                    cache.pad_to(r.len);
-                    for m in &mut masks {
-                        m.extend(std::iter::repeat_n(false, grow));
-                    }
-                }
-                cache.write_row(free, &r.cache, r.row, r.len);
-                let len = cache.len();
-                masks[free] = (0..len).map(|j| j >= len - r.len).collect();
-                slots[free] = Some(Slot {
-                    index: r.index,
-                    next: r.first,
-                    position: r.len,
-                    out: vec![r.first],
-                });
+                slots.admit(free, r);
             }
-            let live: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
-            if live.is_empty() {
+            if slots.is_idle() {
                 break;
             }
-            if live.len() < slots.len() && ready.is_empty() && batches.is_empty() {
-                // The tail: nothing left to start, so stop decoding the empty slots.
-                cache.select_rows(&live);
-                let kept: Vec<(Option<Slot>, Vec<bool>)> = live
-                    .iter()
-                    .map(|&i| (slots[i].take(), std::mem::take(&mut masks[i])))
-                    .collect();
-                (slots, masks) = kept.into_iter().unzip();
+            if ready.is_empty() && batches.is_empty() {
+                slots.drop_empty();
             }
             let started = std::time::Instant::now();
-            self.decode_step(&mut slots, &mut cache, &mut masks)?;
+            self.decode_step(&mut slots)?;
             done.decoding_seconds += started.elapsed().as_secs_f64();
-            for slot in slots.iter_mut() {
+            for slot in slots.slots.iter_mut() {
                 let Some(s) = slot else { continue };
                 done.tokens_generated += 1;
-                if s.out.len() >= max_new_tokens
-                    || self.model.config.eos_token_ids.contains(&s.next)
-                {
+                if s.out.len() >= max_new_tokens || eos.contains(&s.next) {
                     generated[s.index] = std::mem::take(&mut s.out);
                     done.generated += 1;
                     *slot = None;
                     progress(done);
                 }
             }
-            compact(&mut cache, &mut masks, &slots);
+            compact(&mut slots);
         }
         let stats = stats
             .into_iter()
@@ -247,6 +294,24 @@ impl Engine {
         Ok(stats)
     }
 
+    /// `batch` right-padded into one `[rows, longest]` input: the ids, every token's position
+    /// and which tokens are real.
+    fn padded(&self, batch: &[Item]) -> (Tensor<2, Int>, Vec<usize>, Vec<bool>) {
+        let b = batch.len();
+        let t = batch.iter().map(|i| i.ids.len()).max().unwrap_or(0);
+        let pad = i64::from(self.model.config.pad_token_id.unwrap_or(0));
+        let mut ids = Vec::with_capacity(b * t);
+        let mut real = Vec::with_capacity(b * t);
+        for item in batch {
+            ids.extend(item.ids.iter().map(|&i| i64::from(i)));
+            ids.extend(std::iter::repeat_n(pad, t - item.ids.len()));
+            real.extend((0..t).map(|j| j < item.ids.len()));
+        }
+        let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &self.device);
+        (input, positions, real)
+    }
+
     /// One right-padded teacher-forced pass over `batch`, keeping the keys and values.
     fn score_batch(
         &self,
@@ -256,16 +321,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let b = batch.len();
         let t = batch.iter().map(|i| i.ids.len()).max().unwrap_or(0);
-        let pad = i64::from(self.model.config.pad_token_id.unwrap_or(0));
-        let mut ids = Vec::with_capacity(b * t);
-        let mut real = Vec::with_capacity(b * t);
-        for item in &batch {
-            ids.extend(item.ids.iter().map(|&i| i64::from(i)));
-            ids.extend(std::iter::repeat_n(pad, t - item.ids.len()));
-            real.extend((0..t).map(|j| j < item.ids.len()));
-        }
-        let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
-        let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &self.device);
+        let (input, positions, real) = self.padded(&batch);
         let keep = batch.iter().any(|i| i.prompt.is_some());
         let mut cache = KvCache::default();
         let (hidden, _) = self.model.final_hidden(
@@ -275,27 +331,8 @@ impl Engine {
             keep.then_some(&mut cache),
             false,
         );
-        // The positions whose next-token distribution is needed: every counted label's, and the
-        // prompt's last (the first generated token).
-        let mut wanted: Vec<(usize, usize, i64)> = Vec::new();
-        let mut aligned = vec![false; b];
-        for (r, item) in batch.iter().enumerate() {
-            let counted: Vec<usize> = (1..item.ids.len())
-                .filter(|&i| item.labels[i] != IGNORE_INDEX)
-                .collect();
-            if counted.is_empty() {
-                return Err(EngineError::Empty(format!(
-                    "row {}: no answer token after truncation",
-                    item.index
-                )));
-            }
-            wanted.extend(counted.iter().map(|&i| (r, i - 1, item.labels[i])));
-            if let Some(prompt) = &item.prompt {
-                let p = prompt.len();
-                aligned[r] = p > 0 && p < item.ids.len() && item.ids[..p] == prompt[..];
-            }
-            done.tokens_scored += item.ids.len();
-        }
+        let (wanted, aligned) = wanted_positions(&batch)?;
+        done.tokens_scored += batch.iter().map(|i| i.ids.len()).sum::<usize>();
         let h = self.model.config.hidden_size;
         let flat = hidden.reshape([b * t, h]);
         let mut row_stats_of: Vec<TokenStats> = vec![TokenStats::default(); b];
@@ -374,12 +411,12 @@ impl Engine {
     }
 
     /// One token for every live slot; dead slots decode padding with every key masked.
-    fn decode_step(
-        &self,
-        slots: &mut [Option<Slot>],
-        cache: &mut KvCache,
-        masks: &mut [Vec<bool>],
-    ) -> Result<(), EngineError> {
+    fn decode_step(&self, slots: &mut Slots) -> Result<(), EngineError> {
+        let Slots {
+            slots,
+            masks,
+            cache,
+        } = slots;
         let b = slots.len();
         let pad = self.model.config.pad_token_id.unwrap_or(0);
         let mut ids = Vec::with_capacity(b);
@@ -414,6 +451,34 @@ impl Engine {
     }
 }
 
+/// A position whose next-token distribution is needed: `(row, position, label)`.
+type Wanted = (usize, usize, i64);
+
+/// The positions whose next-token distribution is needed, as `(row, position, label)`: every
+/// counted label's, and the prompt's last (the first generated token). Also whether each
+/// row's prompt tokens are a prefix of its prompt+answer tokens.
+fn wanted_positions(batch: &[Item]) -> Result<(Vec<Wanted>, Vec<bool>), EngineError> {
+    let mut wanted = Vec::new();
+    let mut aligned = vec![false; batch.len()];
+    for (r, item) in batch.iter().enumerate() {
+        let counted: Vec<usize> = (1..item.ids.len())
+            .filter(|&i| item.labels[i] != IGNORE_INDEX)
+            .collect();
+        if counted.is_empty() {
+            return Err(EngineError::Empty(format!(
+                "row {}: no answer token after truncation",
+                item.index
+            )));
+        }
+        wanted.extend(counted.iter().map(|&i| (r, i - 1, item.labels[i])));
+        if let Some(prompt) = &item.prompt {
+            let p = prompt.len();
+            aligned[r] = p > 0 && p < item.ids.len() && item.ids[..p] == prompt[..];
+        }
+    }
+    Ok((wanted, aligned))
+}
+
 /// Rows sorted by length (longest first), cut into batches of at most [`SCORING_TOKENS`]
 /// padded tokens.
 fn length_sorted_batches(mut items: Vec<Item>) -> Vec<Vec<Item>> {
@@ -433,7 +498,12 @@ fn length_sorted_batches(mut items: Vec<Item>) -> Vec<Vec<Item>> {
 }
 
 /// Drops cache positions that no live row reads once they are most of the cache.
-fn compact(cache: &mut KvCache, masks: &mut [Vec<bool>], slots: &[Option<Slot>]) {
+fn compact(slots: &mut Slots) {
+    let Slots {
+        slots,
+        masks,
+        cache,
+    } = slots;
     let len = cache.len();
     let first_real = slots
         .iter()

@@ -77,6 +77,69 @@ fn sample(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     kept.last().map_or(0, |k| k.0 as u32)
 }
 
+/// Prompts left-padded to the longest, as transformers' `generate` lays them out.
+struct LeftPadded {
+    ids: Vec<i64>,
+    real: Vec<bool>,
+    positions: Vec<usize>,
+    /// Each row's position for its first new token.
+    next_position: Vec<usize>,
+}
+
+fn left_padded(prompts: &[Vec<u32>], pad_token_id: u32) -> LeftPadded {
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let n = prompts.len() * longest;
+    let mut padded = LeftPadded {
+        ids: Vec::with_capacity(n),
+        real: Vec::with_capacity(n),
+        positions: Vec::with_capacity(n),
+        next_position: Vec::with_capacity(prompts.len()),
+    };
+    for p in prompts {
+        let pad = longest - p.len();
+        padded
+            .ids
+            .extend(std::iter::repeat_n(i64::from(pad_token_id), pad));
+        padded.ids.extend(p.iter().map(|&t| i64::from(t)));
+        padded.real.extend(std::iter::repeat_n(false, pad));
+        padded.real.extend(std::iter::repeat_n(true, p.len()));
+        // transformers puts padding at position 1; it is masked anyway.
+        padded.positions.extend(std::iter::repeat_n(1, pad));
+        padded.positions.extend(0..p.len());
+        padded.next_position.push(p.len());
+    }
+    padded
+}
+
+/// Each row's next token from its last logits `[rows, 1, vocab]`: the argmax, or a draw.
+fn next_tokens(
+    logits: Tensor<3>,
+    sampling: Option<&Sampling>,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<u32>, DeviceError> {
+    let [b, _, v] = logits.dims();
+    let last = logits.reshape([b, v]);
+    Ok(match sampling {
+        None => last
+            .argmax(1)
+            .into_data()
+            .try_to_vec_as::<i64>()
+            .map_err(DeviceError::read("the next tokens"))?
+            .into_iter()
+            .map(|x| x as u32)
+            .collect(),
+        Some(s) => {
+            let host: Vec<f32> = last
+                .into_data()
+                .try_to_vec_as::<f32>()
+                .map_err(DeviceError::read("the last logits"))?;
+            (0..b)
+                .map(|r| sample(&host[r * v..(r + 1) * v], s, rng))
+                .collect()
+        }
+    })
+}
+
 impl Model {
     /// Continues each prompt; returns only the new tokens, ending at (and including) the first
     /// EOS. Prompts are left-padded into one batch and positions counted from each row's first
@@ -92,21 +155,12 @@ impl Model {
             return Ok(vec![Vec::new(); b]);
         }
         let device = &self.embed_tokens.weight.device();
-        let mut ids = Vec::with_capacity(b * longest);
-        let mut real = Vec::with_capacity(b * longest);
-        let mut positions = Vec::with_capacity(b * longest);
-        let mut next_position = Vec::with_capacity(b);
-        for p in prompts {
-            let pad = longest - p.len();
-            ids.extend(std::iter::repeat_n(i64::from(generation.pad_token_id), pad));
-            ids.extend(p.iter().map(|&t| i64::from(t)));
-            real.extend(std::iter::repeat_n(false, pad));
-            real.extend(std::iter::repeat_n(true, p.len()));
-            // transformers puts padding at position 1; it is masked anyway.
-            positions.extend(std::iter::repeat_n(1, pad));
-            positions.extend(0..p.len());
-            next_position.push(p.len());
-        }
+        let LeftPadded {
+            ids,
+            mut real,
+            mut positions,
+            mut next_position,
+        } = left_padded(prompts, generation.pad_token_id);
         let mut rng = ChaCha8Rng::seed_from_u64(generation.sampling.map_or(0, |s| s.seed));
         let mut cache = KvCache::default();
         let mut outputs = vec![Vec::new(); b];
@@ -119,27 +173,7 @@ impl Model {
                 self.final_hidden(input, &positions, Some(&real), Some(&mut cache), false);
             let [_, t, h] = hidden.dims();
             let logits = self.logits(hidden.slice([0..b, t - 1..t, 0..h]));
-            let v = logits.dims()[2];
-            let last = logits.reshape([b, v]);
-            let next: Vec<u32> = match &generation.sampling {
-                None => last
-                    .argmax(1)
-                    .into_data()
-                    .try_to_vec_as::<i64>()
-                    .map_err(DeviceError::read("the next tokens"))?
-                    .into_iter()
-                    .map(|x| x as u32)
-                    .collect(),
-                Some(s) => {
-                    let host: Vec<f32> = last
-                        .into_data()
-                        .try_to_vec_as::<f32>()
-                        .map_err(DeviceError::read("the last logits"))?;
-                    (0..b)
-                        .map(|r| sample(&host[r * v..(r + 1) * v], s, &mut rng))
-                        .collect()
-                }
-            };
+            let next = next_tokens(logits, generation.sampling.as_ref(), &mut rng)?;
             let mut step = Vec::with_capacity(b);
             for (row, &token) in next.iter().enumerate() {
                 let token = if finished[row] {

@@ -261,14 +261,20 @@ pub fn train<M: TrainableModel>(
     })
 }
 
-/// How many retain rows go with each forget row (0 when the method uses none), after checking
-/// that the model can train and the data has what the method needs.
-fn retain_share(
-    device: &Device,
+/// The model's device and how many retain rows go with each forget row (0 when the method
+/// uses none), after checking that the model can train and the data has what the method
+/// needs.
+fn retain_share<M: TrainableModel>(
+    model: &M,
     method: &dyn UnlearningMethod,
     data: &UnlearnData,
     config: &TrainerConfig,
-) -> Result<usize, UnlearnError> {
+) -> Result<(Device, usize), UnlearnError> {
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .ok_or(UnlearnError::NothingToTrain)?;
     if !device.is_autodiff() {
         return Err(UnlearnError::Device(
             "the model must be on an autodiff device (DeviceSpec::training_device)".into(),
@@ -301,7 +307,7 @@ fn retain_share(
         )));
     }
     method.check()?;
-    Ok(share)
+    Ok((device, share))
 }
 
 /// What a run found in its folder: the history so far and where it stopped.
@@ -312,26 +318,36 @@ struct Resumed {
     last_good: Option<PathBuf>,
 }
 
-/// The latest checkpoint in `run_dir`, when there is one, loaded into `model`, `optimizer`
-/// and `method`.
-fn resume<M: TrainableModel>(
+/// The model as it trains: with its adapters when `lora` is set, the latest checkpoint in
+/// `run_dir` loaded (into `method` and the optimizer too) when there is one, and everything
+/// outside `trainable` frozen.
+fn prepare<M: TrainableModel>(
     model: M,
-    lora: bool,
+    lora: Option<&LoraConfig>,
+    trainable: &Trainable,
     run_dir: Option<&Path>,
-    optimizer: &mut AdamW,
     config: AdamWConfig,
     method: &mut dyn UnlearningMethod,
     device: &Device,
-) -> Result<(M, Resumed), UnlearnError> {
-    let Some((step, dir)) = run_dir.and_then(latest_checkpoint) else {
-        return Ok((model, Resumed::default()));
+) -> Result<(M, AdamW, Resumed), UnlearnError> {
+    let num_layers = model.num_layers();
+    let model = match lora {
+        Some(lora) => attach_lora(model, lora)?,
+        None => model,
     };
-    let model = if lora {
+    let Some((step, dir)) = run_dir.and_then(latest_checkpoint) else {
+        return Ok((
+            frozen(model, trainable, num_layers)?,
+            AdamW::new(config),
+            Resumed::default(),
+        ));
+    };
+    let model = if lora.is_some() {
         load_adapters(model, &dir.join(ADAPTERS_FILE))?
     } else {
         model.load_checkpoint(&dir, device)?
     };
-    *optimizer = AdamW::load(config, &dir, &device.clone().inner())?;
+    let optimizer = AdamW::load(config, &dir, &device.clone().inner())?;
     let state_path = dir.join("trainer_state.json");
     let bad = |e: &dyn std::fmt::Display| {
         UnlearnError::Checkpoint(format!("{}: {e}", state_path.display()))
@@ -339,14 +355,77 @@ fn resume<M: TrainableModel>(
     let text = std::fs::read_to_string(&state_path).map_err(|e| bad(&e))?;
     let state: TrainerState = serde_json::from_str(&text).map_err(|e| bad(&e))?;
     method.load_state(&state.method_state)?;
-    Ok((
-        model,
-        Resumed {
-            history: state.history,
+    let resumed = Resumed {
+        history: state.history,
+        step,
+        last_good: Some(dir),
+    };
+    Ok((frozen(model, trainable, num_layers)?, optimizer, resumed))
+}
+
+fn frozen<M: Module>(
+    model: M,
+    trainable: &Trainable,
+    num_layers: usize,
+) -> Result<M, UnlearnError> {
+    match freeze(model, trainable, num_layers) {
+        (_, 0) => Err(UnlearnError::NothingToTrain),
+        (model, _) => Ok(model),
+    }
+}
+
+/// The micro-batches of a run grouped into optimizer steps.
+struct StepPlan {
+    micro: Vec<PairedBatch>,
+    accumulation: usize,
+    batches_per_epoch: usize,
+    total_steps: usize,
+}
+
+impl StepPlan {
+    fn new(
+        data: &UnlearnData,
+        retain_per_forget: usize,
+        data_plan: DataPlan,
+        config: &TrainerConfig,
+    ) -> Self {
+        let micro = build_plan(
+            data.forget.len(),
+            data.retain.len(),
+            retain_per_forget,
+            data_plan,
+            config,
+        );
+        let accumulation = config.grad_accumulation.max(1);
+        let batches_per_epoch = micro.len().div_ceil(config.epochs.max(1)).max(1);
+        let mut total_steps = micro.len().div_ceil(accumulation);
+        if let Some(max) = config.max_steps {
+            total_steps = total_steps.min(max);
+        }
+        StepPlan {
+            micro,
+            accumulation,
+            batches_per_epoch,
+            total_steps,
+        }
+    }
+
+    /// Optimizer step `step`'s micro-batches.
+    fn step<'a, M>(&'a self, step: usize, model: &'a M, reference: Option<&'a M>) -> Step<'a, M> {
+        let from = step * self.accumulation;
+        Step {
+            model,
+            reference,
+            micro: &self.micro[from..(from + self.accumulation).min(self.micro.len())],
             step,
-            last_good: Some(dir),
-        },
-    ))
+            epoch: from / self.batches_per_epoch,
+        }
+    }
+}
+
+/// Whether `done` steps is a multiple of a positive `interval`.
+fn every(interval: Option<usize>, done: usize) -> bool {
+    interval.is_some_and(|n| n > 0 && done.is_multiple_of(n))
 }
 
 /// One optimizer step's worth of micro-batches.
@@ -359,7 +438,7 @@ struct Step<'a, M> {
 }
 
 /// Runs the micro-batches of `at`, accumulating their gradients into `buffer`; returns the
-/// step's mean losses.
+/// step's mean losses and the gradients' global norm.
 fn accumulate<M: TrainableModel>(
     at: Step<'_, M>,
     method: &mut dyn UnlearningMethod,
@@ -367,7 +446,7 @@ fn accumulate<M: TrainableModel>(
     device: &Device,
     buffer: &mut GradientBuffer,
     last_good: &Option<PathBuf>,
-) -> Result<LossValues, UnlearnError> {
+) -> Result<(LossValues, f64), UnlearnError> {
     let mut sums = LossValues {
         total: 0.0,
         forget: None,
@@ -411,7 +490,15 @@ fn accumulate<M: TrainableModel>(
         let mut grads = terms.total.div_scalar(k).backward();
         buffer.accumulate(at.model, &mut grads);
     }
-    Ok(sums)
+    let grad_norm = buffer.global_norm();
+    if !grad_norm.is_finite() {
+        return Err(UnlearnError::NonFinite {
+            step: at.step + 1,
+            what: format!("gradient norm {grad_norm}"),
+            last_good: last_good.clone(),
+        });
+    }
+    Ok((sums, grad_norm))
 }
 
 /// Writes the checkpoint of step `state.step` into `run_dir` (model or adapters, optimizer,
@@ -443,42 +530,21 @@ fn train_run<M: TrainableModel>(
     run_dir: Option<&Path>,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome<M>, UnlearnError> {
-    let device = model
-        .devices()
-        .into_iter()
-        .next()
-        .ok_or(UnlearnError::NothingToTrain)?;
-    let retain_per_forget = retain_share(&device, method, data, config)?;
+    let (device, retain_per_forget) = retain_share(&model, method, data, config)?;
     let num_layers = model.num_layers();
     let reference = method.needs_reference().then(|| model.valid());
     let trainable = method
         .trainable(num_layers)
         .unwrap_or_else(|| config.trainable.clone());
-    let plan = build_plan(
-        data.forget.len(),
-        data.retain.len(),
-        retain_per_forget,
-        method.data_plan(),
-        config,
-    );
-    let accumulation = config.grad_accumulation.max(1);
-    let batches_per_epoch = plan.len().div_ceil(config.epochs.max(1)).max(1);
-    let mut total_steps = plan.len().div_ceil(accumulation);
-    if let Some(max) = config.max_steps {
-        total_steps = total_steps.min(max);
-    }
+    let plan = StepPlan::new(data, retain_per_forget, method.data_plan(), config);
+    let total_steps = plan.total_steps;
 
     let lora = method.lora().or_else(|| config.lora.clone());
-    let model = match &lora {
-        Some(lora) => attach_lora(model, lora)?,
-        None => model,
-    };
-    let mut optimizer = AdamW::new(config.optimizer);
-    let (model, resumed) = resume(
+    let (mut model, mut optimizer, resumed) = prepare(
         model,
-        lora.is_some(),
+        lora.as_ref(),
+        &trainable,
         run_dir,
-        &mut optimizer,
         config.optimizer,
         method,
         &device,
@@ -488,33 +554,14 @@ fn train_run<M: TrainableModel>(
         step: resumed_at,
         mut last_good,
     } = resumed;
-    let (mut model, trained) = freeze(model, &trainable, num_layers);
-    if trained == 0 {
-        return Err(UnlearnError::NothingToTrain);
-    }
-
     observer.on_start(total_steps, resumed_at);
     let mut buffer = GradientBuffer::default();
     for step in resumed_at..total_steps {
         let lr = config
             .schedule
             .lr(config.learning_rate, step, config.warmup_steps, total_steps);
-        let at = Step {
-            model: &model,
-            reference: reference.as_ref(),
-            micro: &plan[step * accumulation..((step + 1) * accumulation).min(plan.len())],
-            step,
-            epoch: step * accumulation / batches_per_epoch,
-        };
-        let sums = accumulate(at, method, data, &device, &mut buffer, &last_good)?;
-        let grad_norm = buffer.global_norm();
-        if !grad_norm.is_finite() {
-            return Err(UnlearnError::NonFinite {
-                step: step + 1,
-                what: format!("gradient norm {grad_norm}"),
-                last_good,
-            });
-        }
+        let at = plan.step(step, &model, reference.as_ref());
+        let (sums, grad_norm) = accumulate(at, method, data, &device, &mut buffer, &last_good)?;
         let scale = config
             .max_grad_norm
             .map_or(1.0, |max| clip_coefficient(grad_norm, max));
@@ -529,14 +576,11 @@ fn train_run<M: TrainableModel>(
         history.push(record);
         observer.on_step(&record);
         let done = step + 1;
-        if config.eval_every.is_some_and(|n| n > 0 && done % n == 0) {
+        if every(config.eval_every, done) {
             observer.evaluate(done, &model);
         }
-        let due = config
-            .checkpoint_every
-            .is_some_and(|n| n > 0 && done % n == 0);
         if let Some(run_dir) = run_dir
-            && (due || done == total_steps)
+            && (every(config.checkpoint_every, done) || done == total_steps)
         {
             let state = TrainerState {
                 step: done,

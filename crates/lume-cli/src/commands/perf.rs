@@ -76,32 +76,21 @@ impl TrainObserver for Stopwatch {
     }
 }
 
-pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
-    let spec: DeviceSpec = args.device.parse()?;
-    let config = ModelConfig::llama(LlamaShape {
-        vocab_size: args.vocab,
-        hidden_size: args.hidden,
-        layers: args.layers,
-        heads: args.heads,
-        kv_heads: args.kv_heads,
-        intermediate_size: args.ffn,
-        max_positions: (args.seq + 1).max(32 + args.gen_tokens + 1).max(2048),
-    })?;
-    anyhow::ensure!(
-        args.steps > 0 && args.batch > 0 && args.seq > 1,
-        "--steps, --batch must be positive and --seq at least 2"
-    );
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let mut tokens = |n: usize| -> Vec<u32> {
-        (0..n)
-            .map(|_| rng.random_range(0..args.vocab as u32))
-            .collect()
-    };
+fn random_ids(rng: &mut ChaCha8Rng, vocab: usize, n: usize) -> Vec<u32> {
+    (0..n).map(|_| rng.random_range(0..vocab as u32)).collect()
+}
 
-    // Training: forward + backward + global-norm clipping + AdamW, through the real trainer.
+/// Seconds per training step after the warm-up (forward + backward + global-norm clipping +
+/// AdamW, through the real trainer), and the model's parameter count.
+fn train_step_seconds(
+    args: &PerfArgs,
+    config: &ModelConfig,
+    spec: &DeviceSpec,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<(f64, usize)> {
     let model = Model::random(config.clone(), args.seed, &spec.training_device()?);
     let params = model.num_params();
-    let input_ids = tokens(args.seq);
+    let input_ids = random_ids(rng, args.vocab, args.seq);
     let example = TrainingExample {
         labels: input_ids.iter().map(|&t| i64::from(t)).collect(),
         input_ids,
@@ -134,16 +123,25 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     let (Some(from), Some(to)) = (watch.timed_from, watch.last) else {
         anyhow::bail!("the training steps did not run");
     };
-    let train_step_s = (to - from).as_secs_f64() / args.steps as f64;
+    Ok(((to - from).as_secs_f64() / args.steps as f64, params))
+}
 
-    // Decoding: greedy, KV-cached, without autodiff; EOS never stops it (random ids).
-    let device = spec.device()?;
-    let model =
-        Model::random(config.clone(), args.seed, &device).with_weight_dtype(args.weights_dtype);
-    let prompts: Vec<Vec<u32>> = (0..args.gen_batch).map(|_| tokens(32)).collect();
+/// Greedy KV-cached decoding without autodiff, in tokens per second; EOS never stops it
+/// (random ids).
+fn decode_tokens_per_second(
+    args: &PerfArgs,
+    config: &ModelConfig,
+    spec: &DeviceSpec,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<f64> {
+    let model = Model::random(config.clone(), args.seed, &spec.device()?)
+        .with_weight_dtype(args.weights_dtype);
+    let prompts: Vec<Vec<u32>> = (0..args.gen_batch)
+        .map(|_| random_ids(rng, args.vocab, 32))
+        .collect();
     let warm = GenerationConfig {
         eos_token_ids: Vec::new(),
-        ..GenerationConfig::greedy(&config, 4)
+        ..GenerationConfig::greedy(config, 4)
     };
     model.generate(&prompts, &warm)?;
     let generation = GenerationConfig {
@@ -152,16 +150,35 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     };
     let start = Instant::now();
     let generated = model.generate(&prompts, &generation)?;
-    let gen_s = start.elapsed().as_secs_f64();
     let produced: usize = generated.iter().map(Vec::len).sum();
+    Ok(produced as f64 / start.elapsed().as_secs_f64())
+}
 
+pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
+    let spec: DeviceSpec = args.device.parse()?;
+    let config = ModelConfig::llama(LlamaShape {
+        vocab_size: args.vocab,
+        hidden_size: args.hidden,
+        layers: args.layers,
+        heads: args.heads,
+        kv_heads: args.kv_heads,
+        intermediate_size: args.ffn,
+        max_positions: (args.seq + 1).max(32 + args.gen_tokens + 1).max(2048),
+    })?;
+    anyhow::ensure!(
+        args.steps > 0 && args.batch > 0 && args.seq > 1,
+        "--steps, --batch must be positive and --seq at least 2"
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let (train_step_s, params) = train_step_seconds(&args, &config, &spec, &mut rng)?;
+    let gen_tokens_per_s = decode_tokens_per_second(&args, &config, &spec, &mut rng)?;
     let line = serde_json::json!({
         "engine": format!("lume {} (burn, {})", env!("CARGO_PKG_VERSION"), spec),
         "weights_dtype": args.weights_dtype.to_string(),
         "params": params,
         "train_tokens_per_s": (args.batch * args.seq) as f64 / train_step_s,
         "train_step_s": train_step_s,
-        "gen_tokens_per_s": produced as f64 / gen_s,
+        "gen_tokens_per_s": gen_tokens_per_s,
     });
     println!("{line}");
     Ok(ExitCode::SUCCESS)
