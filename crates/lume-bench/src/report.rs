@@ -60,16 +60,15 @@ impl RunFolder {
         let config_path = dir.join("bench_config.toml");
         let config = std::fs::read_to_string(&config_path).ok();
         // A given checkpoint was evaluated in its own folder, not under `models/`.
-        let given = config
+        let checkpoints = config
             .as_deref()
             .and_then(|text| toml::from_str::<BenchConfig>(text).ok())
-            .map(|c| (c.checkpoints.target, c.checkpoints.gold));
-        let outputs_of = |model: &str| {
-            let under_models = dir.join("models").join(model);
-            match (model, &given) {
-                _ if drill::has_outputs(&under_models) => Some(under_models),
-                ("target", Some((Some(target), _))) => Some(target.clone()),
-                ("gold", Some((_, Some(gold)))) => Some(gold.clone()),
+            .map(|c| c.checkpoints);
+        let given = |model: &str| {
+            let checkpoints = checkpoints.as_ref()?;
+            match model {
+                "target" => checkpoints.target.clone(),
+                "gold" => checkpoints.gold.clone(),
                 _ => None,
             }
         };
@@ -77,8 +76,14 @@ impl RunFolder {
             .rows
             .iter()
             .filter_map(|r| {
-                let model = r.summary.model.clone();
-                Some((model.clone(), outputs_of(&model)?))
+                let model = &r.summary.model;
+                let under_models = dir.join("models").join(model);
+                let outputs = if drill::has_outputs(&under_models) {
+                    under_models
+                } else {
+                    given(model)?
+                };
+                Some((model.clone(), outputs))
             })
             .collect();
         let plots = read_plots(&dir.join("plots"), &board)?;
@@ -96,8 +101,8 @@ impl RunFolder {
     fn read_eval(dir: &Path, name: String) -> Result<Self, BenchError> {
         let mmlu = dir.join("mmlu_metrics.json");
         let report = score_dir(dir, mmlu.is_file().then_some(mmlu.as_path()))?;
-        let forget_nlls = Vec::new();
-        let summary = EvalSummary::scored(&name, &report, forget_nlls);
+        // No gold model here, so no forget quality: the NLLs are not needed.
+        let summary = EvalSummary::scored(&name, &report, Vec::new());
         let mut board = Leaderboard::new(false, false, Checks(Vec::new()));
         board.push(&summary, None);
         let (models, rows) = drill::gather(&[(name.clone(), dir.to_path_buf())])?;

@@ -319,9 +319,8 @@ impl Engine {
         done: &mut BulkProgress,
     ) -> Result<Scored, EngineError> {
         let started = std::time::Instant::now();
-        let b = batch.len();
-        let t = batch.iter().map(|i| i.ids.len()).max().unwrap_or(0);
         let (input, positions, real) = self.padded(&batch);
+        let [b, t] = input.dims();
         let keep = batch.iter().any(|i| i.prompt.is_some());
         let mut cache = KvCache::default();
         let (hidden, _) = self.model.final_hidden(

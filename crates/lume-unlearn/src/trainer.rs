@@ -264,7 +264,7 @@ pub fn train<M: TrainableModel>(
 /// The model's device and how many retain rows go with each forget row (0 when the method
 /// uses none), after checking that the model can train and the data has what the method
 /// needs.
-fn retain_share<M: TrainableModel>(
+fn preflight<M: TrainableModel>(
     model: &M,
     method: &dyn UnlearningMethod,
     data: &UnlearnData,
@@ -530,7 +530,7 @@ fn train_run<M: TrainableModel>(
     run_dir: Option<&Path>,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome<M>, UnlearnError> {
-    let (device, retain_per_forget) = retain_share(&model, method, data, config)?;
+    let (device, retain_per_forget) = preflight(&model, method, data, config)?;
     let num_layers = model.num_layers();
     let reference = method.needs_reference().then(|| model.valid());
     let trainable = method
