@@ -4,11 +4,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lume_data::{MiaDocument, MiaSet};
+use lume_data::MiaSet;
 use lume_metrics::{
-    Attack, BootstrapConfig, DEFAULT_MIN_K, Interval, Resamples, Sample, ScoreReport, Scored,
-    Seeded, Standing, bootstrap_with, exact_memorization, extraction_strength, forget_quality,
-    mean, membership_auc, privleak, probability, rank,
+    BootstrapConfig, Interval, Resamples, Sample, ScoreReport, Scored, Seeded, Standing,
+    bootstrap_with, forget_quality, privleak, rank,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +17,12 @@ use crate::evaluation::Evaluation;
 use crate::probes::ProbeResults;
 
 mod columns;
+mod memorization;
 pub(crate) use columns::split_mean;
 pub use columns::{Column, Format, Table, columns};
+pub use memorization::{
+    Memorization, MemorizationIntervals, MemorizationSample, memorization_intervals,
+};
 
 /// Which model a row is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,18 +77,9 @@ pub struct EvalSummary {
     pub utility: Option<f64>,
     /// Mean of task aggregate, MIA score and utility (over the parts that exist).
     pub final_score: f64,
-    /// Mean `exp(−NLL)` of forget answers.
-    pub probability: Option<f64>,
-    /// Mean exact memorization of forget answers.
-    pub exact_memorization: Option<f64>,
-    /// Mean extraction strength of forget answers.
-    pub extraction_strength: Option<f64>,
-    /// Min-K% (k = 0.4) membership AUC.
-    pub min_k_auc: Option<f64>,
-    /// Min-K%++ membership AUC.
-    pub min_k_plus_plus_auc: Option<f64>,
-    /// ZLib membership AUC.
-    pub zlib_auc: Option<f64>,
+    /// The field's memorization metrics.
+    #[serde(flatten)]
+    pub memorization: Memorization<f64>,
     /// Answer NLL of every forget row (for forget quality against gold; not in
     /// `leaderboard.json`).
     #[serde(default)]
@@ -100,11 +94,9 @@ pub struct EvalSummary {
     /// Per-row scores and MIA losses, what the intervals resample (not in `leaderboard.json`).
     #[serde(default)]
     pub sample: Sample,
-}
-
-fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let v: Vec<f64> = values.flatten().collect();
-    mean(&v)
+    /// The memorization metrics' values aligned with `sample` (not in `leaderboard.json`).
+    #[serde(default)]
+    pub memorization_sample: MemorizationSample,
 }
 
 impl EvalSummary {
@@ -118,34 +110,18 @@ impl EvalSummary {
         dir: &Path,
     ) -> Self {
         let outputs = &evaluation.outputs;
-        let auc = |attack: Attack| {
-            let mia = mia?;
-            let statistics = |stats: &[lume_metrics::TokenStats], docs: &[MiaDocument]| {
-                stats
-                    .iter()
-                    .zip(docs)
-                    .filter_map(|(s, doc)| attack.statistic(s, &doc.document))
-                    .collect::<Vec<f64>>()
-            };
-            membership_auc(
-                &statistics(&outputs.member_stats, &mia.members),
-                &statistics(&outputs.nonmember_stats, &mia.nonmembers),
-            )
-            .ok()
-        };
         let forget_nlls = outputs.forget.iter().filter_map(|r| r.nll).collect();
         let (train_seconds, loss_curve) = read_history(dir);
+        let scored = EvalSummary::scored(role.name(), &evaluation.report, forget_nlls);
+        let (memorization, memorization_sample) =
+            MemorizationSample::new(outputs, mia, &scored.sample);
         EvalSummary {
-            probability: mean_of(outputs.forget_stats.iter().map(probability)),
-            exact_memorization: mean_of(outputs.forget_stats.iter().map(exact_memorization)),
-            extraction_strength: mean_of(outputs.forget_stats.iter().map(extraction_strength)),
-            min_k_auc: auc(Attack::MinK { k: DEFAULT_MIN_K }),
-            min_k_plus_plus_auc: auc(Attack::MinKPlusPlus { k: DEFAULT_MIN_K }),
-            zlib_auc: auc(Attack::Zlib),
+            memorization,
+            memorization_sample,
             train_seconds,
             eval_seconds,
             loss_curve,
-            ..EvalSummary::scored(role.name(), &evaluation.report, forget_nlls)
+            ..scored
         }
     }
 
@@ -163,17 +139,13 @@ impl EvalSummary {
             mia_score: report.mia_final_score(),
             utility: report.mmlu_average,
             final_score: final_score.complete.unwrap_or(final_score.partial),
-            probability: None,
-            exact_memorization: None,
-            extraction_strength: None,
-            min_k_auc: None,
-            min_k_plus_plus_auc: None,
-            zlib_auc: None,
+            memorization: Memorization::default(),
             forget_nlls,
             train_seconds: 0.0,
             eval_seconds: 0.0,
             loss_curve: Vec::new(),
             sample: report.sample(),
+            memorization_sample: MemorizationSample::default(),
         }
     }
 }
@@ -284,6 +256,10 @@ pub struct Row {
     pub wall_seconds: f64,
     /// 95 % intervals of every score from the row bootstrap (when the summary has its rows).
     pub intervals: Option<Scored<Interval>>,
+    /// 95 % intervals of the memorization metrics and PrivLeak, from the same resamples (when
+    /// the summary has their values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memorization_intervals: Option<MemorizationIntervals>,
     /// A method's standing among the methods over its seeds (see [`Leaderboard::rank`]).
     pub standing: Option<Standing>,
     /// The probes' outcomes (see [`Leaderboard::set_probes`]).
@@ -320,14 +296,27 @@ impl Leaderboard {
     pub fn push(&mut self, summary: &EvalSummary, gold: Option<&EvalSummary>) {
         let forget_quality =
             gold.and_then(|g| forget_quality(&summary.forget_nlls, &g.forget_nlls).ok());
-        let privleak = match (summary.min_k_auc, gold.and_then(|g| g.min_k_auc)) {
+        let privleak = match (
+            summary.memorization.min_k_auc,
+            gold.and_then(|g| g.memorization.min_k_auc),
+        ) {
             (Some(a), Some(g)) => Some(privleak(a, g)),
             _ => None,
         };
         let sample = &summary.sample;
-        let intervals = (!sample.rows.is_empty()).then(|| {
-            let resamples = Resamples::draw(sample, BootstrapConfig::default());
-            bootstrap_with(sample, &resamples).intervals
+        let resamples =
+            (!sample.rows.is_empty()).then(|| Resamples::draw(sample, BootstrapConfig::default()));
+        let intervals = resamples
+            .as_ref()
+            .map(|resamples| bootstrap_with(sample, resamples).intervals);
+        let memorization_intervals = resamples.as_ref().and_then(|resamples| {
+            memorization_intervals(
+                &summary.memorization,
+                &summary.memorization_sample,
+                sample,
+                resamples,
+                gold.map(|g| (&g.memorization, &g.memorization_sample, &g.sample)),
+            )
         });
         let row = Row {
             summary: summary.clone(),
@@ -335,6 +324,7 @@ impl Leaderboard {
             privleak,
             wall_seconds: summary.train_seconds + summary.eval_seconds,
             intervals,
+            memorization_intervals,
             standing: None,
             probes: None,
         };
@@ -478,6 +468,7 @@ impl Leaderboard {
                 if let Some(object) = value.as_object_mut() {
                     object.remove("forget_nlls");
                     object.remove("sample");
+                    object.remove("memorization_sample");
                     object.remove("loss_curve");
                 }
                 value

@@ -54,8 +54,9 @@ pub use evaluation::{
     evaluate_shard, score_outputs,
 };
 pub use leaderboard::{
-    COLUMN_LEGEND, Check, Checks, Column, EvalSummary, Format, Leaderboard, ModelRole, Row, Table,
-    columns,
+    COLUMN_LEGEND, Check, Checks, Column, EvalSummary, Format, Leaderboard, Memorization,
+    MemorizationIntervals, MemorizationSample, ModelRole, Row, Table, columns,
+    memorization_intervals,
 };
 pub use observer::{Observer, Work};
 pub use pipeline::{BenchInputs, BenchOutcome, run_bench};

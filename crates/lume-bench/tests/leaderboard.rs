@@ -2,7 +2,7 @@
 //! overrides round-trip through the resolved configuration.
 
 use lume_bench::{
-    BenchConfig, Checks, EvalSummary, Leaderboard, RunConfig, columns, resolve_config,
+    BenchConfig, Checks, EvalSummary, Leaderboard, Memorization, RunConfig, columns, resolve_config,
 };
 use proptest::prelude::*;
 
@@ -19,17 +19,20 @@ fn summary(model: &str, level: f64) -> EvalSummary {
         mia_score: Some(0.5),
         utility: None,
         final_score: 0.5,
-        probability: Some(level),
-        exact_memorization: Some(level),
-        extraction_strength: Some(level),
-        min_k_auc: Some(0.9),
-        min_k_plus_plus_auc: Some(0.8),
-        zlib_auc: None,
+        memorization: Memorization {
+            probability: Some(level),
+            exact_memorization: Some(level),
+            extraction_strength: Some(level),
+            min_k_auc: Some(0.9),
+            min_k_plus_plus_auc: Some(0.8),
+            zlib_auc: None,
+        },
         forget_nlls: (0..4).map(|i| 10.0 * level + f64::from(i)).collect(),
         train_seconds: 60.0,
         eval_seconds: 7.6,
         loss_curve: vec![(1, 2.0), (2, 1.5)],
         sample: Default::default(),
+        memorization_sample: Default::default(),
     }
 }
 

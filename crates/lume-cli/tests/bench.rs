@@ -190,7 +190,35 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
         let estimate = row["final_score"].as_f64().unwrap();
         assert!(low <= estimate && estimate <= high, "{interval}");
         ranks.extend(row["standing"]["rank"].as_u64());
+        // The memorization metrics and PrivLeak have theirs, from the same resamples, around
+        // the values the row reports; the gold model's PrivLeak against itself is 0 in every
+        // resample.
+        let memorization = &row["memorization_intervals"];
+        for key in [
+            "probability",
+            "exact_memorization",
+            "extraction_strength",
+            "min_k_auc",
+            "min_k_plus_plus_auc",
+            "zlib_auc",
+            "privleak",
+        ] {
+            let i = &memorization[key];
+            if row[key].is_null() {
+                assert!(i.is_null(), "{key}: {i}");
+                continue;
+            }
+            let (low, high) = (i["low"].as_f64().unwrap(), i["high"].as_f64().unwrap());
+            assert_eq!(i["estimate"].as_f64(), row[key].as_f64(), "{key}: {i}");
+            assert!(low <= high, "{key}: {i}");
+        }
+        assert!(memorization.get("forget_quality").is_none());
     }
+    let gold_leak = &rows[1]["memorization_intervals"]["privleak"];
+    assert_eq!(
+        (gold_leak["low"].as_f64(), gold_leak["high"].as_f64()),
+        (Some(0.0), Some(0.0))
+    );
     ranks.sort_unstable();
     assert_eq!(ranks, [1, 2, 3, 4]);
     browser::check_report(&out, &models);

@@ -410,3 +410,52 @@ fn score_writes_resamples_and_compare_pairs_two_folders() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent"), "{stderr}");
 }
+
+#[test]
+fn perf_measures_each_phase_alone_and_reports_peak_memory() {
+    let shape = [
+        "perf",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--kv-heads",
+        "1",
+        "--ffn",
+        "32",
+        "--vocab",
+        "64",
+        "--batch",
+        "2",
+        "--seq",
+        "8",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = shape.iter().chain(extra).copied().collect();
+        let out = lume(&args);
+        assert_success(&out);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let lora = run(&["--steps", "1", "--gen-tokens", "0", "--lora", "4"]);
+    assert_eq!(lora["lora_rank"], 4, "{lora}");
+    assert!(lora["train_step_s"].as_f64().unwrap() > 0.0, "{lora}");
+    assert!(lora["gen_tokens_per_s"].is_null(), "{lora}");
+    let decode = run(&["--steps", "0", "--gen-tokens", "4"]);
+    assert!(decode["train_step_s"].is_null(), "{decode}");
+    assert!(
+        decode["gen_tokens_per_s"].as_f64().unwrap() > 0.0,
+        "{decode}"
+    );
+    assert_eq!(decode["params"], lora["params"]);
+    if cfg!(target_os = "linux") {
+        assert!(
+            decode["peak_rss_bytes"].as_u64().unwrap() > 1 << 20,
+            "{decode}"
+        );
+    }
+    let nothing = lume(&[&shape[..], &["--steps", "0", "--gen-tokens", "0"]].concat());
+    assert!(!nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to measure"));
+}

@@ -1,4 +1,5 @@
-//! ROUGE-L throughput and a whole LUME-sized scoring run, on the real release.
+//! ROUGE-L throughput, a whole LUME-sized scoring run and its row bootstrap, on the real
+//! release.
 //!
 //! Pairs: for every LUME row, target = output, prediction = the first half of the output's
 //! words followed by the last five words of the input. `fixtures/bench_rouge.py` times
@@ -8,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lume_data::{Benchmark, Split};
-use lume_metrics::{InferenceRow, RougeScorer, ScoreReport};
+use lume_metrics::{BootstrapConfig, InferenceRow, RougeScorer, ScoreReport};
 
 fn prediction(input: &str, output: &str) -> String {
     let out: Vec<&str> = output.split(' ').collect();
@@ -58,6 +59,13 @@ fn bench(c: &mut Criterion) {
                     .to_json(),
             )
         })
+    });
+    // The bar of issue 15: every score's interval over all of LUME's rows, B = 1,000, well
+    // under a second.
+    let report =
+        ScoreReport::from_rows(&forget, &retain, Some((&members, &nonmembers)), Some(0.5)).unwrap();
+    c.bench_function("bootstrap_lume_rows_1000_resamples", |b| {
+        b.iter(|| black_box(report.bootstrap(BootstrapConfig::default())))
     });
 }
 

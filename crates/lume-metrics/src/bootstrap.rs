@@ -147,6 +147,39 @@ impl Resamples {
             .collect()
     }
 
+    /// The mean of per-row `values` (parallel to the sample's rows; `None` where a row has
+    /// none) in each resample, `None` where a resample drew no value: the draws of a metric
+    /// outside the protocol's scores, on the same rows as theirs.
+    pub fn means(&self, values: &[Option<f64>]) -> Vec<Option<f64>> {
+        self.rows
+            .iter()
+            .map(|drawn| {
+                let v: Vec<f64> = drawn
+                    .iter()
+                    .filter_map(|&i| values.get(i as usize).copied().flatten())
+                    .collect();
+                crate::mean(&v)
+            })
+            .collect()
+    }
+
+    /// The membership AUC of per-document statistics (parallel to the sample's members and
+    /// non-members; `None` where a document has none) in each resample, on the same documents
+    /// as the loss AUC's draws.
+    pub fn aucs(&self, members: &[Option<f64>], nonmembers: &[Option<f64>]) -> Vec<Option<f64>> {
+        let take = |values: &[Option<f64>], drawn: &[u32]| -> Vec<f64> {
+            drawn
+                .iter()
+                .filter_map(|&i| values.get(i as usize).copied().flatten())
+                .collect()
+        };
+        self.members
+            .iter()
+            .zip(&self.nonmembers)
+            .map(|(m, n)| mia_auc(&take(members, m), &take(nonmembers, n)).ok())
+            .collect()
+    }
+
     /// Whether these resamples fit `sample` (same rows per cell, same MIA group sizes).
     pub fn fit(&self, sample: &Sample) -> bool {
         let mut sizes = [0usize; 12];
@@ -189,6 +222,12 @@ pub struct Interval {
 }
 
 impl Interval {
+    /// The interval of the draws that have a value, around `estimate`; `None` when none has.
+    pub fn of_some(estimate: f64, draws: &[Option<f64>]) -> Option<Interval> {
+        let draws: Vec<f64> = draws.iter().copied().flatten().collect();
+        (!draws.is_empty()).then(|| Interval::of(estimate, draws))
+    }
+
     /// The interval of `draws` around `estimate`.
     pub fn of(estimate: f64, mut draws: Vec<f64>) -> Interval {
         draws.sort_by(f64::total_cmp);

@@ -80,6 +80,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Another metric's draws use the protocol's own resamples: the rows' scores given as
+    /// per-row values give the resampled overall scores, the MIA losses as statistics give the
+    /// resampled loss AUC, and rows without a value are left out of every mean.
+    #[test]
+    fn other_metrics_are_drawn_on_the_same_resamples(
+        scores in prop::collection::vec(0.05f64..1.0, 240..320),
+        members in prop::collection::vec(0.0f64..3.0, 20..40),
+        nonmembers in prop::collection::vec(1.0f64..4.0, 20..40),
+        seed in 0u64..1000,
+    ) {
+        let sample = Sample {
+            ids: Vec::new(),
+            rows: rows(&scores),
+            mia: Some((members.clone(), nonmembers.clone())),
+            mmlu: None,
+        };
+        let resamples = Resamples::draw(&sample, config(seed));
+        let draws = resamples.scores(&sample);
+        let forget_reg: Vec<Option<f64>> = sample.rows.iter()
+            .map(|r| (r.split == Split::Forget && r.kind == Kind::SentenceCompletion)
+                .then_some(r.score))
+            .collect();
+        let some = |v: &[f64]| v.iter().copied().map(Some).collect::<Vec<_>>();
+        let means = resamples.means(&forget_reg);
+        let aucs = resamples.aucs(&some(&members), &some(&nonmembers));
+        for ((mean, auc), d) in means.iter().zip(&aucs).zip(&draws) {
+            let overall = d.overall[0][0].expect("forget regurgitation");
+            prop_assert!((mean.expect("a value") - overall).abs() < 1e-12);
+            prop_assert_eq!(*auc, d.mia_auc);
+        }
+        let none = vec![None; sample.rows.len()];
+        prop_assert!(resamples.means(&none).iter().all(Option::is_none));
+        prop_assert_eq!(Interval::of_some(0.5, &resamples.means(&none)), None);
+    }
+}
+
 #[test]
 fn constant_scores_give_a_point() {
     let rows = rows(&[1.0; 120]);

@@ -1,5 +1,7 @@
-//! [`CausalModel`], the causal-LM interface that unlearning methods program against, and
-//! [`Model`]'s seeded initialisation, loading and saving.
+//! [`CausalModel`], the causal-LM interface that unlearning methods and the trainer program
+//! against, and [`Model`]'s seeded initialisation.
+
+use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -9,10 +11,16 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::ModelConfig;
 use crate::decoder::{ForwardOutput, Model};
 
-/// What a training method needs from a causal language model: teacher-forced logits, optionally
-/// with the residual stream after every layer (RMU reads it), and how many layers it has.
+/// Why a model could not write or read a checkpoint: any error its own format gives.
+pub type CheckpointError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What training needs from a causal language model: teacher-forced logits, optionally with the
+/// residual stream after every layer (RMU reads it), how many layers it has, and a checkpoint
+/// format, so that a run can stop and resume.
 ///
-/// Implement it for any Burn model to run `lume-unlearn` methods on it.
+/// Implement it for any Burn model to run `lume-unlearn` methods on it; a model that only
+/// trains in memory may return an error from both checkpoint methods, and a run with a run
+/// folder then stops at its first checkpoint with that error.
 pub trait CausalModel {
     /// Logits `[batch, seq, vocab]` for `ids` `[batch, seq]`; `attention_mask` is `true` on real
     /// tokens. With `keep_hidden_states`, the residual stream after each layer, in order.
@@ -28,6 +36,16 @@ pub trait CausalModel {
 
     /// Width of the residual stream.
     fn hidden_size(&self) -> usize;
+
+    /// Writes the weights into the folder `dir` (created if missing); [`Model`] writes a
+    /// Hugging Face checkpoint.
+    fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError>;
+
+    /// The same architecture with the weights [`save_checkpoint`](Self::save_checkpoint)
+    /// wrote into `dir`, on `device`.
+    fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, CheckpointError>
+    where
+        Self: Sized;
 }
 
 impl Model {
@@ -58,6 +76,14 @@ impl CausalModel for Model {
 
     fn hidden_size(&self) -> usize {
         self.config.hidden_size
+    }
+
+    fn save_checkpoint(&self, dir: &Path) -> Result<(), CheckpointError> {
+        Ok(self.save(dir)?)
+    }
+
+    fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, CheckpointError> {
+        Ok(Model::load(dir, device)?)
     }
 }
 

@@ -31,7 +31,7 @@ mod tokenizer;
 mod weights;
 
 pub use allocator::reuse_freed_memory;
-pub use causal::CausalModel;
+pub use causal::{CausalModel, CheckpointError};
 pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig, WindowExceeded};
 pub use decoder::{Attention, Block, ForwardOutput, KvCache, LayerCache, Mlp, Model, Norm};
 pub use device::{DeviceError, DeviceSpec};

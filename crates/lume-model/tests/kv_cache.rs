@@ -5,6 +5,14 @@
 use burn::tensor::{Int, Tensor, TensorData};
 use lume_model::{DeviceSpec, KvCache, LlamaShape, Model, ModelConfig, WeightDtype};
 
+/// The device `LUME_TEST_DEVICE` names (the CPU when unset).
+fn test_device() -> burn::tensor::Device {
+    DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap()
+}
+
 fn values(x: Tensor<3>) -> Vec<f32> {
     x.into_data().try_to_vec_as::<f32>().expect("f32")
 }
@@ -21,10 +29,7 @@ fn cached_decoding_matches_the_full_forward_past_the_cache_capacity() {
         max_positions: 256,
     })
     .expect("shape");
-    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-        .unwrap()
-        .device()
-        .expect("cpu");
+    let device = test_device();
     // Half-precision weights are a CPU kernel's business; other backends run f32 here.
     let dtypes: &[WeightDtype] =
         if DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap() == DeviceSpec::Cpu {

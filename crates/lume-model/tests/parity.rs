@@ -7,6 +7,14 @@ use burn::tensor::{Int, Tensor, TensorData};
 use lume_model::{DeviceSpec, Model, row_losses};
 use serde_json::Value;
 
+/// The device `LUME_TEST_DEVICE` names (the CPU when unset).
+fn test_device() -> burn::tensor::Device {
+    DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap()
+}
+
 fn fixture(name: &str) -> (PathBuf, Value) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -37,10 +45,7 @@ fn ints(v: &Value) -> Vec<i64> {
 }
 
 fn greedy(model: &Model, prompt: &[i64], steps: usize) -> Vec<i64> {
-    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-        .unwrap()
-        .device()
-        .unwrap();
+    let device = test_device();
     let mut ids = prompt.to_vec();
     for _ in 0..steps {
         let t = ids.len();
@@ -56,10 +61,7 @@ fn greedy(model: &Model, prompt: &[i64], steps: usize) -> Vec<i64> {
 
 fn check(name: &str) {
     let (dir, expected) = fixture(name);
-    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-        .unwrap()
-        .device()
-        .unwrap();
+    let device = test_device();
     let model = Model::load(&dir, &device).unwrap();
     let config = model.config.clone();
     let (ids, b, t) = matrix(&expected["input_ids"], |x| x.as_i64().unwrap());
@@ -136,10 +138,7 @@ fn qwen2_with_qkv_biases_matches_transformers() {
 fn save_then_load_gives_the_same_logits() {
     for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
         let (dir, expected) = fixture(name);
-        let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-            .unwrap()
-            .device()
-            .unwrap();
+        let device = test_device();
         let model = Model::load(&dir, &device).unwrap();
         let config = model.config.clone();
         let out = tempfile::tempdir().unwrap();
@@ -179,10 +178,7 @@ fn a_checkpoint_that_does_not_fit_names_every_bad_tensor() {
     config["num_hidden_layers"] = 3.into();
     config["intermediate_size"] = 65.into();
     std::fs::write(tmp.path().join("config.json"), config.to_string()).unwrap();
-    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-        .unwrap()
-        .device()
-        .unwrap();
+    let device = test_device();
     let err = Model::load(tmp.path(), &device).unwrap_err().to_string();
     assert!(
         err.contains("missing tensor model.layers.2.self_attn.q_proj.weight"),
@@ -201,10 +197,7 @@ fn kv_cached_batched_generation_matches_transformers_and_unbatched_runs() {
     use lume_model::GenerationConfig;
     for name in ["llama_gqa", "olmo_clip", "qwen2_bias"] {
         let (dir, expected) = fixture(name);
-        let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-            .unwrap()
-            .device()
-            .unwrap();
+        let device = test_device();
         let model = Model::load(&dir, &device).unwrap();
         let config = model.config.clone();
         let prompts: Vec<Vec<u32>> = expected["prompts"]

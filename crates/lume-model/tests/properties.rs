@@ -5,6 +5,14 @@ use burn::tensor::{Int, Tensor, TensorData};
 use lume_model::{DeviceSpec, KvCache, LlamaShape, Model, ModelConfig};
 use proptest::prelude::*;
 
+/// The device `LUME_TEST_DEVICE` names (the CPU when unset).
+fn test_device() -> burn::tensor::Device {
+    DeviceSpec::from_env("LUME_TEST_DEVICE")
+        .unwrap()
+        .device()
+        .unwrap()
+}
+
 fn values(x: Tensor<3>) -> Vec<f32> {
     x.into_data().try_to_vec_as::<f32>().expect("f32")
 }
@@ -40,10 +48,7 @@ fn ids(vocab: usize, len: usize, salt: u64) -> Vec<i64> {
 }
 
 fn logits(model: &Model, ids: &[i64]) -> Vec<f32> {
-    let device = DeviceSpec::from_env("LUME_TEST_DEVICE")
-        .unwrap()
-        .device()
-        .expect("cpu");
+    let device = test_device();
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
     values(model.forward(input, None, false).logits)
 }
@@ -54,7 +59,7 @@ proptest! {
     #[test]
     fn save_then_load_is_the_identity(shape in shape(), seed in 0u64..1000, len in 1usize..12) {
         let config = ModelConfig::llama(shape).expect("shape");
-        let device = DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap().device().expect("cpu");
+        let device = test_device();
         let model = Model::random(config.clone(), seed, &device);
         let dir = tempfile::tempdir().expect("tempdir");
         model.save(dir.path()).expect("save");
@@ -72,7 +77,7 @@ proptest! {
         steps in 1usize..10,
     ) {
         let config = ModelConfig::llama(shape).expect("shape");
-        let device = DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap().device().expect("cpu");
+        let device = test_device();
         let model = Model::random(config.clone(), seed, &device);
         let total = prompt + steps;
         let tokens = ids(config.vocab_size, total, seed);

@@ -6,8 +6,8 @@
 //! accumulation, freezing, seeded data order, atomic checkpoints, resume, and a hard stop on
 //! NaN. Fine-tuning the target and gold models uses the same trainer ([`FineTune`]).
 //!
-//! Methods see the model through [`lume_model::CausalModel`], so any Burn model that
-//! implements it (and [`TrainableModel`] to be checkpointed) can be unlearned.
+//! Methods and the trainer see the model through [`lume_model::CausalModel`], so any Burn
+//! model that implements it can be unlearned.
 //!
 //! ```
 //! use lume_unlearn::Registry;
@@ -54,9 +54,7 @@ pub use optim::{
 };
 pub use refusals::{REFUSALS, refusal_for};
 pub use schedule::Schedule;
-pub use trainer::{
-    Silent, TrainObserver, TrainOutcome, TrainableModel, TrainerConfig, UnlearnData, train,
-};
+pub use trainer::{Silent, TrainObserver, TrainOutcome, TrainerConfig, UnlearnData, train};
 
 /// What a method author needs besides this crate, so that `lume-unlearn` alone is enough: the
 /// model, data and device types, and Burn for the tensors a loss is made of.

@@ -97,25 +97,6 @@ pub struct UnlearnData {
     pub pad_id: u32,
 }
 
-/// A model the trainer can checkpoint: any [`CausalModel`] that is a Burn module and can be
-/// saved and reloaded.
-pub trait TrainableModel: CausalModel + Module + Sized {
-    /// Writes the model into `dir` (Hugging Face layout for ours).
-    fn save_checkpoint(&self, dir: &Path) -> Result<(), UnlearnError>;
-    /// The same architecture with the weights found in `dir`, on `device`.
-    fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, UnlearnError>;
-}
-
-impl TrainableModel for lume_model::Model {
-    fn save_checkpoint(&self, dir: &Path) -> Result<(), UnlearnError> {
-        self.save(dir)
-            .map_err(|e| UnlearnError::Checkpoint(e.to_string()))
-    }
-    fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, UnlearnError> {
-        lume_model::Model::load(dir, device).map_err(|e| UnlearnError::Checkpoint(e.to_string()))
-    }
-}
-
 /// Hooks into a run: progress, checkpoints, evaluation.
 pub trait TrainObserver {
     /// Before the first step; `resumed_at` is the step a checkpoint brought back (0: fresh).
@@ -223,7 +204,7 @@ fn loss_values(terms: &LossTerms) -> Result<LossValues, UnlearnError> {
 /// A method with a [`MergePlan`](crate::MergePlan) trains each variant from `model` (in
 /// `run_dir/variant-<name>`) and returns their merge; the history is theirs, one after the
 /// other.
-pub fn train<M: TrainableModel>(
+pub fn train<M: CausalModel + Module>(
     model: M,
     method: &mut dyn UnlearningMethod,
     data: &UnlearnData,
@@ -264,7 +245,7 @@ pub fn train<M: TrainableModel>(
 /// The model's device and how many retain rows go with each forget row (0 when the method
 /// uses none), after checking that the model can train and the data has what the method
 /// needs.
-fn preflight<M: TrainableModel>(
+fn preflight<M: CausalModel + Module>(
     model: &M,
     method: &dyn UnlearningMethod,
     data: &UnlearnData,
@@ -321,7 +302,7 @@ struct Resumed {
 /// The model as it trains: with its adapters when `lora` is set, the latest checkpoint in
 /// `run_dir` loaded (into `method` and the optimizer too) when there is one, and everything
 /// outside `trainable` frozen.
-fn prepare<M: TrainableModel>(
+fn prepare<M: CausalModel + Module>(
     model: M,
     lora: Option<&LoraConfig>,
     trainable: &Trainable,
@@ -345,7 +326,9 @@ fn prepare<M: TrainableModel>(
     let model = if lora.is_some() {
         load_adapters(model, &dir.join(ADAPTERS_FILE))?
     } else {
-        model.load_checkpoint(&dir, device)?
+        model
+            .load_checkpoint(&dir, device)
+            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", dir.display())))?
     };
     let optimizer = AdamW::load(config, &dir, &device.clone().inner())?;
     let state_path = dir.join("trainer_state.json");
@@ -439,7 +422,7 @@ struct Step<'a, M> {
 
 /// Runs the micro-batches of `at`, accumulating their gradients into `buffer`; returns the
 /// step's mean losses and the gradients' global norm.
-fn accumulate<M: TrainableModel>(
+fn accumulate<M: CausalModel + Module>(
     at: Step<'_, M>,
     method: &mut dyn UnlearningMethod,
     data: &UnlearnData,
@@ -503,7 +486,7 @@ fn accumulate<M: TrainableModel>(
 
 /// Writes the checkpoint of step `state.step` into `run_dir` (model or adapters, optimizer,
 /// trainer state) and returns its folder.
-fn save<M: TrainableModel>(
+fn save<M: CausalModel + Module>(
     run_dir: &Path,
     state: &TrainerState,
     model: &M,
@@ -511,7 +494,9 @@ fn save<M: TrainableModel>(
     optimizer: &AdamW,
 ) -> Result<PathBuf, UnlearnError> {
     commit_checkpoint(run_dir, state.step, |tmp| {
-        model.save_checkpoint(tmp)?;
+        model
+            .save_checkpoint(tmp)
+            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", tmp.display())))?;
         if lora {
             save_adapters(model, &tmp.join(ADAPTERS_FILE))?;
         }
@@ -522,7 +507,7 @@ fn save<M: TrainableModel>(
     })
 }
 
-fn train_run<M: TrainableModel>(
+fn train_run<M: CausalModel + Module>(
     model: M,
     method: &mut dyn UnlearningMethod,
     data: &UnlearnData,

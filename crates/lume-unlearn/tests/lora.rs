@@ -6,8 +6,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{Tensor, TensorData};
+use burn::module::Module;
 use common::*;
 use lume_model::Model;
 use lume_unlearn::{
@@ -26,35 +25,6 @@ fn max_abs_diff(a: &[Vec<Vec<f64>>], b: &[Vec<Vec<f64>>]) -> f64 {
 
 fn logits_of(model: &Model) -> Vec<Vec<Vec<f64>>> {
     host_logits(model, &batch(&data().forget, model))
-}
-
-/// Sets every `B` factor to deterministic non-zero values, as training would.
-struct SetB {
-    path: Vec<String>,
-    step: f32,
-}
-impl ModuleMapper for SetB {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if !self.path.join(".").ends_with("lora.b") {
-            return param;
-        }
-        let (id, tensor, mapper) = param.consume();
-        let shape = tensor.shape();
-        let values: Vec<f32> = (0..shape.num_elements())
-            .map(|i| {
-                self.step += 1.0;
-                0.05 * ((i as f32 * 0.37 + self.step).sin())
-            })
-            .collect();
-        let value = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
-        Param::from_mapped_value(id, value, mapper)
-    }
 }
 
 #[test]
@@ -78,12 +48,7 @@ fn an_adapter_with_zero_b_changes_nothing() {
 
 #[test]
 fn merged_and_unmerged_adapters_give_the_same_logits() {
-    let adapted = attach_lora(model(3), &LoraConfig::default())
-        .unwrap()
-        .map(&mut SetB {
-            path: Vec::new(),
-            step: 0.0,
-        });
+    let adapted = with_nonzero_b(attach_lora(model(3), &LoraConfig::default()).unwrap(), 0.0);
     let unmerged = logits_of(&adapted);
     assert!(
         max_abs_diff(&unmerged, &logits_of(&model(3))) > 1e-3,

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use lume_data::{Batch, PaddingSide, TrainingExample};
-use lume_model::{CausalModel, DeviceSpec, ForwardOutput};
+use lume_model::{CausalModel, CheckpointError, DeviceSpec, ForwardOutput};
 use lume_unlearn::{LossTerms, LossValues, Pdu, Rmu, StepContext, TensorBatch, UnlearningMethod};
 use serde_json::Value;
 
@@ -96,6 +96,12 @@ impl CausalModel for StandIn {
     }
     fn hidden_size(&self) -> usize {
         self.hidden_size
+    }
+    fn save_checkpoint(&self, _dir: &Path) -> Result<(), CheckpointError> {
+        Err("a stand-in has no weights to save".into())
+    }
+    fn load_checkpoint(&self, _dir: &Path, _device: &Device) -> Result<Self, CheckpointError> {
+        Err("a stand-in has no weights to load".into())
     }
 }
 

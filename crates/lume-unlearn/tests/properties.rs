@@ -3,7 +3,6 @@
 
 mod common;
 
-use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use lume_model::DeviceSpec;
@@ -140,33 +139,6 @@ proptest! {
     }
 }
 
-/// Sets every `B` factor to seeded values, as training would.
-struct SetB {
-    path: Vec<String>,
-    seed: f32,
-}
-
-impl ModuleMapper for SetB {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if !self.path.join(".").ends_with("lora.b") {
-            return param;
-        }
-        let (id, tensor, mapper) = param.consume();
-        let shape = tensor.shape();
-        let values: Vec<f32> = (0..shape.num_elements())
-            .map(|i| 0.05 * (i as f32 * 0.37 + self.seed).sin())
-            .collect();
-        let value = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
-        Param::from_mapped_value(id, value, mapper)
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(6))]
 
@@ -178,9 +150,7 @@ proptest! {
         b_seed in 0.0f32..100.0,
     ) {
         let config = LoraConfig { rank, alpha, seed, ..LoraConfig::default() };
-        let adapted = attach_lora(model(seed), &config)
-            .unwrap()
-            .map(&mut SetB { path: Vec::new(), seed: b_seed });
+        let adapted = with_nonzero_b(attach_lora(model(seed), &config).unwrap(), b_seed);
         let forget = &data().forget;
         let unmerged = host_logits(&adapted, &batch(forget, &adapted));
         let merged = merge_lora(adapted);

@@ -5,6 +5,7 @@ use lume_data::Task;
 use lume_metrics::{Interval, Scored, Standing, mean};
 
 use super::Row;
+use super::memorization::MEMORIZATION_COLUMNS;
 use crate::probes::{Point, Relearning};
 
 /// Which Markdown table a column is in.
@@ -112,13 +113,35 @@ impl Column {
         }
     }
 
-    fn with_interval(
-        mut self,
-        interval: impl Fn(&Scored<Interval>) -> Option<Interval> + 'static,
-    ) -> Self {
-        self.interval = Some(Box::new(move |r: &Row| interval(r.intervals.as_ref()?)));
+    fn with_row_interval(mut self, interval: impl Fn(&Row) -> Option<Interval> + 'static) -> Self {
+        self.interval = Some(Box::new(interval));
         self
     }
+
+    fn with_interval(
+        self,
+        interval: impl Fn(&Scored<Interval>) -> Option<Interval> + 'static,
+    ) -> Self {
+        self.with_row_interval(move |r| interval(r.intervals.as_ref()?))
+    }
+}
+
+/// The memorization metrics, each with its interval from the same resamples.
+fn memorization_columns() -> Vec<Column> {
+    MEMORIZATION_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(part, &(key, header))| {
+            Column::new(
+                key,
+                header,
+                &[Table::Memorization],
+                Format::Fixed3,
+                move |r| r.summary.memorization.parts()[part],
+            )
+            .with_row_interval(move |r| r.memorization_intervals?.metrics.parts()[part])
+        })
+        .collect()
 }
 
 /// The 12 task scores: split × task × kind, forget first.
@@ -180,36 +203,9 @@ pub fn columns() -> Vec<Column> {
             |r| Some(r.summary.final_score),
         )
         .with_interval(|i| Some(i.final_score)),
-        Column::new("probability", "probability", &[Memorization], Fixed3, |r| {
-            r.summary.probability
-        }),
-        Column::new(
-            "exact_memorization",
-            "exact mem.",
-            &[Memorization],
-            Fixed3,
-            |r| r.summary.exact_memorization,
-        ),
-        Column::new(
-            "extraction_strength",
-            "extraction",
-            &[Memorization],
-            Fixed3,
-            |r| r.summary.extraction_strength,
-        ),
-        Column::new("min_k_auc", "Min-K% AUC", &[Memorization], Fixed3, |r| {
-            r.summary.min_k_auc
-        }),
-        Column::new(
-            "min_k_plus_plus_auc",
-            "Min-K%++ AUC",
-            &[Memorization],
-            Fixed3,
-            |r| r.summary.min_k_plus_plus_auc,
-        ),
-        Column::new("zlib_auc", "ZLib AUC", &[Memorization], Fixed3, |r| {
-            r.summary.zlib_auc
-        }),
+    ]);
+    columns.extend(memorization_columns());
+    columns.extend([
         Column::new(
             "forget_quality",
             "forget quality",
@@ -219,7 +215,8 @@ pub fn columns() -> Vec<Column> {
         ),
         Column::new("privleak", "PrivLeak %", &[Memorization], Fixed1, |r| {
             r.privleak
-        }),
+        })
+        .with_row_interval(|r| r.memorization_intervals?.privleak),
         Column::new("wall_seconds", "time (s)", &[Memorization], Fixed0, |r| {
             Some(r.wall_seconds)
         }),

@@ -1,5 +1,5 @@
-//! `lume perf`: training and decoding throughput of a random model of a given shape, printed
-//! as one JSON line comparable with `shared/bench/torch_ref.py`.
+//! `lume perf`: training and decoding throughput of a random model of a given shape, and the
+//! process's peak memory, printed as one JSON line comparable with `shared/bench/torch_ref.py`.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -8,7 +8,9 @@ use burn::module::Module;
 use clap::Args;
 use lume_data::TrainingExample;
 use lume_model::{DeviceSpec, GenerationConfig, LlamaShape, Model, ModelConfig, WeightDtype};
-use lume_unlearn::{FineTune, StepRecord, TrainObserver, TrainerConfig, UnlearnData, train};
+use lume_unlearn::{
+    FineTune, LoraConfig, StepRecord, TrainObserver, TrainerConfig, UnlearnData, train,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -38,10 +40,13 @@ pub struct PerfArgs {
     /// Training sequence length.
     #[arg(long, default_value_t = 128)]
     seq: usize,
-    /// Timed training steps (after 2 warm-up steps, as the PyTorch reference).
+    /// Timed training steps (after 2 warm-up steps, as the PyTorch reference); 0: no training.
     #[arg(long, default_value_t = 10)]
     steps: usize,
-    /// Tokens generated after a 32-token prompt.
+    /// Train LoRA adapters of this rank (α = 2·rank, every projection) instead of every weight.
+    #[arg(long)]
+    lora: Option<usize>,
+    /// Tokens generated after a 32-token prompt; 0: no decoding.
     #[arg(long, default_value_t = 64)]
     gen_tokens: usize,
     /// Prompts decoded together.
@@ -106,6 +111,11 @@ fn train_step_seconds(
         epochs: total,
         max_steps: Some(total),
         shuffle: false,
+        lora: args.lora.map(|rank| LoraConfig {
+            rank,
+            alpha: 2.0 * rank as f64,
+            ..LoraConfig::default()
+        }),
         ..TrainerConfig::default()
     };
     let mut watch = Stopwatch {
@@ -126,16 +136,17 @@ fn train_step_seconds(
     Ok(((to - from).as_secs_f64() / args.steps as f64, params))
 }
 
-/// Greedy KV-cached decoding without autodiff, in tokens per second; EOS never stops it
-/// (random ids).
+/// Greedy KV-cached decoding without autodiff, in tokens per second, and the model's parameter
+/// count; EOS never stops it (random ids).
 fn decode_tokens_per_second(
     args: &PerfArgs,
     config: &ModelConfig,
     spec: &DeviceSpec,
     rng: &mut ChaCha8Rng,
-) -> anyhow::Result<f64> {
-    let model = Model::random(config.clone(), args.seed, &spec.device()?)
-        .with_weight_dtype(args.weights_dtype);
+) -> anyhow::Result<(f64, usize)> {
+    let model = Model::random(config.clone(), args.seed, &spec.device()?);
+    let params = model.num_params();
+    let model = model.with_weight_dtype(args.weights_dtype);
     let prompts: Vec<Vec<u32>> = (0..args.gen_batch)
         .map(|_| random_ids(rng, args.vocab, 32))
         .collect();
@@ -151,7 +162,7 @@ fn decode_tokens_per_second(
     let start = Instant::now();
     let generated = model.generate(&prompts, &generation)?;
     let produced: usize = generated.iter().map(Vec::len).sum();
-    Ok(produced as f64 / start.elapsed().as_secs_f64())
+    Ok((produced as f64 / start.elapsed().as_secs_f64(), params))
 }
 
 pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
@@ -166,20 +177,42 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         max_positions: (args.seq + 1).max(32 + args.gen_tokens + 1).max(2048),
     })?;
     anyhow::ensure!(
-        args.steps > 0 && args.batch > 0 && args.seq > 1,
-        "--steps, --batch must be positive and --seq at least 2"
+        args.batch > 0 && args.seq > 1,
+        "--batch must be positive and --seq at least 2"
+    );
+    anyhow::ensure!(
+        args.steps > 0 || args.gen_tokens > 0,
+        "nothing to measure: --steps and --gen-tokens are both 0"
     );
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let (train_step_s, params) = train_step_seconds(&args, &config, &spec, &mut rng)?;
-    let gen_tokens_per_s = decode_tokens_per_second(&args, &config, &spec, &mut rng)?;
+    let training = (args.steps > 0)
+        .then(|| train_step_seconds(&args, &config, &spec, &mut rng))
+        .transpose()?;
+    let decode = (args.gen_tokens > 0)
+        .then(|| decode_tokens_per_second(&args, &config, &spec, &mut rng))
+        .transpose()?;
+    let train_step_s = training.map(|(seconds, _)| seconds);
+    let params = training.or(decode).map(|(_, params)| params);
     let line = serde_json::json!({
         "engine": format!("lume {} (burn, {})", env!("CARGO_PKG_VERSION"), spec),
         "weights_dtype": args.weights_dtype.to_string(),
         "params": params,
-        "train_tokens_per_s": (args.batch * args.seq) as f64 / train_step_s,
+        "lora_rank": args.lora,
+        "train_tokens_per_s": train_step_s.map(|s| (args.batch * args.seq) as f64 / s),
         "train_step_s": train_step_s,
-        "gen_tokens_per_s": gen_tokens_per_s,
+        "gen_tokens_per_s": decode.map(|(tokens_per_s, _)| tokens_per_s),
+        "peak_rss_bytes": peak_resident_bytes(),
     });
     println!("{line}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The process's peak resident memory (`VmHWM`), where Linux reports it. With
+/// `reuse_freed_memory` the process keeps what it freed, so this is also what it holds at
+/// the end; measure training and decoding in separate runs (`--gen-tokens 0`, `--steps 0`).
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

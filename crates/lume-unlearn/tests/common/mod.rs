@@ -1,8 +1,8 @@
 //! A tiny model and hand-made batches shared by the method and trainer tests.
 #![allow(dead_code)]
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
 use lume_data::{Batch, IGNORE_INDEX, PaddingSide, TrainingExample};
 use lume_model::{CausalModel, DeviceSpec, LlamaShape, Model, ModelConfig};
 use lume_unlearn::{TensorBatch, UnlearnData};
@@ -180,4 +180,42 @@ pub fn nll(model: &dyn CausalModel, examples: &[TrainingExample], any: &impl Mod
         }
     }
     sum / n as f64
+}
+
+/// `model` with every LoRA `B` factor set to seeded non-zero values, as training would leave
+/// it (a fresh adapter's `B` is 0).
+pub fn with_nonzero_b<M: Module>(model: M, seed: f32) -> M {
+    model.map(&mut SetB {
+        path: Vec::new(),
+        step: seed,
+    })
+}
+
+struct SetB {
+    path: Vec<String>,
+    step: f32,
+}
+
+impl ModuleMapper for SetB {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !self.path.join(".").ends_with("lora.b") {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape();
+        let values: Vec<f32> = (0..shape.num_elements())
+            .map(|i| {
+                self.step += 1.0;
+                0.05 * (i as f32 * 0.37 + self.step).sin()
+            })
+            .collect();
+        let value = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
+        Param::from_mapped_value(id, value, mapper)
+    }
 }
