@@ -182,26 +182,19 @@ impl MemorizationSample {
             && (self.members.is_empty() || (self.members.len(), self.nonmembers.len()) == (m, n))
     }
 
-    /// Each metric's value in every resample, in [`Memorization`] order.
-    fn draws(&self, resamples: &Resamples) -> [Vec<Option<f64>>; 6] {
-        let rows = |m: usize| -> Vec<Option<f64>> { self.rows.iter().map(|r| r[m]).collect() };
-        let docs = |docs: &[[Option<f64>; 3]], a: usize| -> Vec<Option<f64>> {
-            docs.iter().map(|d| d[a]).collect()
+    /// Metric `part`'s value (in [`Memorization`] order) in every resample.
+    fn draws(&self, part: usize, resamples: &Resamples) -> Vec<Option<f64>> {
+        let column = |values: &[[Option<f64>; 3]], i: usize| -> Vec<Option<f64>> {
+            values.iter().map(|v| v[i]).collect()
         };
-        let auc = |a: usize| {
-            if self.members.is_empty() {
-                return vec![None; resamples.len()];
-            }
-            resamples.aucs(&docs(&self.members, a), &docs(&self.nonmembers, a))
-        };
-        [
-            resamples.means(&rows(0)),
-            resamples.means(&rows(1)),
-            resamples.means(&rows(2)),
-            auc(0),
-            auc(1),
-            auc(2),
-        ]
+        match part {
+            0..3 => resamples.means(&column(&self.rows, part)),
+            _ if self.members.is_empty() => vec![None; resamples.len()],
+            _ => resamples.aucs(
+                &column(&self.members, part - 3),
+                &column(&self.nonmembers, part - 3),
+            ),
+        }
     }
 }
 
@@ -219,8 +212,12 @@ pub fn memorization_intervals(
     if !values.fits(sample) {
         return None;
     }
-    let draws = values.draws(resamples);
+    const MIN_K: usize = 3;
     let parts = point.parts();
+    let draws: [Vec<Option<f64>>; 6] = std::array::from_fn(|i| match parts[i] {
+        Some(_) => values.draws(i, resamples),
+        None => Vec::new(),
+    });
     let interval = |i: usize| parts[i].and_then(|p| Interval::of_some(p, &draws[i]));
     let metrics = Memorization::from_parts(
         [interval(0), interval(1), interval(2)],
@@ -231,10 +228,10 @@ pub fn memorization_intervals(
         if !gold_values.fits(gold_sample) || !resamples.fit(gold_sample) {
             return None;
         }
-        let gold_draws = &gold_values.draws(resamples)[3];
-        let leaks: Vec<Option<f64>> = draws[3]
+        let gold_draws = gold_values.draws(MIN_K, resamples);
+        let leaks: Vec<Option<f64>> = draws[MIN_K]
             .iter()
-            .zip(gold_draws)
+            .zip(&gold_draws)
             .map(|(a, g)| Some(privleak((*a)?, (*g)?)))
             .collect();
         Interval::of_some(privleak(a, g), &leaks)
