@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::simd::{dot, exp_in_place, max, simd_dispatch};
+use super::spinning_pool::in_parts;
 
 /// Sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +192,9 @@ impl PositionsView<'_> {
 
 /// The forward pass for a few queries `q` `[batch, queries, heads, d]` (contiguous), straight
 /// from the projections' layouts. Returns `[batch, queries, heads, d]`. Same masking and
-/// softmax as [`softmax_in_place`].
+/// softmax as [`softmax_in_place`]. The score rows (one per batch row, head and query) are
+/// split between decoding's spinning threads, which would otherwise wait through it; each row
+/// is computed the same way whichever thread takes it.
 pub(crate) fn attend_few_queries(
     q: &[f32],
     k: PositionsView<'_>,
@@ -199,12 +202,24 @@ pub(crate) fn attend_few_queries(
     key_real: &[bool],
     s: AttentionShape,
 ) -> Vec<f32> {
-    // Raw scores `[batch, heads, queries, keys]`, the layout the softmax reads.
-    let mut scores = vec![0.0f32; s.batch * s.heads * s.queries * s.keys];
-    query_key_scores(&mut scores, q, k, &s);
-    softmax_rows(&mut scores, 0, key_real, &s);
-    let mut out = vec![0.0f32; s.batch * s.queries * s.heads * s.head_dim];
-    weighted_values(&mut out, &scores, v, &s);
+    let (rows, d) = (s.batch * s.heads * s.queries, s.head_dim);
+    let parts = in_parts(rows, rows * s.keys * d, |first, end| {
+        // Raw scores `[rows, keys]` of score rows `first..end`, the layout the softmax reads.
+        let mut scores = vec![0.0f32; (end - first) * s.keys];
+        query_key_scores(&mut scores, first, q, k, &s);
+        softmax_rows(&mut scores, first, key_real, &s);
+        let mut out = vec![0.0f32; (end - first) * d];
+        weighted_values(&mut out, &scores, first, v, &s);
+        out
+    });
+    let mut out = vec![0.0f32; rows * d];
+    for (first, part) in parts {
+        for (offset, head) in part.chunks_exact(d).enumerate() {
+            let r = first + offset;
+            let ((b, i), (h, _)) = (s.locate(r), heads_of(r, &s));
+            out[((b * s.queries + i) * s.heads + h) * d..][..d].copy_from_slice(head);
+        }
+    }
     out
 }
 
@@ -216,9 +231,11 @@ fn heads_of(r: usize, s: &AttentionShape) -> (usize, usize) {
 }
 
 simd_dispatch! {
-    fn query_key_scores(scores: &mut [f32], q: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
+    /// Raw scores of score rows `first..` (as many as `scores` holds).
+    fn query_key_scores(scores: &mut [f32], first: usize, q: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
         let d = s.head_dim;
-        for (r, row) in scores.chunks_exact_mut(s.keys).enumerate() {
+        for (offset, row) in scores.chunks_exact_mut(s.keys).enumerate() {
+            let r = first + offset;
             let (b, i) = s.locate(r);
             let (h, kv) = heads_of(r, s);
             let query = &q[((b * s.queries + i) * s.heads + h) * d..][..d];
@@ -230,12 +247,13 @@ simd_dispatch! {
 }
 
 simd_dispatch! {
-    fn weighted_values(out: &mut [f32], probs: &[f32], v: PositionsView<'_>, s: &AttentionShape) {
+    /// `out` `[rows, d]`: the attention output of score rows `first..`, row by row.
+    fn weighted_values(out: &mut [f32], probs: &[f32], first: usize, v: PositionsView<'_>, s: &AttentionShape) {
         let d = s.head_dim;
-        for (r, probs) in probs.chunks_exact(s.keys).enumerate() {
-            let (b, i) = s.locate(r);
-            let (h, kv) = heads_of(r, s);
-            let o = &mut out[((b * s.queries + i) * s.heads + h) * d..][..d];
+        for (offset, (probs, o)) in probs.chunks_exact(s.keys).zip(out.chunks_exact_mut(d)).enumerate() {
+            let r = first + offset;
+            let (b, _) = s.locate(r);
+            let (_, kv) = heads_of(r, s);
             // Future keys have probability 0, except in a fully masked row's uniform softmax.
             for (j, &p) in probs.iter().enumerate() {
                 if p != 0.0 {

@@ -1,4 +1,4 @@
-//! Helper threads that wait for work by spinning, for decoding's products.
+//! Helper threads that wait for work by spinning, for decoding's products and attention.
 //!
 //! Decoding one token runs a few dozen small products, each a few microseconds of streaming a
 //! weight, separated by microseconds of other work. A thread pool that puts idle threads to
@@ -149,6 +149,48 @@ impl Drop for WaitForHelpers<'_> {
             std::hint::spin_loop();
         }
     }
+}
+
+/// Work (multiply-adds, roughly) below which the calling thread does a job alone: splitting it
+/// costs more than it saves.
+const SPLIT_FROM: usize = 1 << 15;
+
+/// Runs `part(start, end)` over `len` items split evenly between the [`SpinningPool`]'s
+/// threads (the caller alone when `work` is small), returning each part's start and output in
+/// order. Each item's part depends only on `len` and the pool's size, so the results are the
+/// same whichever thread runs a part.
+pub(crate) fn in_parts(
+    len: usize,
+    work: usize,
+    part: impl Fn(usize, usize) -> Vec<f32> + Sync,
+) -> Vec<(usize, Vec<f32>)> {
+    let pool = SpinningPool::global();
+    let parts = if work < SPLIT_FROM {
+        1
+    } else {
+        pool.parts().min(len.max(1))
+    };
+    let bound = |p: usize| len * p / parts;
+    let outputs: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
+    let compute = |p: usize| {
+        if p >= parts {
+            return;
+        }
+        let out = part(bound(p), bound(p + 1));
+        if let Ok(mut slot) = outputs[p].lock() {
+            *slot = out;
+        }
+    };
+    if parts == 1 {
+        compute(0);
+    } else {
+        pool.run(&compute);
+    }
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(p, out)| (bound(p), out.into_inner().unwrap_or_default()))
+        .collect()
 }
 
 fn helper(shared: &Shared, part: usize) {

@@ -149,9 +149,12 @@ fn attention_kernel_matches_composed_forward_and_backward() {
 #[test]
 fn decoding_attention_matches_composed_on_a_cache_prefix() {
     // Without autodiff a few queries take the direct kernel, which reads keys and values in
-    // place: here the filled prefix of a longer buffer, so rows lie apart in memory.
+    // place: here the filled prefix of a longer buffer, so rows lie apart in memory. The last
+    // shape is enough work to be split between the decoding threads.
     let device = DeviceSpec::Cpu.device().expect("cpu");
-    for (heads, kv_heads, queries, keys) in [(4, 4, 1, 6), (6, 3, 2, 9), (4, 2, 8, 8)] {
+    for (heads, kv_heads, queries, keys) in
+        [(4, 4, 1, 6), (6, 3, 2, 9), (4, 2, 8, 8), (9, 3, 2, 400)]
+    {
         let [q, k, v] = attention_inputs(&device, heads, kv_heads, queries, keys + 5);
         let (k, v) = (k.slice([0..3, 0..keys]), v.slice([0..3, 0..keys]));
         for mask in [Vec::new(), key_real(keys)] {
