@@ -1,5 +1,5 @@
 //! The fused kernels against their composed references, forward and backward.
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
 
 use crate::DeviceSpec;
 
@@ -256,6 +256,25 @@ fn linear_of_a_few_rows_equals_the_matmul() {
         let fast = values(super::linear(&layer, x.clone()));
         let plain = values(layer.forward(x));
         assert_close(&fast, &plain, 1e-5, &format!("{rows} rows"));
+    }
+    // Half-precision weights stream for more rows; both routes equal the widened product.
+    let narrowed = burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(layer.weight.val().cast(DType::BF16)),
+        bias: layer.bias.clone(),
+    };
+    let widened = burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(narrowed.weight.val().cast(DType::F32)),
+        bias: layer.bias.clone(),
+    };
+    for rows in [
+        super::dispatch::FEW_ROWS + 1,
+        super::dispatch::HALF_FEW_ROWS,
+        super::dispatch::HALF_FEW_ROWS + 1,
+    ] {
+        let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
+        let fast = values(super::linear(&narrowed, x.clone()));
+        let plain = values(widened.forward(x));
+        assert_close(&fast, &plain, 1e-5, &format!("{rows} rows, bf16 weights"));
     }
 }
 
