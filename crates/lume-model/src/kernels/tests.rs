@@ -244,37 +244,35 @@ fn rope_kernel_matches_composed() {
 
 #[test]
 fn linear_of_a_few_rows_equals_the_matmul() {
+    use super::dispatch::{FEW_ROWS, HALF_FEW_ROWS};
     let device = DeviceSpec::Cpu.device().expect("cpu");
     let layer = burn::nn::LinearConfig::new(160, 1100).init(&device);
-    for rows in [
-        1,
-        3,
-        super::dispatch::FEW_ROWS,
-        super::dispatch::FEW_ROWS + 1,
-    ] {
-        let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
-        let fast = values(super::linear(&layer, x.clone()));
-        let plain = values(layer.forward(x));
-        assert_close(&fast, &plain, 1e-5, &format!("{rows} rows"));
-    }
+    let with_weight = |weight: Tensor<2>| burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(weight),
+        bias: layer.bias.clone(),
+    };
     // Half-precision weights stream for more rows; both routes equal the widened product.
-    let narrowed = burn::nn::Linear {
-        weight: burn::module::Param::from_tensor(layer.weight.val().cast(DType::BF16)),
-        bias: layer.bias.clone(),
-    };
-    let widened = burn::nn::Linear {
-        weight: burn::module::Param::from_tensor(narrowed.weight.val().cast(DType::F32)),
-        bias: layer.bias.clone(),
-    };
-    for rows in [
-        super::dispatch::FEW_ROWS + 1,
-        super::dispatch::HALF_FEW_ROWS,
-        super::dispatch::HALF_FEW_ROWS + 1,
-    ] {
-        let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
-        let fast = values(super::linear(&narrowed, x.clone()));
-        let plain = values(widened.forward(x));
-        assert_close(&fast, &plain, 1e-5, &format!("{rows} rows, bf16 weights"));
+    let narrowed = with_weight(layer.weight.val().cast(DType::BF16));
+    let widened = with_weight(narrowed.weight.val().cast(DType::F32));
+    let cases = [(&layer, &layer, [1, 3, FEW_ROWS, FEW_ROWS + 1], "f32")];
+    let half = [(
+        &narrowed,
+        &widened,
+        [1, FEW_ROWS + 1, HALF_FEW_ROWS, HALF_FEW_ROWS + 1],
+        "bf16",
+    )];
+    for (fast_layer, plain_layer, row_counts, dtype) in cases.into_iter().chain(half) {
+        for rows in row_counts {
+            let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
+            let fast = values(super::linear(fast_layer, x.clone()));
+            let plain = values(plain_layer.forward(x));
+            assert_close(
+                &fast,
+                &plain,
+                1e-5,
+                &format!("{rows} rows, {dtype} weights"),
+            );
+        }
     }
 }
 
