@@ -142,17 +142,14 @@ pub fn linear<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<
     let [k, n] = layer.weight.dims();
     let rows = dims[..D - 1].iter().product::<usize>();
     let weight = layer.weight.val();
-    let op = if weight.dtype() == x.dtype() {
-        Op::Linear
-    } else {
-        Op::HalfLinear
-    };
+    let narrowed = weight.dtype() != x.dtype();
+    let op = if narrowed { Op::HalfLinear } else { Op::Linear };
     let route = kernel(op, &x.device(), rows);
     let x = x.reshape([rows, k]);
-    let weight = if route == Kernel::FewRows || weight.dtype() == x.dtype() {
-        weight
-    } else {
+    let weight = if narrowed && route != Kernel::FewRows {
         weight.cast(x.dtype())
+    } else {
+        weight
     };
     // One `[rows, k] · [k, n]` product: on a batch `[b, t, k]` Burn broadcasts the weight, and
     // its backward then computes a weight gradient per batch row and sums them (measured: the

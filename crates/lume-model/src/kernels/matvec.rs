@@ -195,10 +195,10 @@ fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: 
     // Four weight rows per pass over the accumulators: one load and store of them per four
     // multiply-adds, so the loop streams the weight instead of waiting on L1.
     let row = |kk: usize| &w[kk * n..(kk + 1) * n];
+    let half = size_of::<W>() == 2;
     let mut kk = 0;
     while kk + 4 <= k {
         let (w0, w1, w2, w3) = (row(kk), row(kk + 1), row(kk + 2), row(kk + 3));
-        let half = size_of::<W>() == 2;
         if half {
             prefetch(w, (kk + 4) * n..(kk + 8) * n);
         }
