@@ -32,6 +32,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# SmolLM2-135M-Instruct, with an untied head as the reference builds it.
+SHAPE = {"hidden": 576, "layers": 30, "heads": 9, "kv-heads": 3, "ffn": 1536, "vocab": 49152}
+# Training batch and steps, then tokens decoded after a 32-token prompt.
+RUN = {"batch": 4, "seq": 128, "steps": 3, "gen-tokens": 64}
+
+
 def read_bandwidth(threads: int) -> float:
     """GB/s of the best of ten sums over a 512 MiB tensor."""
     torch.set_num_threads(threads)
@@ -54,24 +60,12 @@ def main():
     ap.add_argument("--lume", default=str(ROOT / "target" / "release" / "lume"))
     ap.add_argument("--reference", default=str(ROOT.parent / "shared" / "bench" / "torch_ref.py"))
     ap.add_argument("--triples", type=int, default=5)
-    # SmolLM2-135M-Instruct, with an untied head as the reference builds it.
-    ap.add_argument("--hidden", type=int, default=576)
-    ap.add_argument("--layers", type=int, default=30)
-    ap.add_argument("--heads", type=int, default=9)
-    ap.add_argument("--kv-heads", type=int, default=3)
-    ap.add_argument("--ffn", type=int, default=1536)
-    ap.add_argument("--vocab", type=int, default=49152)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    for flag, default in {**SHAPE, **RUN}.items():
+        ap.add_argument(f"--{flag}", type=int, default=default)
     a = ap.parse_args()
-    shape = ["--hidden", a.hidden, "--layers", a.layers, "--heads", a.heads, "--kv-heads", a.kv_heads,
-             "--ffn", a.ffn, "--vocab", a.vocab]
-    shape = [str(v) for v in shape]
-    common = shape + ["--batch", str(a.batch), "--seq", str(a.seq), "--steps", str(a.steps),
-                      "--gen-tokens", str(a.gen_tokens)]
+    flags = lambda names: [s for n in names for s in (f"--{n}", str(getattr(a, n.replace("-", "_"))))]  # noqa: E731
+    shape, common = flags(SHAPE), flags({**SHAPE, **RUN})
     triples = []
     for _ in range(a.triples):
         gbps = read_bandwidth(a.threads)
