@@ -271,14 +271,19 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         m: FloatTensor<Self>,
         v: FloatTensor<Self>,
         step: super::AdamWStep,
-    ) -> FloatTensor<Self> {
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         // An optimizer update is outside the graph: computed on the values, untracked.
-        FloatTensor::<Self>::new(Flex::adamw_update(
+        let (param, m, v) = Flex::adamw_update(
             param.into_primitive(),
             grad.into_primitive(),
             m.into_primitive(),
             v.into_primitive(),
             step,
-        ))
+        );
+        (
+            FloatTensor::<Self>::new(param),
+            FloatTensor::<Self>::new(m),
+            FloatTensor::<Self>::new(v),
+        )
     }
 }

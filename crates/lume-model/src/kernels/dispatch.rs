@@ -109,7 +109,8 @@ pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
 /// One AdamW update (PyTorch's formulation, decoupled weight decay) of a flat parameter from
 /// its gradient and moments, all `[n]` and outside autodiff: returns the new parameter, first
 /// and second moments. `m` and `v` are ignored on the first update (`step.first`). One pass on
-/// the CPU instead of thirteen.
+/// the CPU instead of thirteen, written over the memory of `param`, `m` and `v` where no other
+/// tensor shares it (an optimizer's own state and parameters), so a step allocates nothing.
 pub fn adamw_update(
     param: Tensor<1>,
     grad: Tensor<1>,
@@ -121,15 +122,14 @@ pub fn adamw_update(
     match kernel(Op::AdamW, &param.device(), n) {
         Kernel::Composed => composed_adamw_update(param, grad, m, v, step),
         _ => {
-            let out: Tensor<2> = Tensor::from_dispatch(<Dispatch as FusedOps>::adamw_update(
+            let (param, m, v) = <Dispatch as FusedOps>::adamw_update(
                 param.into_dispatch(),
                 grad.into_dispatch(),
                 m.into_dispatch(),
                 v.into_dispatch(),
                 step,
-            ));
-            let part = |i: usize| out.clone().slice([i..i + 1, 0..n]).reshape([n]);
-            [part(0), part(1), part(2)]
+            );
+            [param, m, v].map(Tensor::from_dispatch)
         }
     }
 }

@@ -35,6 +35,21 @@ fn as_f32(tensor: FlexTensor) -> FlexTensor {
     }
 }
 
+/// A contiguous f32 `[n]` tensor that owns all of its storage, so that writing it in place
+/// (`storage_mut`) touches no other tensor and copies nothing: `tensor` itself when it is one,
+/// otherwise a copy of its values. An optimizer's state and parameters are such tensors from
+/// the second step on, which saves a copy of every parameter per step.
+fn owned_f32(tensor: FlexTensor, n: usize) -> FlexTensor {
+    let tensor = as_f32(tensor);
+    let whole = tensor.layout().contiguous_offsets() == Some((0, n))
+        && tensor.bytes().len() == n * size_of::<f32>();
+    if whole && tensor.is_unique() {
+        tensor
+    } else {
+        FlexTensor::from_data(TensorData::new(f32_slice(&tensor).to_vec(), [n]))
+    }
+}
+
 fn f32_slice(tensor: &FlexTensor) -> &[f32] {
     tensor
         .as_slice::<f32>()
@@ -311,21 +326,24 @@ impl FusedOps for Flex {
         m: FlexTensor,
         v: FlexTensor,
         step: AdamWStep,
-    ) -> FlexTensor {
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let n = param.shape()[0];
-        let (param, grad) = (as_f32(param), as_f32(grad));
-        let mut out = Vec::with_capacity(3 * n);
-        out.extend_from_slice(f32_slice(&param));
-        if step.first {
-            out.resize(3 * n, 0.0);
+        let grad = as_f32(grad);
+        let mut param = owned_f32(param, n);
+        let (mut m, mut v) = if step.first {
+            let zeros = || FlexTensor::from_data(TensorData::new(vec![0.0f32; n], [n]));
+            (zeros(), zeros())
         } else {
-            out.extend_from_slice(f32_slice(&as_f32(m)));
-            out.extend_from_slice(f32_slice(&as_f32(v)));
-        }
-        let (p, moments) = out.split_at_mut(n);
-        let (m, v) = moments.split_at_mut(n);
-        adamw::update(p, m, v, f32_slice(&grad), &step);
-        FlexTensor::from_data(TensorData::new(out, [3, n]))
+            (owned_f32(m, n), owned_f32(v, n))
+        };
+        adamw::update(
+            param.storage_mut::<f32>(),
+            m.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
+            f32_slice(&grad),
+            &step,
+        );
+        (param, m, v)
     }
 
     fn linear(x: FlexTensor, w: FlexTensor) -> FlexTensor {

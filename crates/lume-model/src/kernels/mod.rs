@@ -70,15 +70,15 @@ pub trait FusedOps: Backend {
     /// (see [`tied_head`]).
     fn matmul_transposed(x: FloatTensor<Self>, t: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// One AdamW update of `[n]` tensors (see [`adamw_update`]): `[3, n]`, the new
-    /// parameter, first and second moments.
+    /// One AdamW update of `[n]` tensors (see [`adamw_update`]): the new parameter, first
+    /// and second moments, each written over its input where no other tensor shares it.
     fn adamw_update(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         m: FloatTensor<Self>,
         v: FloatTensor<Self>,
         step: AdamWStep,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// Rotary position embedding (see [`rope`]).
     fn rope(

@@ -352,6 +352,44 @@ fn adamw_kernel_matches_composed() {
 }
 
 #[test]
+fn adamw_steps_write_their_own_state_and_leave_shared_tensors_alone() {
+    // From the second step on the kernel owns parameter and moments and writes them in place;
+    // the first step's parameter is shared with `start`, which must keep its values.
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let n = 70_001;
+    let r = || Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+    let start = r();
+    let before = values(start.clone());
+    let zeros = || Tensor::<1>::zeros([n], &device);
+    let [mut p, mut m, mut v] = [start.clone(), zeros(), zeros()];
+    let [mut cp, mut cm, mut cv] = [start.clone(), zeros(), zeros()];
+    for t in 1..=3 {
+        let g = r();
+        let step = super::AdamWStep {
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            bias1: 1.0 - 0.9f64.powi(t),
+            bias2: 1.0 - 0.999f64.powi(t),
+            grad_scale: 1.0,
+            first: t == 1,
+        };
+        [p, m, v] = super::adamw_update(p, g.clone(), m, v, step);
+        [cp, cm, cv] = super::composed_adamw_update(cp, g, cm, cv, step);
+    }
+    for (what, a, b) in [("param", p, cp), ("m", m, cm), ("v", v, cv)] {
+        assert_close(&values(a), &values(b), 1e-6, what);
+    }
+    assert_eq!(
+        values(start),
+        before,
+        "the shared starting parameter changed"
+    );
+}
+
+#[test]
 #[should_panic(expected = "3 rows of logits but 2 targets")]
 fn token_nll_names_a_shape_mismatch() {
     let device = DeviceSpec::Cpu.device().expect("cpu");
