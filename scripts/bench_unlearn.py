@@ -12,6 +12,7 @@ checks that transformers loads the checkpoint lume wrote. Prints seconds per ste
 Timings exclude loading and saving.
 """
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -56,6 +57,7 @@ def main():
         lume = Path(os.environ["CARGO_TARGET_DIR"]) / "release" / "lume"
     hf, data, out = work / "hf", work / "data", work / "npo-gd"
     steps = 8
+    shutil.rmtree(out, ignore_errors=True)  # a run folder left from before would be resumed
     proc = subprocess.run([str(lume), "unlearn", "--model", str(hf), "--data", str(data), "--method", "npo-gd",
                            "--set", f"trainer.max_steps={steps}", "--set", "trainer.learning_rate=1e-5",
                            "--set", "max_length=256", "--out", str(out)], capture_output=True, text=True, check=True)

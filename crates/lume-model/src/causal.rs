@@ -31,6 +31,22 @@ pub trait CausalModel {
         keep_hidden_states: bool,
     ) -> ForwardOutput;
 
+    /// The logits of [`forward_tokens`](Self::forward_tokens) at the row-major `positions`
+    /// (`row × seq + position`) only, `[positions, vocab]`: a loss that reads a few positions
+    /// (the answer's) need not run the vocabulary head over the prompt and the padding. The
+    /// default selects them from the full logits; [`Model`] runs its head on those rows alone.
+    fn logits_at(
+        &self,
+        ids: Tensor<2, Int>,
+        attention_mask: Option<&[bool]>,
+        positions: &[usize],
+    ) -> Tensor<2> {
+        let logits = self.forward_tokens(ids, attention_mask, false).logits;
+        let [b, t, v] = logits.dims();
+        let index = position_index(positions, &logits.device());
+        logits.reshape([b * t, v]).select(0, index)
+    }
+
     /// Number of decoder layers.
     fn num_layers(&self) -> usize;
 
@@ -70,6 +86,24 @@ impl CausalModel for Model {
         self.forward(ids, attention_mask, keep_hidden_states)
     }
 
+    fn logits_at(
+        &self,
+        ids: Tensor<2, Int>,
+        attention_mask: Option<&[bool]>,
+        positions: &[usize],
+    ) -> Tensor<2> {
+        let [b, t] = ids.dims();
+        let at: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+        let (x, _) = self.final_hidden(ids, &at, attention_mask, None, false);
+        let h = self.config.hidden_size;
+        let index = position_index(positions, &x.device());
+        let rows = x.reshape([b * t, h]).select(0, index);
+        let n = positions.len();
+        let logits = self.logits(rows.reshape([1, n, h]));
+        let v = logits.dims()[2];
+        logits.reshape([n, v])
+    }
+
     fn num_layers(&self) -> usize {
         self.layers.len()
     }
@@ -85,6 +119,12 @@ impl CausalModel for Model {
     fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, CheckpointError> {
         Ok(Model::load(dir, device)?)
     }
+}
+
+/// `positions` as an index tensor on `device`.
+fn position_index(positions: &[usize], device: &Device) -> Tensor<1, Int> {
+    let index: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+    Tensor::from_data(TensorData::new(index, [positions.len()]), device)
 }
 
 struct SeededInit {

@@ -22,6 +22,11 @@ pub struct TensorBatch {
     pub weights_after_first: Tensor<2>,
     /// Counted targets of each row.
     pub counted: Vec<usize>,
+    /// Row-major `row × seq + position` of every position whose next token counts, on the
+    /// host (the head runs on these alone, see `CausalModel::logits_at`).
+    pub counted_positions: Vec<usize>,
+    /// The token each of `counted_positions` predicts.
+    pub counted_targets: Vec<i64>,
     /// Rows.
     pub batch_size: usize,
     /// Positions.
@@ -41,6 +46,7 @@ impl TensorBatch {
         let mut weights = Vec::with_capacity(b * (t - 1));
         let mut after_first = Vec::with_capacity(b * (t - 1));
         let mut counted = Vec::with_capacity(b);
+        let (mut counted_positions, mut counted_targets) = (Vec::new(), Vec::new());
         for row in 0..b {
             let mut n = 0;
             for col in 1..t {
@@ -49,6 +55,10 @@ impl TensorBatch {
                 targets.push(if counts { label } else { 0 });
                 weights.push(if counts { 1.0f32 } else { 0.0 });
                 after_first.push(if counts && n > 0 { 1.0f32 } else { 0.0 });
+                if counts {
+                    counted_positions.push(row * t + col - 1);
+                    counted_targets.push(label);
+                }
                 n += usize::from(counts);
             }
             if n == 0 {
@@ -67,6 +77,8 @@ impl TensorBatch {
             weights: Tensor::from_data(TensorData::new(weights, shifted), device),
             weights_after_first: Tensor::from_data(TensorData::new(after_first, shifted), device),
             counted,
+            counted_positions,
+            counted_targets,
             batch_size: b,
             seq_len: t,
         })
@@ -86,6 +98,8 @@ impl TensorBatch {
             weights: self.weights.clone().inner(),
             weights_after_first: self.weights_after_first.clone().inner(),
             counted: self.counted.clone(),
+            counted_positions: self.counted_positions.clone(),
+            counted_targets: self.counted_targets.clone(),
             batch_size: self.batch_size,
             seq_len: self.seq_len,
         }

@@ -1,14 +1,12 @@
 //! The [`UnlearningMethod`] trait and the [`StepContext`] a method computes its loss from.
 
-use burn::tensor::Tensor;
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 use lume_model::CausalModel;
 use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
 use crate::batch::TensorBatch;
-use crate::logprob::{
-    answer_log_probs, mean_kl, mean_nll, sequence_log_probs, shifted_log_softmax,
-};
+use crate::logprob::{mean_kl, mean_nll, sequence_log_probs, shifted_log_softmax};
 use crate::lora::LoraConfig;
 use crate::merge::MergeMethod;
 
@@ -46,7 +44,7 @@ impl StepContext<'_> {
     /// does not count, `[batch, seq − 1]`: `target_log_probs(self.log_probs(batch), batch)`
     /// without the vocabulary-sized log-softmax.
     pub fn answer_log_probs(&self, batch: &TensorBatch) -> Tensor<2> {
-        answer_log_probs(logits(self.model, batch), batch)
+        counted_log_probs(self.model, batch)
     }
 
     /// The reference model's log-softmax on `batch`, a constant for autodiff.
@@ -108,8 +106,13 @@ impl StepContext<'_> {
         &self,
         batch: &TensorBatch,
     ) -> Result<Tensor<1>, UnlearnError> {
-        let (logits, plain) = self.reference_logits(batch)?;
-        Ok(sequence_log_probs(answer_log_probs(logits, &plain)))
+        let reference = self
+            .reference
+            .ok_or(UnlearnError::MissingInput("reference model"))?;
+        Ok(sequence_log_probs(counted_log_probs(
+            reference,
+            &batch.inner(),
+        )))
     }
 
     /// `gamma · forget + alpha · retain term`; the retain batch is not even run when
@@ -148,6 +151,28 @@ fn logits(model: &dyn CausalModel, batch: &TensorBatch) -> Tensor<3> {
     model
         .forward_tokens(batch.ids.clone(), Some(&batch.attention_mask), false)
         .logits
+}
+
+/// `answer_log_probs(logits(model, batch), batch)` with the vocabulary head run only at the
+/// positions whose target counts (`CausalModel::logits_at`): a prompt's and the padding's
+/// positions cost the body of the model, not its head (a fifth of SmolLM2's multiply-adds per
+/// token) and not the cross-entropy over the vocabulary.
+fn counted_log_probs(model: &dyn CausalModel, batch: &TensorBatch) -> Tensor<2> {
+    let positions = &batch.counted_positions;
+    let logits = model.logits_at(batch.ids.clone(), Some(&batch.attention_mask), positions);
+    let device = logits.device();
+    let n = positions.len();
+    let targets = TensorData::new(batch.counted_targets.clone(), [n]);
+    let log_probs = lume_model::token_nll(logits, Tensor::from_data(targets, &device)).neg();
+    let (t, t1) = (batch.seq_len, batch.seq_len - 1);
+    let shifted: Vec<i64> = positions
+        .iter()
+        .map(|&p| ((p / t) * t1 + p % t) as i64)
+        .collect();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(shifted, [n]), &device);
+    Tensor::<1>::zeros([batch.batch_size * t1], &device)
+        .select_assign(0, index, log_probs, IndexingUpdateOp::Add)
+        .reshape([batch.batch_size, t1])
 }
 
 fn hidden_after(

@@ -585,3 +585,44 @@ fn seq_gd_unlearns_chunk_by_chunk_with_its_retain_ratio_and_trains_only_the_last
     assert_eq!(changed.len(), per_layer, "changed tensors: {changed:?}");
     assert!(!changed.contains(&0), "the embedding trained");
 }
+
+#[test]
+fn the_head_at_counted_positions_alone_gives_the_full_heads_log_probs_and_gradients() {
+    // Rows of different lengths (padding) with prompts (positions that do not count).
+    let model = model(11);
+    let rows = vec![
+        example(&[3, 4, 5], &[6, 7]),
+        example(&[8], &[9, 10, 11, 12]),
+    ];
+    let batch = batch(&rows, &model);
+    let ctx = StepContext {
+        model: &model,
+        reference: None,
+        forget: &batch,
+        retain: None,
+        refusal: None,
+        step: 0,
+        epoch: 0,
+    };
+    let counted = ctx.answer_log_probs(&batch);
+    let full = lume_unlearn::answer_log_probs(ctx.logits(&batch), &batch);
+    let values = |t: burn::tensor::Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    for (a, b) in values(counted.clone()).iter().zip(values(full.clone())) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+    let (ga, gb) = (counted.sum().backward(), full.sum().backward());
+    let grad = |g: &burn::tensor::Gradients| {
+        model
+            .embed_tokens
+            .weight
+            .val()
+            .grad(g)
+            .expect("embedding gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    for (a, b) in grad(&ga).iter().zip(grad(&gb)) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+}
