@@ -41,10 +41,10 @@ pub trait CausalModel {
         attention_mask: Option<&[bool]>,
         positions: &[usize],
     ) -> Tensor<2> {
-        let logits = self.forward_tokens(ids, attention_mask, false).logits;
-        let [b, t, v] = logits.dims();
-        let index = position_index(positions, &logits.device());
-        logits.reshape([b * t, v]).select(0, index)
+        rows_at(
+            self.forward_tokens(ids, attention_mask, false).logits,
+            positions,
+        )
     }
 
     /// Number of decoder layers.
@@ -95,13 +95,8 @@ impl CausalModel for Model {
         let [b, t] = ids.dims();
         let at: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
         let (x, _) = self.final_hidden(ids, &at, attention_mask, None, false);
-        let h = self.config.hidden_size;
-        let index = position_index(positions, &x.device());
-        let rows = x.reshape([b * t, h]).select(0, index);
-        let n = positions.len();
-        let logits = self.logits(rows.reshape([1, n, h]));
-        let v = logits.dims()[2];
-        logits.reshape([n, v])
+        let rows = rows_at(x, positions).unsqueeze_dim::<3>(0);
+        self.logits(rows).squeeze_dim::<2>(0)
     }
 
     fn num_layers(&self) -> usize {
@@ -121,10 +116,12 @@ impl CausalModel for Model {
     }
 }
 
-/// `positions` as an index tensor on `device`.
-fn position_index(positions: &[usize], device: &Device) -> Tensor<1, Int> {
+/// The rows of `x` `[batch, seq, d]` at the row-major `positions`, `[positions, d]`.
+fn rows_at(x: Tensor<3>, positions: &[usize]) -> Tensor<2> {
+    let [b, t, d] = x.dims();
     let index: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-    Tensor::from_data(TensorData::new(index, [positions.len()]), device)
+    let index = Tensor::from_data(TensorData::new(index, [positions.len()]), &x.device());
+    x.reshape([b * t, d]).select(0, index)
 }
 
 struct SeededInit {
