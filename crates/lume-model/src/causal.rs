@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
-use crate::decoder::{ForwardOutput, Model};
+use crate::decoder::{ForwardOutput, Model, from_start};
 
 /// Why a model could not write or read a checkpoint: any error its own format gives.
 pub type CheckpointError = Box<dyn std::error::Error + Send + Sync>;
@@ -93,8 +93,7 @@ impl CausalModel for Model {
         positions: &[usize],
     ) -> Tensor<2> {
         let [b, t] = ids.dims();
-        let at: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
-        let (x, _) = self.final_hidden(ids, &at, attention_mask, None, false);
+        let (x, _) = self.final_hidden(ids, &from_start(b, t), attention_mask, None, false);
         let rows = rows_at(x, positions).unsqueeze_dim::<3>(0);
         self.logits(rows).squeeze_dim::<2>(0)
     }

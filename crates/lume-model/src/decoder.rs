@@ -477,7 +477,7 @@ impl Model {
         keep_hidden_states: bool,
     ) -> ForwardOutput {
         let [b, t] = ids.dims();
-        let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+        let positions = from_start(b, t);
         self.forward_at(ids, &positions, attention_mask, None, keep_hidden_states)
     }
 
@@ -581,4 +581,9 @@ pub(crate) fn rope_tables(
         Tensor::<3>::from_data(TensorData::new(v, [b, t, d]), device).unsqueeze_dim::<4>(2)
     };
     (make(cos), make(sin))
+}
+
+/// RoPE positions of `b` rows of `t` new tokens each starting at 0, row-major `[b, t]`.
+pub(crate) fn from_start(b: usize, t: usize) -> Vec<usize> {
+    (0..b).flat_map(|_| 0..t).collect()
 }

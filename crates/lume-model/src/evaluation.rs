@@ -307,7 +307,7 @@ impl Engine {
             ids.extend(std::iter::repeat_n(pad, t - item.ids.len()));
             real.extend((0..t).map(|j| j < item.ids.len()));
         }
-        let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+        let positions = crate::decoder::from_start(b, t);
         let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &self.device);
         (input, positions, real)
     }

@@ -57,9 +57,7 @@ impl StepContext<'_> {
         &self,
         batch: &TensorBatch,
     ) -> Result<(Tensor<3>, TensorBatch), UnlearnError> {
-        let reference = self
-            .reference
-            .ok_or(UnlearnError::MissingInput("reference model"))?;
+        let reference = self.reference_model()?;
         let plain = batch.inner();
         Ok((logits(reference, &plain), plain))
     }
@@ -79,10 +77,14 @@ impl StepContext<'_> {
         batch: &TensorBatch,
         layer: usize,
     ) -> Result<Tensor<3>, UnlearnError> {
-        let reference = self
-            .reference
-            .ok_or(UnlearnError::MissingInput("reference model"))?;
+        let reference = self.reference_model()?;
         hidden_after(reference, &batch.inner(), layer)
+    }
+
+    /// The frozen reference model, or an error naming the method's need.
+    fn reference_model(&self) -> Result<&dyn CausalModel, UnlearnError> {
+        self.reference
+            .ok_or(UnlearnError::MissingInput("reference model"))
     }
 
     /// The retain batch, or an error naming the method's need.
@@ -106,9 +108,7 @@ impl StepContext<'_> {
         &self,
         batch: &TensorBatch,
     ) -> Result<Tensor<1>, UnlearnError> {
-        let reference = self
-            .reference
-            .ok_or(UnlearnError::MissingInput("reference model"))?;
+        let reference = self.reference_model()?;
         Ok(sequence_log_probs(counted_log_probs(
             reference,
             &batch.inner(),
