@@ -52,6 +52,32 @@ pub enum BenchError {
     /// Scoring failed.
     #[error(transparent)]
     Score(#[from] lume_metrics::ScoreError),
+    /// Another process writes this output now.
+    #[error("{}: in use by {}; wait for it to finish or write elsewhere", path.display(), match pid { Some(pid) => format!("process {pid}"), None => "another process".to_owned() })]
+    Busy {
+        /// The output folder.
+        path: PathBuf,
+        /// The process holding it, when it said.
+        pid: Option<u32>,
+    },
+    /// An output folder holds work made from other inputs, which lume will not mix with this
+    /// run's.
+    #[error("{}: {message}", path.display())]
+    Stale {
+        /// The folder.
+        path: PathBuf,
+        /// What differs, and how to proceed.
+        message: String,
+    },
+    /// Evaluation outputs that cannot be scored as they are (foreign or missing shards,
+    /// repeated ids, non-finite values).
+    #[error("{}: {message}", path.display())]
+    Outputs {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A failure inside a named step.
     #[error("{context}: {inner}")]
     In {

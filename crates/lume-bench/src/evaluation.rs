@@ -7,13 +7,16 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use lume_data::{Benchmark, MiaSet, TokenStats};
 use lume_metrics::{
-    Bootstrap, BootstrapConfig, InferenceOptions, InferenceOutputs, LanguageModel, ScoreReport,
-    evaluate_mmlu, read_mmlu, run_inference, score_dir,
+    Bootstrap, BootstrapConfig, InferenceOptions, InferenceOutputs, Irregularities, LanguageModel,
+    ScoreReport, evaluate_mmlu, read_mmlu, read_mmlu_average, run_inference,
 };
-use lume_model::{BulkProgress, Engine, EngineError, RoundToNearest, WeightDtype};
+use lume_model::{BulkProgress, Engine, EngineError, Numerics, RoundToNearest, WeightDtype};
 
 use crate::error::{BenchError, Context, write_json};
 use crate::observer::Observer;
+use crate::outputs::{self, Strictness, read_checked};
+use crate::provenance::{DigestCache, data_digest};
+use crate::stage::fingerprint;
 
 /// An [`Engine`] as the protocol's [`LanguageModel`]: batched generation and scoring, MIA
 /// documents in batches, MMLU logits.
@@ -89,6 +92,21 @@ pub struct EvalSettings {
     pub weights_dtype: WeightDtype,
     /// The blocks' projections rounded to integers before inference (see [`RoundToNearest`]).
     pub quantization: Option<RoundToNearest>,
+    /// Remove another evaluation's outputs found in the output folder instead of refusing.
+    pub replace: bool,
+}
+
+impl EvalSettings {
+    /// What of these settings moves results (everything but `replace`).
+    fn key(&self) -> String {
+        format!(
+            "{:?} shots={} weights={} quantization={:?}",
+            self.inference,
+            self.mmlu_shots,
+            self.weights_dtype,
+            self.quantization.map(|q| q.to_string())
+        )
+    }
 }
 
 /// What is evaluated: the benchmark's records, and optionally MIA documents and MMLU.
@@ -192,7 +210,13 @@ pub fn evaluate_checkpoint(
         observer,
     )?;
     let json = out.join("evaluation_results.json");
-    let (report, _) = score_outputs(out, shard.mmlu_metrics.as_deref(), &json, None)?;
+    let (report, _, _) = score_outputs(
+        out,
+        shard.mmlu_metrics.as_deref(),
+        &json,
+        None,
+        Strictness::Strict,
+    )?;
     Ok(Evaluation {
         report,
         outputs: shard.outputs,
@@ -211,6 +235,13 @@ pub fn evaluate_shard(
     out: &Path,
     observer: &mut dyn Observer,
 ) -> Result<ShardOutputs, BenchError> {
+    if inputs.bench.records.is_empty() {
+        return Err(BenchError::Config(
+            "the data set has no record: nothing to evaluate".into(),
+        ));
+    }
+    let made = made(model_dir, inputs, settings, shard, out)?;
+    let _lock = outputs::prepare(out, &made, shard.index, settings.replace)?;
     let records = shard.pick(&inputs.bench.records);
     let mia = inputs.mia.map(|m| MiaSet {
         members: shard.pick(&m.members),
@@ -245,9 +276,16 @@ pub fn evaluate_shard(
         |done, _| observer.inference(done, units),
     )?;
     observer.inference_done(&engine.totals);
-    outputs
+    let written = outputs
         .write(out, shard.index)
         .map_err(BenchError::io(out))?;
+    let rows = [
+        outputs.forget.len(),
+        outputs.retain.len(),
+        outputs.members.len(),
+        outputs.nonmembers.len(),
+    ];
+    let written: Vec<(PathBuf, usize)> = written.into_iter().zip(rows).collect();
     let mut mmlu_file = None;
     if let (Some(dir), 0) = (inputs.mmlu, shard.index) {
         let subjects = read_mmlu(dir)?;
@@ -262,6 +300,7 @@ pub fn evaluate_shard(
         write_json(&path, &value)?;
         mmlu_file = Some(path);
     }
+    outputs::finish(out, &made, shard.index, &written)?;
     Ok(ShardOutputs {
         outputs,
         totals: engine.totals,
@@ -269,17 +308,46 @@ pub fn evaluate_shard(
     })
 }
 
+/// What made the evaluation of `model_dir` on `inputs` with `settings` in `shard.count`
+/// shards (the model's digest cached in `out/.lume`).
+fn made(
+    model_dir: &Path,
+    inputs: EvalInputs<'_>,
+    settings: EvalSettings,
+    shard: Shard,
+    out: &Path,
+) -> Result<outputs::Made, BenchError> {
+    let mut digests = DigestCache::open(&out.join(".lume"));
+    let model = digests.checkpoint(model_dir)?;
+    let mmlu = inputs.mmlu.map(|dir| digests.tree(dir)).transpose()?;
+    digests.save()?;
+    Ok(outputs::Made {
+        model,
+        data: fingerprint(&(data_digest(inputs.bench, inputs.mia), mmlu)),
+        settings: settings.key(),
+        numerics: Numerics::current(),
+        shards: shard.count,
+    })
+}
+
 /// Scores the inference outputs in `dir` (the reference evaluator's layout) with the MMLU
 /// result in `mmlu_metrics`, and writes the reference's JSON to `json`; with `bootstrap`, the
 /// 95 % intervals of every score too, under our own key `lume.bootstrap` (the reference keys
 /// stay as they are).
+///
+/// A folder lume wrote is checked against its manifests first (see [`read_checked`]); one in
+/// the reference's own layout is scored as the reference scores it, and what the reference
+/// does silently there is returned to warn about ([`Strictness::Strict`] refuses it instead).
 pub fn score_outputs(
     dir: &Path,
     mmlu_metrics: Option<&Path>,
     json: &Path,
     bootstrap: Option<BootstrapConfig>,
-) -> Result<(ScoreReport, Option<Bootstrap>), BenchError> {
-    let report = score_dir(dir, mmlu_metrics)?;
+    strictness: Strictness,
+) -> Result<(ScoreReport, Option<Bootstrap>, Irregularities), BenchError> {
+    let (outputs, irregular) = read_checked(dir, strictness)?;
+    let mmlu_average = mmlu_metrics.map(read_mmlu_average).transpose()?;
+    let report = outputs.score(dir, mmlu_average)?;
     let mut value = report.to_json();
     let intervals = bootstrap.map(|config| report.bootstrap(config));
     if let (Some(intervals), Some(lume)) = (&intervals, value.get_mut("lume")) {
@@ -288,5 +356,5 @@ pub fn score_outputs(
         lume["bootstrap"] = table;
     }
     write_json(json, &value)?;
-    Ok((report, intervals))
+    Ok((report, intervals, irregular))
 }

@@ -36,9 +36,11 @@ mod error;
 mod evaluation;
 mod leaderboard;
 mod observer;
+mod outputs;
 mod pipeline;
 mod plots;
 mod probes;
+mod provenance;
 mod report;
 mod stage;
 mod training;
@@ -59,12 +61,14 @@ pub use leaderboard::{
     memorization_intervals,
 };
 pub use observer::{Observer, Work};
+pub use outputs::{Strictness, read_checked};
 pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
 pub use plots::{Plot, render_plots, write_plots};
 pub use probes::{
     Point, Probe, ProbeConfig, ProbeResults, Quantized, RelearnConfig, Relearning, WeightFormat,
     fold, forget_order, ids_of, prefix, relearning_split, split_score, subset, with_retain,
 };
+pub use provenance::{OutputLock, checkpoint_digest, regular_file};
 pub use report::{Generation, ReportRow, RunFolder, render_report, write_report};
 pub use stage::{Stage, fingerprint};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};

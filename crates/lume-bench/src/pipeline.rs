@@ -19,6 +19,7 @@ use crate::evaluation::{EvalInputs, EvalSettings, evaluate_checkpoint};
 use crate::leaderboard::{Checks, EvalSummary, Leaderboard, ModelRole};
 use crate::observer::{Observer, Work};
 use crate::plots::write_plots;
+use crate::provenance::{DigestCache, LOCK_FILE, OutputLock};
 use crate::report::write_report;
 use crate::stage::{Stage, fingerprint};
 use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
@@ -70,13 +71,14 @@ pub fn run_bench(
     let planned = plan(config, registry)?;
     let started = Instant::now();
     let out = &inputs.out;
+    let _lock = OutputLock::acquire(out, LOCK_FILE)?;
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(BenchError::io(&models))?;
     write_config(config, out)?;
 
     let data = prepare_data(config, inputs)?;
     let device = config.device.parse::<DeviceSpec>()?.device()?;
-    let mut run = Run::new(config, &data, device, out, observer);
+    let mut run = Run::new(config, &data, device, out, observer)?;
     let mut targets = Vec::new();
     for t in 0..config.target_seeds {
         let target = run.fine_tuned(ModelRole::Target, false, t)?;
@@ -207,6 +209,8 @@ struct Run<'a> {
     eval_hash: String,
     init_hash: String,
     base_dir: PathBuf,
+    /// Content digests of the given checkpoints and files, cached under `OUT/.lume`.
+    digests: DigestCache,
     /// Folders of the training stages finished in this run, by the hash of their inputs (a
     /// probe that asks for the same run again gets that folder).
     made: HashMap<String, PathBuf>,
@@ -219,7 +223,17 @@ impl<'a> Run<'a> {
         device: Device,
         out: &'a Path,
         observer: &'a mut dyn Observer,
-    ) -> Self {
+    ) -> Result<Self, BenchError> {
+        let mut digests = DigestCache::open(&out.join(".lume"));
+        let base = match &config.checkpoints.base {
+            Some(dir) => Some(digests.checkpoint(dir)?),
+            None => None,
+        };
+        let mmlu = match &data.mmlu {
+            Some(dir) if dir.is_dir() => Some(digests.tree(dir)?),
+            _ => None,
+        };
+        digests.save()?;
         let settings = EvalSettings {
             inference: InferenceOptions {
                 max_new_tokens: config.eval.max_new_tokens,
@@ -228,29 +242,27 @@ impl<'a> Run<'a> {
             mmlu_shots: config.eval.mmlu_shots,
             weights_dtype: WeightDtype::F32,
             quantization: None,
+            // A stage redone because its inputs changed replaces what it wrote before.
+            replace: true,
         };
-        let init_hash = fingerprint(&(
-            &data.hash,
-            &config.model,
-            config.max_length,
-            &config.checkpoints.base,
-        ));
+        let init_hash = fingerprint(&(&data.hash, &config.model, config.max_length, base));
         let base_dir = match &config.checkpoints.base {
             Some(dir) => dir.clone(),
             None => out.join("models").join("init"),
         };
-        Run {
+        Ok(Run {
             config,
             data,
             device,
             out,
             observer,
             settings,
-            eval_hash: fingerprint(&(&data.hash, &config.eval, &data.mmlu)),
+            eval_hash: fingerprint(&(&data.hash, &config.eval, mmlu)),
             init_hash,
             base_dir,
+            digests,
             made: HashMap::new(),
-        }
+        })
     }
 
     /// Every planned run from its target (seed s from target s mod N) and its evaluation;
@@ -290,8 +302,9 @@ impl<'a> Run<'a> {
         Ok((seeded, probed))
     }
 
-    /// The evaluation of the model in `dir` (made from inputs hashing to `model_hash`),
-    /// reused when a finished one from the same inputs is there.
+    /// The evaluation of the model in `dir` (made from inputs hashing to `model_hash`) into
+    /// `OUT/models/<role>` (never into a checkpoint folder the user gave), reused when a
+    /// finished one from the same inputs is there.
     fn evaluate(
         &mut self,
         role: ModelRole,
@@ -305,7 +318,8 @@ impl<'a> Run<'a> {
             mia: data.mia.as_ref(),
             mmlu: data.mmlu.as_deref(),
         };
-        self.evaluate_in(role, dir, dir, hash, inputs, self.settings)
+        let out = self.out.join("models").join(role.name());
+        self.evaluate_in(role, dir, &out, hash, inputs, self.settings)
     }
 
     /// The evaluation of the model in `model_dir` on `inputs` with `settings` into `out`
@@ -452,7 +466,10 @@ impl<'a> Run<'a> {
             &config.checkpoints.target
         };
         if let Some(dir) = given {
-            return Ok((dir.clone(), fingerprint(&(dir, &self.data.hash))));
+            // By content, not path: new weights copied over the old ones are another model.
+            let digest = self.digests.checkpoint(dir)?;
+            self.digests.save()?;
+            return Ok((dir.clone(), fingerprint(&(digest, &self.data.hash))));
         }
         let mut trainer = if gold { &config.gold } else { &config.target }.clone();
         trainer.seed = trainer.seed.wrapping_add(t as u64);

@@ -7,12 +7,9 @@ mod page;
 
 use std::path::{Path, PathBuf};
 
-use lume_metrics::score_dir;
-
-use crate::config::BenchConfig;
 use crate::error::BenchError;
 use crate::leaderboard::{Checks, EvalSummary, Leaderboard};
-use crate::plots::{PLOTS, Plot, render_plots};
+use crate::plots::{Plot, render_plots};
 
 pub use drill::{Generation, ReportRow};
 
@@ -59,34 +56,17 @@ impl RunFolder {
         let board = Leaderboard::read(dir)?;
         let config_path = dir.join("bench_config.toml");
         let config = std::fs::read_to_string(&config_path).ok();
-        // A given checkpoint was evaluated in its own folder, not under `models/`.
-        let checkpoints = config
-            .as_deref()
-            .and_then(|text| toml::from_str::<BenchConfig>(text).ok())
-            .map(|c| c.checkpoints);
-        let given = |model: &str| {
-            let checkpoints = checkpoints.as_ref()?;
-            match model {
-                "target" => checkpoints.target.clone(),
-                "gold" => checkpoints.gold.clone(),
-                _ => None,
-            }
-        };
+        // Every model's outputs are under `models/` (a given checkpoint's too).
         let found: Vec<(String, PathBuf)> = board
             .rows
             .iter()
-            .filter_map(|r| {
-                let model = &r.summary.model;
-                let under_models = dir.join("models").join(model);
-                let outputs = if drill::has_outputs(&under_models) {
-                    under_models
-                } else {
-                    given(model)?
-                };
-                Some((model.clone(), outputs))
-            })
+            .map(|r| &r.summary.model)
+            .map(|model| (model.clone(), dir.join("models").join(model)))
+            .filter(|(_, outputs)| drill::has_outputs(outputs))
             .collect();
-        let plots = read_plots(&dir.join("plots"), &board)?;
+        // Drawn again from the leaderboard, never read from disk: the page embeds only what
+        // lume renders itself, so a tampered `plots/*.svg` cannot put script in it.
+        let plots = render_plots(&board);
         let (models, rows) = drill::gather(&found)?;
         Ok(RunFolder {
             name,
@@ -100,7 +80,7 @@ impl RunFolder {
 
     fn read_eval(dir: &Path, name: String) -> Result<Self, BenchError> {
         let mmlu = dir.join("mmlu_metrics.json");
-        let report = score_dir(dir, mmlu.is_file().then_some(mmlu.as_path()))?;
+        let report = crate::outputs::score_checked(dir, mmlu.is_file().then_some(mmlu.as_path()))?;
         // No gold model here, so no forget quality: the NLLs are not needed.
         let summary = EvalSummary::scored(&name, &report, Vec::new());
         let mut board = Leaderboard::new(false, false, Checks(Vec::new()));
@@ -118,28 +98,6 @@ impl RunFolder {
             rows,
         })
     }
-}
-
-/// The plots `lume bench` left in `plots/` (drawn from the full board, loss curves and
-/// intervals included), in the report's order; drawn again from `board` when there are none.
-fn read_plots(dir: &Path, board: &Leaderboard) -> Result<Vec<Plot>, BenchError> {
-    if !dir.is_dir() {
-        return Ok(render_plots(board));
-    }
-    let mut plots = Vec::new();
-    for (file, caption) in PLOTS {
-        let path = dir.join(file);
-        if !path.is_file() {
-            continue;
-        }
-        let svg = std::fs::read_to_string(&path).map_err(BenchError::io(&path))?;
-        plots.push(Plot {
-            file: file.to_string(),
-            svg,
-            caption,
-        });
-    }
-    Ok(plots)
 }
 
 /// The report page of the run in `dir` (see [`RunFolder::read`]).

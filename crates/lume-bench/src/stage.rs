@@ -1,6 +1,8 @@
 //! Stages cached on disk: a marker file holds the hash of what a stage was made from and
 //! whether it finished, so a rerun reuses finished work, resumes unfinished work made from the
-//! same inputs, and redoes anything whose inputs changed.
+//! same inputs, and redoes anything whose inputs changed. Every key also holds lume's version,
+//! its numerics version and the CPU's kernel path ([`lume_model::Numerics`]): an upgrade that
+//! moves results, or another machine, redoes the work.
 
 use std::path::{Path, PathBuf};
 
@@ -28,12 +30,12 @@ pub struct Stage {
 
 impl Stage {
     /// The stage whose output is `dir`, its state in `dir/<marker>`, made from inputs hashing
-    /// to `hash`.
+    /// to `hash` with this build's numerics.
     pub fn new(dir: &Path, marker: &str, hash: String) -> Self {
         Stage {
             dir: dir.to_path_buf(),
             marker: dir.join(marker),
-            hash,
+            hash: fingerprint(&(hash, lume_model::Numerics::current())),
         }
     }
 

@@ -11,6 +11,10 @@ use lume_unlearn::{FineTune, StepRecord, UnlearnData, UnlearningMethod, refusal_
 use crate::config::{FreshModel, RunConfig};
 use crate::error::{BenchError, Context, write_json};
 use crate::observer::Observer;
+use crate::provenance::{LOCK_FILE, OutputLock, checkpoint_digest};
+use crate::stage::fingerprint;
+use lume_model::Numerics;
+use serde::{Deserialize, Serialize};
 
 /// Tokenized forget and retain examples of a benchmark, and a refusal for every forget prompt
 /// (IdkDPO's preferred answers). Examples whose prompt fills `max_length` are left out, with a
@@ -122,9 +126,131 @@ pub type DataFn<'a> = dyn FnOnce(
     ) -> Result<UnlearnData, BenchError>
     + 'a;
 
+/// What a training run is made from. A run resumes from the checkpoints in `OUT/run` only
+/// when they were made from the same key, and `OUT/lume_config.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RunKey {
+    base_model: String,
+    data: String,
+    method: String,
+    hyperparameters: serde_json::Value,
+    run: serde_json::Value,
+    numerics: Numerics,
+}
+
+impl RunKey {
+    fn new(
+        model_dir: &Path,
+        data: &UnlearnData,
+        method: &dyn UnlearningMethod,
+        config: &RunConfig,
+        out: &Path,
+    ) -> Result<Self, BenchError> {
+        let examples = |set: &[TrainingExample]| {
+            set.iter()
+                .map(|e| (e.input_ids.clone(), e.labels.clone()))
+                .collect::<Vec<_>>()
+        };
+        Ok(RunKey {
+            base_model: checkpoint_digest(model_dir, &out.join(".lume"))?,
+            data: fingerprint(&(
+                examples(&data.forget),
+                examples(&data.retain),
+                examples(&data.refusals),
+                data.pad_id,
+            )),
+            method: method.name().to_owned(),
+            hyperparameters: method.hyperparameters(),
+            run: json_value(config, "the run configuration")?,
+            numerics: Numerics::current(),
+        })
+    }
+
+    /// The first part of the key that differs from `other`, in words.
+    fn difference(&self, other: &RunKey) -> String {
+        if self.method != other.method {
+            format!("method `{}`, not `{}`", other.method, self.method)
+        } else if self.base_model != other.base_model {
+            "another starting checkpoint (its files' content differs)".into()
+        } else if self.data != other.data {
+            "other training data".into()
+        } else if self.hyperparameters != other.hyperparameters {
+            format!(
+                "other hyperparameters ({}, not {})",
+                other.hyperparameters, self.hyperparameters
+            )
+        } else if self.run != other.run {
+            "another run configuration ([trainer], max_length or device)".into()
+        } else {
+            format!(
+                "another lume build or CPU ({:?}, not {:?})",
+                other.numerics, self.numerics
+            )
+        }
+    }
+}
+
+/// `value` as JSON; a failure (a map with non-string keys) names what it was.
+fn json_value<T: Serialize>(value: &T, what: &str) -> Result<serde_json::Value, BenchError> {
+    serde_json::to_value(value).map_err(|e| BenchError::Config(format!("{what}: {e}")))
+}
+
+const KEY_FILE: &str = "run_key.json";
+
+/// Refuses an output folder that holds a run (checkpoints in `out/run`, or a finished model)
+/// made from other inputs than `key`.
+fn check_resumable(out: &Path, key: &RunKey) -> Result<(), BenchError> {
+    let stale = |what: &str, differs: String| BenchError::Stale {
+        path: out.to_path_buf(),
+        message: format!(
+            "holds {what} made from other inputs ({differs}); write to another folder, \
+             or pass --fresh to discard it"
+        ),
+    };
+    let read_key = |path: &Path, pointer: &str| -> Option<RunKey> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        serde_json::from_value(value.pointer(pointer)?.clone()).ok()
+    };
+    let run = out.join("run");
+    let has_checkpoints = std::fs::read_dir(&run)
+        .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != KEY_FILE)));
+    if has_checkpoints {
+        match read_key(&run.join(KEY_FILE), "") {
+            Some(found) if found == *key => {}
+            Some(found) => return Err(stale("checkpoints of a run", key.difference(&found))),
+            None => {
+                return Err(stale(
+                    "checkpoints of a run",
+                    "they do not say what made them".into(),
+                ));
+            }
+        }
+    }
+    let config = out.join("lume_config.json");
+    if config.is_file() {
+        match read_key(&config, "/run_key") {
+            Some(found) if found == *key => {}
+            Some(found) => return Err(stale("a finished run", key.difference(&found))),
+            None => {
+                return Err(stale(
+                    "a finished run",
+                    "its lume_config.json does not say what made it".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `method` from `model_dir` over the data `data` makes into `out` (the trained
 /// checkpoint, its tokenizer, `lume_config.json` and `train_history.json`), resuming from
-/// `out/run` when an earlier attempt left checkpoints there.
+/// `out/run` when an earlier attempt from the same inputs left checkpoints there.
+///
+/// Refuses ([`BenchError::Stale`]) a folder that holds checkpoints or a finished model made
+/// from anything else (another method, starting checkpoint, data, configuration or lume
+/// build), and one that another process writes ([`BenchError::Busy`]). `lume_config.json` is
+/// written last, so a folder without it holds no finished run.
 pub fn run_method(
     model_dir: &Path,
     data: Box<DataFn<'_>>,
@@ -138,26 +264,16 @@ pub fn run_method(
     let model =
         Model::load(model_dir, &device).context(|| format!("loading {}", model_dir.display()))?;
     let tokenizer = TextTokenizer::from_dir(model_dir)?;
+    tokenizer.check_fits(model.config.vocab_size, model_dir)?;
     let data = data(&tokenizer, config, &model.config, observer)?;
-    std::fs::create_dir_all(out).map_err(BenchError::io(out))?;
-    write_json(
-        &out.join("lume_config.json"),
-        &serde_json::json!({
-            "base_model": model_dir,
-            "method": method.name(),
-            "hyperparameters": method.hyperparameters(),
-            "run": config,
-        }),
-    )?;
+    let _lock = OutputLock::acquire(out, LOCK_FILE)?;
+    let key = RunKey::new(model_dir, &data, method, config, out)?;
+    check_resumable(out, &key)?;
+    let run = out.join("run");
+    std::fs::create_dir_all(&run).map_err(BenchError::io(&run))?;
+    write_json(&run.join(KEY_FILE), &json_value(&key, KEY_FILE)?)?;
     let started = Instant::now();
-    let outcome = train(
-        model,
-        method,
-        &data,
-        &config.trainer,
-        Some(&out.join("run")),
-        observer,
-    )?;
+    let outcome = train(model, method, &data, &config.trainer, Some(&run), observer)?;
     outcome
         .model
         .save(out)
@@ -175,6 +291,16 @@ pub fn run_method(
             "wall_seconds": started.elapsed().as_secs_f64(),
             "resumed_at": outcome.resumed_at,
             "steps": outcome.history,
+        }),
+    )?;
+    write_json(
+        &out.join("lume_config.json"),
+        &serde_json::json!({
+            "base_model": model_dir,
+            "method": method.name(),
+            "hyperparameters": method.hyperparameters(),
+            "run": config,
+            "run_key": key,
         }),
     )?;
     Ok(outcome.history)

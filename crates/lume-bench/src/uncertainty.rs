@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lume_metrics::{BootstrapConfig, Comparison, Resamples, ScoreReport, compare, score_dir};
+use lume_metrics::{BootstrapConfig, Comparison, Resamples, ScoreReport, compare};
 
 use crate::error::{BenchError, Context, write_json};
 
@@ -42,7 +42,8 @@ pub fn compare_outputs(
     json: Option<&Path>,
 ) -> Result<Comparison, BenchError> {
     let score = |s: EvalDir<'_>| {
-        score_dir(s.dir, s.mmlu_metrics).context(|| format!("scoring {}", s.dir.display()))
+        crate::outputs::score_checked(s.dir, s.mmlu_metrics)
+            .context(|| format!("scoring {}", s.dir.display()))
     };
     let (ra, rb) = (score(a)?, score(b)?);
     let comparison = compare(&ra.sample(), &rb.sample(), config).map_err(|e| {

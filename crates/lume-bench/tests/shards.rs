@@ -53,6 +53,7 @@ fn shards_scored_together_equal_the_whole_evaluation() {
         mmlu_shots: 1,
         weights_dtype: WeightDtype::F32,
         quantization: None,
+        replace: false,
     };
     let device = || DeviceSpec::Cpu.device().unwrap();
     let whole_dir = root.path().join("whole");
@@ -70,7 +71,14 @@ fn shards_scored_together_equal_the_whole_evaluation() {
             );
         }
         let json = dir.join("evaluation_results.json");
-        score_outputs(&dir, Some(&dir.join("mmlu_metrics.json")), &json, None).unwrap();
+        score_outputs(
+            &dir,
+            Some(&dir.join("mmlu_metrics.json")),
+            &json,
+            None,
+            lume_bench::Strictness::Strict,
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(&json).unwrap(),
             whole,

@@ -364,6 +364,41 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
     assert!(again.contains("ga/relearn-forget: reused"), "{again}");
     assert!(again.contains("ga/int4-g128: evaluation reused"), "{again}");
 
+    // A given target is known by its content and never written into: new weights copied
+    // over the old ones (same size, same path) are another target, so gd runs again.
+    let given = dir.path().join("given-target");
+    copy_dir(&out.join("models/target"), &given);
+    let names = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names(&given);
+    let target_set = format!("checkpoints.target={}", given.display());
+    let mut with_given = args.to_vec();
+    with_given.extend(["--methods", "gd", "--set", &target_set]);
+    let sixth = stdout_of(&lume(&with_given));
+    assert!(sixth.contains("gd: unlearning"), "{sixth}");
+    assert_eq!(
+        names(&given),
+        before,
+        "nothing written into the given checkpoint"
+    );
+    assert!(stdout_of(&lume(&with_given)).contains("gd: reused"));
+    std::fs::copy(
+        out.join("models/gold/model.safetensors"),
+        given.join("model.safetensors"),
+    )
+    .unwrap();
+    // (gold's weights do not pass the target's memorization checks: not enforced here)
+    with_given.extend(["--set", "checks.enforce=false"]);
+    let seventh = stdout_of(&lume(&with_given));
+    assert!(seventh.contains("gd: unlearning"), "{seventh}");
+    assert!(seventh.contains("target: evaluating"), "{seventh}");
+
     // A real MMLU folder given: the report does not call it the stand-in.
     let mut with_mmlu = args.to_vec();
     let mmlu = out.join("data").join("mmlu");

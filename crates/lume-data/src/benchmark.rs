@@ -60,7 +60,8 @@ pub fn record_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && (split_of_file(p).is_some() || is_parquet(p)))
+        // Not `is_file`: a FIFO or device under a data name is refused when read, not skipped.
+        .filter(|p| !p.is_dir() && (split_of_file(p).is_some() || is_parquet(p)))
         .filter(|p| is_parquet(p) || has_extension(p, "jsonl"))
         .collect();
     files.sort();
@@ -187,7 +188,8 @@ impl MiaSet {
 pub fn mia_files(dir: &Path) -> Result<(PathBuf, PathBuf), DataError> {
     for base in [dir.to_path_buf(), dir.join("mia")] {
         let (m, n) = (base.join("member.jsonl"), base.join("nonmember.jsonl"));
-        if m.is_file() && n.is_file() {
+        // `exists`, not `is_file`: a FIFO there is refused when read, not passed over.
+        if m.exists() && n.exists() {
             return Ok((m, n));
         }
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::fields::{Located, RawField, record_from_fields, text_or_problem};
+use crate::files::{MAX_TEXT_FILE, read_regular};
 use crate::problem::{DataError, Position, Problem, ProblemKind};
 use crate::record::{MiaDocument, Record, RecordLine, Split};
 use crate::scan::Scan;
@@ -30,7 +31,7 @@ fn raw_field(obj: &serde_json::Map<String, Value>, name: &str) -> RawField {
 }
 
 fn read_text(path: &Path) -> Result<String, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = read_regular(path, MAX_TEXT_FILE).map_err(|e| DataError::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| {
         DataError::Invalid(vec![Problem::new(
             path,
@@ -40,6 +41,10 @@ fn read_text(path: &Path) -> Result<String, DataError> {
         )])
     })
 }
+
+/// The longest JSONL line lume reads (1 MiB; LUME's longest passage is a few KB): a longer
+/// one would cost tens of times its size in the tokenizer.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Calls `each` with every non-blank line's 1-based number and its JSON object;
 /// lines that are not JSON objects become problems.
@@ -52,6 +57,18 @@ fn for_each_object(
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         if line.trim().is_empty() {
+            continue;
+        }
+        if line.len() > MAX_LINE_BYTES {
+            problems.push(Problem::new(
+                path,
+                Position::Line(line_no),
+                None,
+                ProblemKind::Unreadable(format!(
+                    "a line of {} bytes: lume reads lines of at most {MAX_LINE_BYTES}",
+                    line.len()
+                )),
+            ));
             continue;
         }
         match serde_json::from_str::<Value>(line) {

@@ -21,6 +21,7 @@
 
 mod benchmark;
 mod fields;
+mod files;
 mod jsonl;
 mod parquet;
 mod problem;
@@ -38,7 +39,8 @@ pub use benchmark::{
     Benchmark, MiaSet, check_records, mia_files, record_files, scan_records, split_of_file,
 };
 pub use fields::Located;
-pub use jsonl::{read_mia, scan_jsonl, scan_mia, write_jsonl, write_mia};
+pub use files::{MAX_TEXT_FILE, open_regular, read_regular, read_regular_string};
+pub use jsonl::{MAX_LINE_BYTES, read_mia, scan_jsonl, scan_mia, write_jsonl, write_mia};
 pub use parquet::scan_parquet;
 pub use problem::{DataError, Position, Problem, ProblemKind};
 pub use record::{IdError, Kind, MiaDocument, Record, RecordId, Split, Task};

@@ -1,6 +1,5 @@
 //! The Hugging Face parquet files of the benchmark (`id, input, output, task, split` columns).
 
-use std::fs::File;
 use std::path::Path;
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -27,7 +26,7 @@ fn field_type(f: &Field) -> &'static str {
 
 /// Reads a parquet file row by row; row numbers are 0-based, as `datasets` and pandas show them.
 pub fn scan_parquet(path: &Path) -> Result<Scan<Record>, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = crate::open_regular(path).map_err(|e| DataError::io(path, e))?;
     let unreadable = |e: parquet::errors::ParquetError| {
         DataError::Invalid(vec![Problem::new(
             path,

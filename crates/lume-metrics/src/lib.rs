@@ -61,6 +61,7 @@ pub use mmlu::{
 pub use porter::porter_stem;
 pub use rouge::{RougeScore, RougeScorer, rouge_words};
 pub use score::{
-    InferenceRow, ScoreError, ScoreReport, read_inference_csv, read_mia_csv, score_dir, shards,
+    InferenceRow, Irregularities, Outputs, ScoreError, ScoreReport, read_inference_csv,
+    read_mia_csv, read_mmlu_average, read_outputs, score_dir, shards,
 };
 pub use seeds::{Seeded, Standing, TIE_LEVEL, rank};

@@ -59,13 +59,13 @@ pub enum MmluError {
 const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
 
 fn read_questions(path: &Path) -> Result<Vec<Question>, MmluError> {
+    let file = lume_data::open_regular(path).map_err(|source| MmluError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
-        .from_path(path)
-        .map_err(|e| MmluError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
+        .from_reader(file);
     let mut out = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| MmluError::Row {

@@ -190,8 +190,12 @@ impl RougeScorer {
                 spans.push(span);
             });
         }
-        // The textbook table: answers are a few hundred words, and the walk back needs it.
+        // The textbook table: answers are a few hundred words, and the walk back needs it. A
+        // pair too long for it (over 16 MB of table) is left unmarked rather than allocated.
         let width = p.len() + 1;
+        if (t.len() + 1).saturating_mul(width) > MAX_RECALL_TABLE {
+            return Vec::new();
+        }
         let mut table = vec![0u32; (t.len() + 1) * width];
         for i in 1..=t.len() {
             for j in 1..=p.len() {
@@ -219,6 +223,9 @@ impl RougeScorer {
         kept
     }
 }
+
+/// Cells of the table [`RougeScorer::recalled_words`] fills at most (4 bytes each).
+const MAX_RECALL_TABLE: usize = 1 << 22;
 
 /// Length of the longest common subsequence, bit-parallel (Allison–Dix, Hyyrö): one pass over
 /// the longer sequence, 64 cells of the DP table per machine word.

@@ -116,19 +116,11 @@ impl CsvTable {
             column: String::new(),
             message: e.to_string(),
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_path(path)
-            .map_err(|e| match e.into_kind() {
-                csv::ErrorKind::Io(source) => ScoreError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                },
-                other => ScoreError::Layout {
-                    path: path.to_path_buf(),
-                    message: format!("{other:?}"),
-                },
-            })?;
+        let file = lume_data::open_regular(path).map_err(|source| ScoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
         let headers = reader.headers().map_err(csv_error)?.clone();
         let rows = reader
             .records()
@@ -454,6 +446,119 @@ impl ScoreReport {
     }
 }
 
+/// The inference outputs of a directory in the reference layout, as read.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// `forget_*.csv` rows in id order, whichever shard they came from.
+    pub forget: Vec<InferenceRow>,
+    /// `retain_*.csv` rows, likewise.
+    pub retain: Vec<InferenceRow>,
+    /// `mia_results/{member,nonmember}_*.csv` losses, when that folder is there.
+    pub mia: Option<(Vec<f64>, Vec<f64>)>,
+    /// Every file read, with the rows it held.
+    pub files: Vec<(PathBuf, usize)>,
+}
+
+/// What the reference scorer does without a word, counted: rows it drops (ids without the
+/// `sc`/`qa` suffix), rows that repeat an id (each counts again), non-finite losses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Irregularities {
+    /// Rows whose id is neither `…sc<d>` nor `…qa<d>`.
+    pub unclassified: usize,
+    /// Rows whose id an earlier row already had.
+    pub repeated: usize,
+    /// Rows or documents whose NLL is infinite.
+    pub non_finite: usize,
+}
+
+impl Irregularities {
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        *self == Irregularities::default()
+    }
+}
+
+impl std::fmt::Display for Irregularities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows without an sc/qa id (not scored), {} rows repeating an id (scored again), \
+             {} infinite NLLs",
+            self.unclassified, self.repeated, self.non_finite
+        )
+    }
+}
+
+impl Outputs {
+    /// What the reference would score silently (see [`Irregularities`]).
+    pub fn irregularities(&self) -> Irregularities {
+        let mut seen = std::collections::HashSet::new();
+        let rows = self.forget.iter().chain(&self.retain);
+        let mut found = Irregularities::default();
+        for row in rows {
+            found.unclassified += usize::from(row.kind().is_none());
+            found.repeated += usize::from(!seen.insert(row.id.as_str()));
+            found.non_finite += usize::from(row.nll.is_some_and(|v| !v.is_finite()));
+        }
+        if let Some((members, nonmembers)) = &self.mia {
+            let infinite = members.iter().chain(nonmembers).filter(|v| !v.is_finite());
+            found.non_finite += infinite.count();
+        }
+        found
+    }
+
+    /// The report of these outputs with the MMLU accuracy `mmlu_average`; no scored row at
+    /// all is an error (an empty evaluation has no score).
+    pub fn score(&self, dir: &Path, mmlu_average: Option<f64>) -> Result<ScoreReport, ScoreError> {
+        let report = ScoreReport::from_rows(
+            &self.forget,
+            &self.retain,
+            self.mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice())),
+            mmlu_average,
+        )
+        .map_err(|e| ScoreError::Layout {
+            path: dir.join("mia_results"),
+            message: e.to_string(),
+        })?;
+        if report.rows.is_empty() {
+            return Err(ScoreError::Layout {
+                path: dir.to_path_buf(),
+                message: "no row to score (no id ends in sc<d> or qa<d>)".into(),
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// Reads the inference outputs of a directory in the reference layout.
+pub fn read_outputs(dir: &Path) -> Result<Outputs, ScoreError> {
+    // Rows in id order, whichever shard they came from: any split of the rows into shards
+    // gives the same sums in the same order, so the same numbers to the last bit.
+    let mut files = Vec::new();
+    let mut by_id = |prefix: &str| -> Result<Vec<InferenceRow>, ScoreError> {
+        let mut rows = read_shards(dir, prefix, read_inference_csv, &mut files)?;
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(rows)
+    };
+    let forget = by_id("forget")?;
+    let retain = by_id("retain")?;
+    let mia_dir = dir.join("mia_results");
+    let mia = if mia_dir.is_dir() {
+        Some((
+            read_shards(&mia_dir, "member", read_mia_csv, &mut files)?,
+            read_shards(&mia_dir, "nonmember", read_mia_csv, &mut files)?,
+        ))
+    } else {
+        None
+    };
+    Ok(Outputs {
+        forget,
+        retain,
+        mia,
+        files,
+    })
+}
+
 /// Scores a directory in the reference layout; `mmlu_metrics` is a JSON file with `average_acc`.
 ///
 /// ```no_run
@@ -462,34 +567,8 @@ impl ScoreReport {
 /// # Ok::<(), lume_metrics::ScoreError>(())
 /// ```
 pub fn score_dir(dir: &Path, mmlu_metrics: Option<&Path>) -> Result<ScoreReport, ScoreError> {
-    // Rows in id order, whichever shard they came from: any split of the rows into shards
-    // gives the same sums in the same order, so the same numbers to the last bit.
-    let by_id = |mut rows: Vec<InferenceRow>| {
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        rows
-    };
-    let forget = by_id(read_shards(dir, "forget", read_inference_csv)?);
-    let retain = by_id(read_shards(dir, "retain", read_inference_csv)?);
-    let mia_dir = dir.join("mia_results");
-    let mia = if mia_dir.is_dir() {
-        Some((
-            read_shards(&mia_dir, "member", read_mia_csv)?,
-            read_shards(&mia_dir, "nonmember", read_mia_csv)?,
-        ))
-    } else {
-        None
-    };
     let mmlu_average = mmlu_metrics.map(read_mmlu_average).transpose()?;
-    ScoreReport::from_rows(
-        &forget,
-        &retain,
-        mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice())),
-        mmlu_average,
-    )
-    .map_err(|e| ScoreError::Layout {
-        path: mia_dir,
-        message: e.to_string(),
-    })
+    read_outputs(dir)?.score(dir, mmlu_average)
 }
 
 /// Every `dir/<prefix>_*.csv` shard read and concatenated; none at all is an error.
@@ -497,6 +576,7 @@ fn read_shards<T>(
     dir: &Path,
     prefix: &str,
     read: impl Fn(&Path) -> Result<Vec<T>, ScoreError>,
+    read_files: &mut Vec<(PathBuf, usize)>,
 ) -> Result<Vec<T>, ScoreError> {
     let files = shards(dir, prefix)?;
     if files.is_empty() {
@@ -507,13 +587,16 @@ fn read_shards<T>(
     }
     let mut all = Vec::new();
     for f in files {
-        all.extend(read(&f)?);
+        let rows = read(&f)?;
+        read_files.push((f, rows.len()));
+        all.extend(rows);
     }
     Ok(all)
 }
 
-fn read_mmlu_average(path: &Path) -> Result<f64, ScoreError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScoreError::Io {
+/// The `average_acc` of an MMLU result file.
+pub fn read_mmlu_average(path: &Path) -> Result<f64, ScoreError> {
+    let text = lume_data::read_regular_string(path).map_err(|source| ScoreError::Io {
         path: path.to_path_buf(),
         source,
     })?;

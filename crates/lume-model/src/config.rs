@@ -297,7 +297,7 @@ impl RawConfig {
 impl ModelConfig {
     /// Reads and resolves a checkpoint's `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = lume_data::read_regular_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -365,7 +365,50 @@ impl ModelConfig {
             eos_token_ids,
             pad_token_id: raw.pad_token_id,
         };
+        config.check_limits(path)?;
         Ok(config)
+    }
+
+    /// Refuses sizes no real model has before anything is allocated from them, and token ids
+    /// outside the vocabulary.
+    fn check_limits(&self, path: &Path) -> Result<(), ConfigError> {
+        let field = |field: &'static str, message: String| field_error(path, field, &message);
+        for (name, value, max) in [
+            ("num_hidden_layers", self.num_hidden_layers, 1 << 10),
+            ("hidden_size", self.hidden_size, 1 << 17),
+            ("intermediate_size", self.intermediate_size, 1 << 19),
+            ("vocab_size", self.vocab_size, 1 << 24),
+            ("num_attention_heads", self.num_attention_heads, 1 << 10),
+            ("head_dim", self.head_dim, 1 << 12),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1 << 24,
+            ),
+        ] {
+            if value == 0 || value > max {
+                return Err(field(name, format!("{value} is outside 1..={max}")));
+            }
+        }
+        let ids = [
+            ("pad_token_id", self.pad_token_id),
+            ("bos_token_id", self.bos_token_id),
+        ]
+        .into_iter()
+        .chain(
+            self.eos_token_ids
+                .iter()
+                .map(|&id| ("eos_token_id", Some(id))),
+        );
+        for (name, id) in ids {
+            if let Some(id) = id.filter(|&id| id as usize >= self.vocab_size) {
+                return Err(field(
+                    name,
+                    format!("{id} is outside the vocabulary of {}", self.vocab_size),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -432,7 +475,7 @@ impl ModelConfig {
                 "hidden {hidden_size}, heads {heads}, kv heads {kv_heads}: heads must divide hidden into an even head width, and kv heads must divide heads"
             )));
         }
-        Ok(ModelConfig {
+        let config = ModelConfig {
             family: Family::Llama,
             vocab_size,
             hidden_size,
@@ -453,7 +496,9 @@ impl ModelConfig {
             bos_token_id: None,
             eos_token_ids: Vec::new(),
             pad_token_id: None,
-        })
+        };
+        config.check_limits(Path::new("the model shape"))?;
+        Ok(config)
     }
 }
 

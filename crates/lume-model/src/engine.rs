@@ -59,6 +59,7 @@ impl Engine {
             let model = Model::load(dir, &device)?;
             (model, TextTokenizer::from_dir(dir)?)
         };
+        tokenizer.check_fits(model.config.vocab_size, dir)?;
         Ok(Engine {
             model,
             tokenizer,

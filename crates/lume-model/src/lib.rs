@@ -25,6 +25,7 @@ mod evaluation;
 mod generation;
 mod gguf;
 mod kernels;
+mod numerics;
 mod quantization;
 mod scoring;
 mod tokenizer;
@@ -45,6 +46,7 @@ pub use kernels::{
     composed_causal_attention, composed_rms_norm, composed_rope, composed_swiglu,
     composed_token_nll, rms_norm, rope, swiglu, token_nll,
 };
+pub use numerics::{NUMERICS_VERSION, Numerics};
 pub use quantization::{
     DEFAULT_GROUP_SIZE, QuantizationError, RoundToNearest, UnknownQuantization,
 };

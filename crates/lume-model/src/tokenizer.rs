@@ -47,12 +47,16 @@ impl TextTokenizer {
     /// Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self, TokenizerError> {
         let path = dir.join("tokenizer.json");
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| TokenizerError::Load {
+        let load = |message: String| TokenizerError::Load {
             path: path.clone(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let text = lume_data::read_regular_string(&path).map_err(|e| load(e.to_string()))?;
+        let inner = text
+            .parse::<tokenizers::Tokenizer>()
+            .map_err(|e| load(e.to_string()))?;
         let config_path = dir.join("tokenizer_config.json");
-        let clean_up_tokenization_spaces = match std::fs::read_to_string(&config_path) {
+        let clean_up_tokenization_spaces = match lume_data::read_regular_string(&config_path) {
             Ok(text) => {
                 let json: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| TokenizerError::Load {
@@ -98,6 +102,22 @@ impl TextTokenizer {
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// Refuses a tokenizer that can produce ids the model has no embedding for (an embedding
+    /// lookup out of range would panic or read garbage); `path` names it in the error.
+    pub fn check_fits(&self, vocab_size: usize, path: &Path) -> Result<(), TokenizerError> {
+        let largest = self.inner.get_vocab(true).into_values().max();
+        match largest {
+            Some(id) if id as usize >= vocab_size => Err(TokenizerError::Load {
+                path: path.to_path_buf(),
+                message: format!(
+                    "token id {id} is outside the model's vocabulary of {vocab_size} (config.json \
+                     and tokenizer.json are of different models)"
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Writes `tokenizer.json` into `dir`.

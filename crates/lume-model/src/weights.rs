@@ -84,10 +84,11 @@ impl HostTensors {
         let files: Vec<PathBuf> = if single.exists() {
             vec![single]
         } else if index.exists() {
-            let text = std::fs::read_to_string(&index).map_err(|source| WeightsError::Io {
-                path: index.clone(),
-                source,
-            })?;
+            let text =
+                lume_data::read_regular_string(&index).map_err(|source| WeightsError::Io {
+                    path: index.clone(),
+                    source,
+                })?;
             let json: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| WeightsError::Format {
                     path: index.clone(),
@@ -100,6 +101,21 @@ impl HostTensors {
                     message: "no `weight_map` object".into(),
                 })?;
             let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+            // A shard is a file beside the index: never a path elsewhere on the machine.
+            if let Some(bad) = shards.iter().find(|s| {
+                Path::new(s).components().count() != 1
+                    || !matches!(
+                        Path::new(s).components().next(),
+                        Some(std::path::Component::Normal(_))
+                    )
+            }) {
+                return Err(WeightsError::Format {
+                    path: index.clone(),
+                    message: format!(
+                        "`weight_map` names {bad:?}: shards must be file names beside the index"
+                    ),
+                });
+            }
             shards.into_iter().map(|s| dir.join(s)).collect()
         } else {
             return Err(WeightsError::Format {
@@ -122,7 +138,7 @@ pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 pub fn read_f32_safetensors(
     file: &Path,
 ) -> Result<(NamedTensors, HashMap<String, String>), WeightsError> {
-    let bytes = std::fs::read(file).map_err(|source| WeightsError::Io {
+    let bytes = lume_data::read_regular(file, u64::MAX).map_err(|source| WeightsError::Io {
         path: file.to_path_buf(),
         source,
     })?;
@@ -215,6 +231,42 @@ fn expected(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     out
 }
 
+/// Every missing, unexpected or mis-shaped tensor of a checkpoint against its configuration,
+/// named in one error.
+pub(crate) fn check_tensors(
+    config: &ModelConfig,
+    tensors: &NamedTensors,
+    dir: &Path,
+) -> Result<(), WeightsError> {
+    let mut problems = Vec::new();
+    let want = expected(config);
+    let wanted: BTreeSet<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
+    for name in tensors.keys() {
+        // Tied checkpoints sometimes carry lm_head anyway; RoPE buffers are recomputed.
+        let harmless = (name == "lm_head.weight" && config.tie_word_embeddings)
+            || name.ends_with("rotary_emb.inv_freq");
+        if !wanted.contains(name.as_str()) && !harmless {
+            problems.push(format!("unexpected tensor {name}"));
+        }
+    }
+    for (name, shape) in &want {
+        match tensors.get(name) {
+            None => problems.push(format!("missing tensor {name}")),
+            Some((s, _)) if s != shape => {
+                problems.push(format!("tensor {name} has shape {s:?}, expected {shape:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(WeightsError::Mismatch {
+            path: dir.to_path_buf(),
+            problems,
+        });
+    }
+    Ok(())
+}
+
 /// Moves checked host tensors onto the device; names and shapes were verified before.
 struct Loader<'a> {
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
@@ -266,32 +318,7 @@ impl Model {
         device: &Device,
     ) -> Result<Self, WeightsError> {
         let tensors = host.tensors;
-        let mut problems = Vec::new();
-        let want = expected(config);
-        let wanted: BTreeSet<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
-        for name in tensors.keys() {
-            // Tied checkpoints sometimes carry lm_head anyway; RoPE buffers are recomputed.
-            let harmless = (name == "lm_head.weight" && config.tie_word_embeddings)
-                || name.ends_with("rotary_emb.inv_freq");
-            if !wanted.contains(name.as_str()) && !harmless {
-                problems.push(format!("unexpected tensor {name}"));
-            }
-        }
-        for (name, shape) in &want {
-            match tensors.get(name) {
-                None => problems.push(format!("missing tensor {name}")),
-                Some((s, _)) if s != shape => {
-                    problems.push(format!("tensor {name} has shape {s:?}, expected {shape:?}"))
-                }
-                Some(_) => {}
-            }
-        }
-        if !problems.is_empty() {
-            return Err(WeightsError::Mismatch {
-                path: dir.to_path_buf(),
-                problems,
-            });
-        }
+        check_tensors(config, &tensors, dir)?;
         let mut loader = Loader { tensors, device };
         let mut model = Model::new(config, device);
         model.embed_tokens.weight = Param::from_tensor(loader.matrix("model.embed_tokens.weight"));

@@ -54,6 +54,9 @@ pub struct TrainerConfig {
     pub trainable: Trainable,
     /// Write a checkpoint every this many steps (and always after the last one).
     pub checkpoint_every: Option<usize>,
+    /// Also write one when this many minutes of training passed since the last (only the
+    /// latest is kept), so a killed run loses at most that much; `None`: by steps only.
+    pub checkpoint_minutes: Option<f64>,
     /// Call the observer's evaluation every this many steps.
     pub eval_every: Option<usize>,
     /// Train LoRA adapters instead of the weights, merged into them at the end (a method's
@@ -78,6 +81,7 @@ impl Default for TrainerConfig {
             seed: 0,
             trainable: Trainable::All,
             checkpoint_every: None,
+            checkpoint_minutes: Some(5.0),
             eval_every: None,
             lora: None,
         }
@@ -541,6 +545,12 @@ fn train_run<M: CausalModel + Module>(
     } = resumed;
     observer.on_start(total_steps, resumed_at);
     let mut buffer = GradientBuffer::default();
+    let mut last_saved = std::time::Instant::now();
+    let due = |since: std::time::Instant| {
+        config
+            .checkpoint_minutes
+            .is_some_and(|m| since.elapsed().as_secs_f64() >= m * 60.0)
+    };
     for step in resumed_at..total_steps {
         let lr = config
             .schedule
@@ -565,7 +575,7 @@ fn train_run<M: CausalModel + Module>(
             observer.evaluate(done, &model);
         }
         if let Some(run_dir) = run_dir
-            && (every(config.checkpoint_every, done) || done == total_steps)
+            && (every(config.checkpoint_every, done) || done == total_steps || due(last_saved))
         {
             let state = TrainerState {
                 step: done,
@@ -576,6 +586,7 @@ fn train_run<M: CausalModel + Module>(
             let dir = save(run_dir, &state, &model, lora.is_some(), &optimizer)?;
             observer.on_checkpoint(done, &dir);
             last_good = Some(dir);
+            last_saved = std::time::Instant::now();
         }
     }
     if lora.is_some() {

@@ -7,7 +7,7 @@ use lume_data::{Benchmark, MiaSet, SynthConfig, synthesize};
 use super::BenchInputs;
 use crate::config::BenchConfig;
 use crate::error::BenchError;
-use crate::stage::fingerprint;
+use crate::provenance::data_digest;
 
 /// The benchmark's files, as this run uses them.
 pub(super) struct Dataset {
@@ -82,7 +82,7 @@ pub(super) fn prepare_data(
             m.is_dir().then_some(m)
         }
     };
-    let hash = hash_of(&bench, mia.as_ref());
+    let hash = data_digest(&bench, mia.as_ref());
     Ok(Dataset {
         bench,
         mia,
@@ -91,22 +91,4 @@ pub(super) fn prepare_data(
         synthetic,
         quiz,
     })
-}
-
-/// The hash of what the data is: every record's id, prompt and answer, every MIA document.
-fn hash_of(bench: &Benchmark, mia: Option<&MiaSet>) -> String {
-    fingerprint(&(
-        bench
-            .records
-            .iter()
-            .map(|r| (r.id.to_string(), &r.input, &r.output))
-            .collect::<Vec<_>>(),
-        mia.map(|m| {
-            m.members
-                .iter()
-                .chain(&m.nonmembers)
-                .map(|d| (&d.id, &d.document))
-                .collect::<Vec<_>>()
-        }),
-    ))
 }

@@ -19,9 +19,9 @@ pub struct CompareArgs {
     /// MMLU result of B.
     #[arg(long)]
     mmlu_b: Option<PathBuf>,
-    /// Paired bootstrap resamples.
-    #[arg(long, default_value_t = 1000)]
-    resamples: usize,
+    /// Paired bootstrap resamples (at most 100,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    resamples: u32,
     /// Seed of the resampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -32,7 +32,7 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let config = BootstrapConfig {
-        resamples: args.resamples,
+        resamples: args.resamples as usize,
         seed: args.seed,
     };
     let a = EvalDir {

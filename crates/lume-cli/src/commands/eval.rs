@@ -55,6 +55,10 @@ pub struct EvalArgs {
     /// GPU or machine) into the same folder, then `lume score OUT`.
     #[arg(long, value_name = "K/N")]
     shard: Option<lume_bench::Shard>,
+    /// Remove another evaluation's outputs found in OUT (another model, data, settings or
+    /// shard count) instead of refusing.
+    #[arg(long)]
+    replace: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -73,6 +77,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         mmlu_shots: args.mmlu_shots,
         weights_dtype: args.weights_dtype,
         quantization: args.quantize,
+        replace: args.replace,
     };
     let inputs = EvalInputs {
         bench: &bench,

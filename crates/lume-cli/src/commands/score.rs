@@ -17,8 +17,9 @@ pub struct ScoreArgs {
     out: Option<PathBuf>,
     /// Also give every score's 95 % interval from this many bootstrap resamples of the rows
     /// (stratified by split × task × kind; MIA documents within members and non-members).
-    #[arg(long, value_name = "B", num_args = 0..=1, default_missing_value = "1000")]
-    bootstrap: Option<usize>,
+    #[arg(long, value_name = "B", num_args = 0..=1, default_missing_value = "1000",
+        value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    bootstrap: Option<u32>,
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -26,6 +27,10 @@ pub struct ScoreArgs {
     /// (for `scripts/bootstrap_reference.py check`).
     #[arg(long, value_name = "FILE", requires = "bootstrap")]
     write_resamples: Option<PathBuf>,
+    /// Refuse a folder that lume did not write (no manifest_<K>.json), instead of scoring it
+    /// as the reference evaluator would, with a warning.
+    #[arg(long)]
+    strict: bool,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
@@ -35,11 +40,28 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let bootstrap = args
         .bootstrap
         .map(|resamples| lume_metrics::BootstrapConfig {
-            resamples,
+            resamples: resamples as usize,
             seed: args.seed,
         });
-    let (report, intervals) =
-        lume_bench::score_outputs(&args.dir, args.mmlu_metrics.as_deref(), &out, bootstrap)?;
+    let strictness = if args.strict {
+        lume_bench::Strictness::Strict
+    } else {
+        lume_bench::Strictness::AsReference
+    };
+    let (report, intervals, irregular) = lume_bench::score_outputs(
+        &args.dir,
+        args.mmlu_metrics.as_deref(),
+        &out,
+        bootstrap,
+        strictness,
+    )?;
+    if !irregular.is_empty() {
+        eprintln!(
+            "warning: {}: scored as the reference evaluator scores it: {irregular} \
+             (--strict refuses this)",
+            args.dir.display()
+        );
+    }
     println!("{}", report.table());
     if let (Some(path), Some(config)) = (&args.write_resamples, bootstrap) {
         lume_bench::write_resamples(&report, config, path)?;

@@ -30,6 +30,10 @@ pub struct UnlearnArgs {
     /// Override one key, e.g. --set method.beta=0.2 --set trainer.learning_rate=1e-4.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Discard what OUT holds from an earlier run (its checkpoints and finished model) instead
+    /// of refusing when it was made from other inputs.
+    #[arg(long)]
+    fresh: bool,
     /// List the methods with their default hyperparameters.
     #[arg(long)]
     list: bool,
@@ -56,6 +60,23 @@ pub struct TrainArgs {
     /// Override one key, e.g. --set trainer.epochs=10.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Discard what OUT holds from an earlier run instead of refusing when it was made from
+    /// other inputs.
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// `--fresh`: the earlier run's checkpoints and record go; lume's own files only.
+fn discard_earlier_run(out: &std::path::Path) -> anyhow::Result<()> {
+    let run = out.join("run");
+    if run.exists() {
+        std::fs::remove_dir_all(&run).map_err(|e| anyhow::anyhow!("{}: {e}", run.display()))?;
+    }
+    let config = out.join("lume_config.json");
+    if config.exists() {
+        std::fs::remove_file(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    }
+    Ok(())
 }
 
 fn list_methods(registry: &Registry) -> ExitCode {
@@ -79,6 +100,9 @@ pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::resolve(args.config.as_deref(), &args.sets)?;
     let mut method = registry.build(&name, &config.method_overrides()?)?;
     let bench = Benchmark::load(&data)?;
+    if args.fresh {
+        discard_earlier_run(&out)?;
+    }
     run_method(
         &model,
         Box::new(|tokenizer, config, model, observer| {
@@ -96,6 +120,9 @@ pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::resolve(args.config.as_deref(), &args.sets)?;
     let bench = Benchmark::load(&args.data)?;
+    if args.fresh {
+        discard_earlier_run(&args.out)?;
+    }
     let model_dir = match &args.model {
         Some(dir) => dir.clone(),
         None => {

@@ -193,7 +193,7 @@ impl GgufCheckpoint {
     /// Reads and de-quantizes a GGUF file of a Llama-architecture model with a byte-level BPE
     /// (`gpt2`) tokenizer.
     pub fn read(path: &Path) -> Result<Self, GgufError> {
-        let bytes = std::fs::read(path).map_err(|source| GgufError::Io {
+        let bytes = lume_data::read_regular(path, u64::MAX).map_err(|source| GgufError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -217,6 +217,13 @@ impl GgufCheckpoint {
         };
         let config = config_of(&meta)?;
         let tensors = tensors_of(&meta, &config)?;
+        // The metadata (block_count, embedding_length, …) must describe the tensors there.
+        crate::weights::check_tensors(&config, &tensors, path).map_err(|e| {
+            GgufError::Unsupported {
+                path: path.to_path_buf(),
+                message: format!("the metadata does not describe the tensors: {e}"),
+            }
+        })?;
         let (tokenizer, special_tokens) = tokenizer_of(&meta)?;
         Ok(GgufCheckpoint {
             config,
@@ -345,7 +352,7 @@ fn tensors_of(meta: &Meta<'_>, config: &ModelConfig) -> Result<NamedTensors, Ggu
                 config.num_attention_heads
             };
             let rows = shape.first().copied().unwrap_or(0);
-            if heads == 0 || rows % (2 * heads) != 0 {
+            if heads == 0 || rows == 0 || rows % (2 * heads) != 0 {
                 return meta.fail(format!(
                     "tensor `{}`: {rows} rows do not split into {heads} heads of two halves",
                     info.name

@@ -81,7 +81,11 @@ impl TensorInfo {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.dims.iter().map(|&d| d as usize).product()
+        // Saturating: a file's dimensions may be anything, and a huge product is then refused
+        // by the size check against the file.
+        self.dims.iter().fold(1usize, |n, &d| {
+            n.saturating_mul(usize::try_from(d).unwrap_or(usize::MAX))
+        })
     }
 
     /// Whether the tensor has no element.
@@ -264,7 +268,9 @@ impl GgufFile {
                 _ => return c.fail("general.alignment is not a positive integer"),
             },
         };
-        let data_start = c.at.div_ceil(alignment) * alignment;
+        let Some(data_start) = c.at.div_ceil(alignment).checked_mul(alignment) else {
+            return c.fail(format!("general.alignment {alignment} is past any file"));
+        };
         let file = GgufFile {
             version,
             metadata,
@@ -281,17 +287,21 @@ impl GgufFile {
     /// The bytes of one tensor, checked against its type's block size.
     pub fn tensor_bytes(&self, tensor: &TensorInfo) -> Result<&[u8], ParseError> {
         let n = tensor.len();
+        let start = usize::try_from(tensor.offset)
+            .ok()
+            .and_then(|offset| self.data_start.checked_add(offset));
         let fail = |message: String| ParseError {
-            offset: self.data_start + tensor.offset as usize,
+            offset: start.unwrap_or(usize::MAX),
             message: format!("tensor {}: {message}", tensor.name),
         };
+        let start =
+            start.ok_or_else(|| fail(format!("offset {} is past any file", tensor.offset)))?;
         let size = tensor.ggml_type.byte_len(n).ok_or_else(|| {
             fail(format!(
                 "{n} elements are not whole {:?} blocks",
                 tensor.ggml_type
             ))
         })?;
-        let start = self.data_start + tensor.offset as usize;
         start
             .checked_add(size)
             .and_then(|end| self.bytes.get(start..end))

@@ -43,8 +43,11 @@ impl GgmlType {
 
     /// Bytes of `n` elements; `None` when `n` is not a whole number of blocks.
     pub fn byte_len(self, n: usize) -> Option<usize> {
-        let blocks =
-            |bytes_per_block: usize| n.is_multiple_of(BLOCK).then(|| n / BLOCK * bytes_per_block);
+        let blocks = |bytes_per_block: usize| {
+            n.is_multiple_of(BLOCK)
+                .then(|| (n / BLOCK).checked_mul(bytes_per_block))
+                .flatten()
+        };
         match self {
             GgmlType::F32 => n.checked_mul(4),
             GgmlType::F16 | GgmlType::Bf16 => n.checked_mul(2),

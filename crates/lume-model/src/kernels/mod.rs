@@ -21,7 +21,7 @@ mod elementwise;
 mod flex;
 mod matvec;
 mod product;
-mod simd;
+pub(crate) mod simd;
 mod spinning_pool;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,38 @@
+//! What a model's numbers depend on besides its weights and inputs: the version of lume's
+//! numerics and the kernel path this CPU takes. Every cached result keys on both, so an
+//! upgrade that moves results, or a move to another CPU, redoes work instead of reusing it.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a kernel or formula change moves any output of the engine or the trainer
+/// (even in the last bit). `tests/numerics.rs` holds a tiny model's committed outputs and fails
+/// when they move while this stays the same.
+pub const NUMERICS_VERSION: u32 = 1;
+
+/// The numerics a result was computed with.
+///
+/// ```
+/// let n = lume_model::Numerics::current();
+/// assert_eq!(n.version, lume_model::NUMERICS_VERSION);
+/// assert!(["avx512", "avx2", "portable"].contains(&n.kernel_path.as_str()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Numerics {
+    /// [`NUMERICS_VERSION`].
+    pub version: u32,
+    /// The SIMD path of the CPU kernels on this machine: `avx512`, `avx2` or `portable`.
+    pub kernel_path: String,
+    /// The version of `lume-model`.
+    pub lume_version: String,
+}
+
+impl Numerics {
+    /// This build on this CPU.
+    pub fn current() -> Self {
+        Numerics {
+            version: NUMERICS_VERSION,
+            kernel_path: crate::kernels::simd::simd_path().to_owned(),
+            lume_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
