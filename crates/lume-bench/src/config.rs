@@ -93,7 +93,7 @@ where
     let mut table = toml::Table::try_from(T::default())
         .map_err(|e| BenchError::Config(format!("the defaults: {e}")))?;
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(BenchError::io(path))?;
+        let text = lume_data::read_regular_string(path).map_err(BenchError::io(path))?;
         let from_file: toml::Table = toml::from_str(&text)
             .map_err(|e| BenchError::Config(format!("{}: {}", path.display(), one_line(&e))))?;
         merge(&mut table, from_file);

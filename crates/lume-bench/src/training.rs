@@ -215,29 +215,24 @@ fn check_resumable(out: &Path, key: &RunKey) -> Result<(), BenchError> {
     let run = out.join("run");
     let has_checkpoints = std::fs::read_dir(&run)
         .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name() != KEY_FILE)));
-    if has_checkpoints {
-        match read_key(&run.join(KEY_FILE), "") {
-            Some(found) if found == *key => {}
-            Some(found) => return Err(stale("checkpoints of a run", key.difference(&found))),
-            None => {
-                return Err(stale(
-                    "checkpoints of a run",
-                    "they do not say what made them".into(),
-                ));
-            }
-        }
-    }
     let config = out.join("lume_config.json");
-    if config.is_file() {
-        match read_key(&config, "/run_key") {
+    let held = [
+        (
+            has_checkpoints,
+            run.join(KEY_FILE),
+            "",
+            "checkpoints of a run",
+        ),
+        (config.is_file(), config, "/run_key", "a finished run"),
+    ];
+    for (record, pointer, what) in held
+        .into_iter()
+        .filter_map(|(there, r, p, w)| there.then_some((r, p, w)))
+    {
+        match read_key(&record, pointer) {
             Some(found) if found == *key => {}
-            Some(found) => return Err(stale("a finished run", key.difference(&found))),
-            None => {
-                return Err(stale(
-                    "a finished run",
-                    "its lume_config.json does not say what made it".into(),
-                ));
-            }
+            Some(found) => return Err(stale(what, key.difference(&found))),
+            None => return Err(stale(what, format!("{} does not say", record.display()))),
         }
     }
     Ok(())

@@ -456,3 +456,59 @@ fn bench_errors_name_what_is_wrong_and_exit_2() {
     assert!(parsed["method"]["npo"]["beta"].as_float().is_some());
     assert!(parsed["target"]["learning_rate"].as_float().is_some());
 }
+
+#[test]
+fn a_bench_killed_midway_reruns_to_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(
+        &config,
+        TINY.replace(r#"["ga", "gd", "seq-gd", "lora-ties"]"#, r#"["ga"]"#),
+    )
+    .unwrap();
+    let args = |out: &Path| {
+        [
+            "bench".to_owned(),
+            "--config".into(),
+            config.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let started = std::time::Instant::now();
+    stdout_of(&lume(&args(&whole).each_ref().map(String::as_str)));
+    let took = started.elapsed();
+    // SIGKILL at a random moment of the run (somewhere in training or evaluation), then rerun.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let delay = took.mul_f64(0.1 + 0.8 * f64::from(nanos % 1000) / 1000.0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(args(&killed))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("killed the bench after {delay:?} of {took:?}");
+    stdout_of(&lume(&args(&killed).each_ref().map(String::as_str)));
+    for file in [
+        "models/target/model.safetensors",
+        "models/gold/model.safetensors",
+        "models/ga/model.safetensors",
+        "models/target/evaluation_results.json",
+        "models/gold/evaluation_results.json",
+        "models/ga/evaluation_results.json",
+        "models/ga/forget_0.csv",
+    ] {
+        let (a, b) = (
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(killed.join(file)).unwrap(),
+        );
+        assert!(a == b, "{file} differs after a kill at {delay:?}");
+    }
+}

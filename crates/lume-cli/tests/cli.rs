@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+use common::tiny_checkpoint;
+
 fn lume(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lume"))
         .args(args)
@@ -20,26 +23,6 @@ fn assert_success(out: &std::process::Output) {
 
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A random Llama over a small byte-level BPE tokenizer, saved in `dir`.
-fn tiny_checkpoint(dir: &Path) {
-    let tokenizer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-model/tests/fixtures/tokenizer");
-    std::fs::create_dir_all(dir).unwrap();
-    for f in ["tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(tokenizer.join(f), dir.join(f)).unwrap();
-    }
-    let config = lume_model::ModelConfig::from_json(
-        r#"{"architectures":["LlamaForCausalLM"],"vocab_size":400,"hidden_size":16,"intermediate_size":32,
-        "num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":2048,"eos_token_id":0,"pad_token_id":1}"#,
-        Path::new("config.json"),
-    )
-    .unwrap();
-    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
-    lume_model::Model::random(config, 0, &device)
-        .save(dir)
-        .unwrap();
 }
 
 fn synth(data: &Path) {
@@ -64,7 +47,7 @@ fn train_then_unlearn_with_resume_and_clear_errors() {
         dir.path().join("gd"),
     );
     synth(&data);
-    tiny_checkpoint(&base);
+    tiny_checkpoint(&base, 400);
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let run = lume(&[
         "train",
@@ -201,7 +184,7 @@ fn eval_writes_the_reference_layout_and_scores_it() {
         .status
         .success()
     );
-    tiny_checkpoint(&model);
+    tiny_checkpoint(&model, 400);
     let run = lume(&[
         "eval",
         "--model",

@@ -6,6 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::tiny_checkpoint;
+
 fn lume(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
         .args(args)
@@ -48,27 +51,6 @@ fn refused(out: &Output, expected: &str) {
     );
     assert!(err.contains(expected), "{expected:?} not in: {err}");
     assert!(!err.contains("panicked"), "{err}");
-}
-
-fn tiny_checkpoint(dir: &Path, vocab: usize) {
-    let tokenizer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../lume-model/tests/fixtures/tokenizer");
-    std::fs::create_dir_all(dir).unwrap();
-    for f in ["tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(tokenizer.join(f), dir.join(f)).unwrap();
-    }
-    let config = lume_model::ModelConfig::from_json(
-        &format!(
-            r#"{{"architectures":["LlamaForCausalLM"],"vocab_size":{vocab},"hidden_size":16,"intermediate_size":32,
-            "num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":2048,"eos_token_id":0,"pad_token_id":1}}"#
-        ),
-        Path::new("config.json"),
-    )
-    .unwrap();
-    let device = lume_model::DeviceSpec::Cpu.device().unwrap();
-    lume_model::Model::random(config, 0, &device)
-        .save(dir)
-        .unwrap();
 }
 
 fn synth(data: &Path) {
@@ -361,5 +343,151 @@ fn hostile_files_are_one_line_errors() {
             "1000000000000",
         ]),
         "bootstrap",
+    );
+}
+
+/// Starts `lume args`, waits until `started` says its work began, kills it (SIGKILL) after a
+/// random part of `within`, and checks that it had not finished by then.
+fn kill_midway(args: &[&str], started: impl Fn() -> bool, within: Duration) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let delay = within.mul_f64(0.1 + 0.7 * f64::from(nanos % 1000) / 1000.0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !started() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "lume {} ended early",
+            args[0]
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(delay);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "lume {} finished before the kill: make its run longer",
+        args[0]
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    eprintln!("killed lume {} {delay:?} into its work", args[0]);
+}
+
+fn same_files(a: &Path, b: &Path, files: &[&str]) {
+    for f in files {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(
+            x == y,
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn killed_runs_rerun_to_what_an_uninterrupted_run_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = (dir.path().join("data"), dir.path().join("model"));
+    synth(&data);
+    tiny_checkpoint(&model, 400);
+
+    // lume unlearn, killed mid-run (checkpoints every step), then run again.
+    let unlearn = |out: &Path| {
+        vec![
+            "unlearn".to_owned(),
+            "--model".into(),
+            s(&model).into(),
+            "--data".into(),
+            s(&data).into(),
+            "--out".into(),
+            s(out).into(),
+            "--method".into(),
+            "npo".into(),
+            "--set".into(),
+            "trainer.max_steps=120".into(),
+            "--set".into(),
+            "trainer.checkpoint_every=1".into(),
+        ]
+    };
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let args = unlearn(&whole);
+    let started = Instant::now();
+    ok(&lume(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let took = started.elapsed();
+    let args = unlearn(&killed);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = killed.join("run/checkpoint-1");
+    kill_midway(&args, || first.exists(), took / 2);
+    assert!(
+        !killed.join("lume_config.json").exists(),
+        "killed before it finished"
+    );
+    ok(&lume(&args));
+    same_files(&whole, &killed, &["model.safetensors", "config.json"]);
+
+    // lume eval in two shards, the second killed midway and run again.
+    let eval = |out: &Path, shard: &str| {
+        vec![
+            "eval".to_owned(),
+            "--model".into(),
+            s(&model).into(),
+            "--data".into(),
+            s(&data).into(),
+            "--max-new-tokens".into(),
+            "200".into(),
+            "--out".into(),
+            s(out).into(),
+            "--shard".into(),
+            shard.into(),
+        ]
+    };
+    let (whole, killed) = (
+        dir.path().join("eval-whole"),
+        dir.path().join("eval-killed"),
+    );
+    let mut took = Duration::ZERO;
+    for shard in ["0/2", "1/2"] {
+        let started = Instant::now();
+        ok(&lume(
+            &eval(&whole, shard)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ));
+        took = started.elapsed();
+    }
+    ok(&lume(
+        &eval(&killed, "0/2")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
+    let second = eval(&killed, "1/2");
+    let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    let lock = killed.join(".lume-shard-1.lock");
+    kill_midway(&second, || lock.exists(), took / 2);
+    assert!(
+        !killed.join("manifest_1.json").exists(),
+        "killed before it finished"
+    );
+    ok(&lume(&second));
+    for out in [&whole, &killed] {
+        ok(&lume(&["score", s(out), "--strict"]));
+    }
+    same_files(
+        &whole,
+        &killed,
+        &["evaluation_results.json", "forget_1.csv", "retain_1.csv"],
     );
 }
