@@ -24,6 +24,9 @@ fn field_type(f: &Field) -> &'static str {
     }
 }
 
+/// How many times its own size a parquet file may declare in data (text compresses 3-10x).
+const MAX_EXPANSION: u64 = 32;
+
 /// Reads a parquet file row by row; row numbers are 0-based, as `datasets` and pandas show them.
 pub fn scan_parquet(path: &Path) -> Result<Scan<Record>, DataError> {
     let file = crate::open_regular(path).map_err(|e| DataError::io(path, e))?;
@@ -35,7 +38,31 @@ pub fn scan_parquet(path: &Path) -> Result<Scan<Record>, DataError> {
             ProblemKind::Unreadable(format!("not a readable parquet file ({e})")),
         )])
     };
+    let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let reader = SerializedFileReader::new(file).map_err(unreadable)?;
+    // Pages are decompressed into buffers of their declared size: a small file declaring
+    // gigabytes (a decompression bomb) is refused before any page is read.
+    let declared: i64 = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns())
+        .map(|c| c.uncompressed_size().max(0))
+        .fold(0i64, i64::saturating_add);
+    let limit = file_len
+        .saturating_mul(MAX_EXPANSION)
+        .saturating_add(64 << 20);
+    if u64::try_from(declared).unwrap_or(u64::MAX) > limit {
+        return Err(DataError::Invalid(vec![Problem::new(
+            path,
+            Position::File,
+            None,
+            ProblemKind::Unreadable(format!(
+                "declares {declared} bytes of data in a file of {file_len}: more than lume \
+                 decompresses ({MAX_EXPANSION}x the file + 64 MiB)"
+            )),
+        )]));
+    }
     let rows = reader.get_row_iter(None).map_err(unreadable)?;
     let mut scan = Scan::default();
     for (i, row) in rows.enumerate() {
