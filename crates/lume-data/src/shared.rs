@@ -1,5 +1,6 @@
-//! Finding the benchmark's real files beside a checkout (`../shared/data`), for tests and
-//! examples. Tests skip with a message when they are absent, unless `LUME_REQUIRE_SHARED=1`.
+//! Finding the benchmark's real files beside a checkout (`../shared/data`), for tests,
+//! benchmarks and examples. The crates' build scripts set `cfg(lume_shared)` when the folder is
+//! there, so the tests that read it are `ignored` without it rather than passing.
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,10 @@ use lume_data::{
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn lume_counts_equal_the_protocol_table() {
     let Some(dir) = shared_data(MANIFEST, "lume") else {
         return;
@@ -41,6 +45,10 @@ fn lume_counts_equal_the_protocol_table() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn every_parquet_row_is_in_the_lume_jsonl_with_equal_fields() {
     let (Some(lume), Some(semeval)) = (
         shared_data(MANIFEST, "lume"),
@@ -72,6 +80,10 @@ fn every_parquet_row_is_in_the_lume_jsonl_with_equal_fields() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn mia_sets_load_with_150_documents_each() {
     let (Some(mia), Some(lume)) = (
         shared_data(MANIFEST, "semeval25/mia"),
@@ -100,6 +112,10 @@ fn mia_sets_load_with_150_documents_each() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn validating_the_whole_release_finds_nothing() {
     let Some(data) = shared_data(MANIFEST, "") else {
         return;

@@ -99,6 +99,10 @@ fn bad_csv_names_file_line_and_column() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn zlib_lengths_equal_python_zlib() {
     let Some(rows) = common::lume_rows() else {
         return;

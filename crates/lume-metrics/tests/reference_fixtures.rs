@@ -14,6 +14,10 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn rouge_equals_rouge_score_on_perturbed_lume_pairs() {
     let Some(rows) = lume_rows() else { return };
     let fx = fixture("rouge_pairs.json");
@@ -57,6 +61,10 @@ fn rouge_equals_rouge_score_on_perturbed_lume_pairs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
 fn exact_match_equals_python_strip_lower() {
     let Some(rows) = lume_rows() else { return };
     let fx = fixture("exact_match.json");

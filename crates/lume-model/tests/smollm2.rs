@@ -4,7 +4,8 @@
 //! texts, logits, answer NLLs, MIA losses, and greedy generations batched and row by row.
 //!
 //! The file is found through `LUME_SMOLLM2_GGUF` or the script's cache; without it (or without
-//! `../shared/data`) the tests say so and pass, unless `LUME_REQUIRE_SHARED=1`.
+//! `../shared/data`) the tests are ignored (`build.rs` decides), and `LUME_REQUIRE_SHARED=1`
+//! makes its absence a build error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,10 @@ fn texts(data: &Path) -> HashMap<(String, String, String), String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_smollm2),
+    ignore = "needs SmolLM2: LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)"
+)]
 fn dequantized_tensors_and_config_equal_transformers_bit_for_bit() {
     let Some(path) = gguf_path() else { return };
     let checkpoint = GgufCheckpoint::read(&path).unwrap();
@@ -160,6 +165,10 @@ fn want_tensors() -> &'static serde_json::Map<String, Value> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(lume_smollm2, lume_shared)),
+    ignore = "needs SmolLM2 (LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)) and ../shared/data"
+)]
 fn tokenizer_ids_equal_transformers_on_real_lume_texts() {
     let (Some(path), Some(data)) = (gguf_path(), shared_data()) else {
         return;
@@ -181,6 +190,10 @@ fn tokenizer_ids_equal_transformers_on_real_lume_texts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_smollm2),
+    ignore = "needs SmolLM2: LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)"
+)]
 fn logits_answer_nlls_and_mia_losses_equal_transformers() {
     let Some(path) = gguf_path() else { return };
     let device = DeviceSpec::Cpu.device().unwrap();
@@ -246,6 +259,10 @@ fn ids_len(v: &Value) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(lume_smollm2),
+    ignore = "needs SmolLM2: LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)"
+)]
 fn greedy_generations_equal_transformers_batched_and_row_by_row() {
     let Some(path) = gguf_path() else { return };
     let device = DeviceSpec::Cpu.device().unwrap();
@@ -268,6 +285,10 @@ fn greedy_generations_equal_transformers_batched_and_row_by_row() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(lume_smollm2, lume_shared)),
+    ignore = "needs SmolLM2 (LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)) and ../shared/data"
+)]
 fn bulk_inference_on_real_rows_equals_transformers() {
     let (Some(path), Some(data)) = (gguf_path(), shared_data()) else {
         return;
@@ -318,6 +339,10 @@ fn bulk_inference_on_real_rows_equals_transformers() {
 /// NLLs of the real LUME rows move by little against transformers' f32 numbers; 4-bit ones
 /// move by more.
 #[test]
+#[cfg_attr(
+    not(lume_smollm2),
+    ignore = "needs SmolLM2: LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)"
+)]
 fn eight_bit_weights_keep_real_answer_nlls_close() {
     let Some(path) = gguf_path() else { return };
     let device = DeviceSpec::Cpu.device().unwrap();
