@@ -285,7 +285,7 @@ pub fn evaluate_shard(
         outputs.members.len(),
         outputs.nonmembers.len(),
     ];
-    let written: Vec<(PathBuf, usize)> = written.into_iter().zip(rows).collect();
+    let mut written: Vec<(PathBuf, usize)> = written.into_iter().zip(rows).collect();
     let mut mmlu_file = None;
     if let (Some(dir), 0) = (inputs.mmlu, shard.index) {
         let subjects = read_mmlu(dir)?;
@@ -298,6 +298,7 @@ pub fn evaluate_shard(
         let value = serde_json::to_value(&report)
             .map_err(|e| BenchError::Config(format!("{}: {e}", path.display())))?;
         write_json(&path, &value)?;
+        written.push((path.clone(), subjects.len()));
         mmlu_file = Some(path);
     }
     outputs::finish(out, &made, shard.index, &written)?;

@@ -118,9 +118,7 @@ pub(crate) fn prepare(
         .find(|(_, m)| m.made != *made)
         .map(|(path, m)| describe(path, &m.made, made));
     let unclaimed = output_files(dir).into_iter().find(|name| {
-        let ours = name.starts_with(MANIFEST_PREFIX)
-            || name == "evaluation_results.json"
-            || name == "mmlu_metrics.json";
+        let ours = name.starts_with(MANIFEST_PREFIX) || name == "evaluation_results.json";
         !ours
             && !manifests
                 .iter()
@@ -279,15 +277,20 @@ pub fn read_checked(
             Some(_) => {}
         }
     }
-    let missing = manifests.iter().flat_map(|(_, m)| &m.files).find(|(f, _)| {
-        !outputs.files.iter().any(|(p, _)| {
-            p.strip_prefix(dir)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .replace('\\', "/")
-                == *f
-        })
-    });
+    let csv = |(f, _): &&(String, usize)| f.ends_with(".csv");
+    let missing = manifests
+        .iter()
+        .flat_map(|(_, m)| &m.files)
+        .filter(csv)
+        .find(|(f, _)| {
+            !outputs.files.iter().any(|(p, _)| {
+                p.strip_prefix(dir)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .replace('\\', "/")
+                    == *f
+            })
+        });
     if let Some((name, _)) = missing {
         return Err(bad(
             &dir.join(name),

@@ -154,6 +154,13 @@ fn evaluation_folders_hold_one_evaluation() {
         ok(&eval(&model, &["--shard", k]));
     }
     ok(&lume(&["score", s(&out)]));
+    // An MMLU result no shard of this evaluation wrote (left from another run).
+    std::fs::write(out.join("mmlu_metrics.json"), r#"{"average_acc": 0.9}"#).unwrap();
+    refused(
+        &eval(&model, &["--shard", "0/2"]),
+        "mmlu_metrics.json was not written by this evaluation",
+    );
+    std::fs::remove_file(out.join("mmlu_metrics.json")).unwrap();
     // Another model into the same folder: refused, or replaced when asked.
     refused(&eval(&other, &["--shard", "0/2"]), "another model");
     // A shard of a three-way split left beside a two-way one.
