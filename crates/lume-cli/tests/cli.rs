@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::tiny_checkpoint;
+use common::{synth, tiny_checkpoint};
 
 fn lume(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lume"))
@@ -23,18 +23,6 @@ fn assert_success(out: &std::process::Output) {
 
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn synth(data: &Path) {
-    let out = lume(&[
-        "data",
-        "synth",
-        "--out",
-        data.to_str().unwrap(),
-        "--docs-per-task",
-        "2",
-    ]);
-    assert_success(&out);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::tiny_checkpoint;
+use common::{synth, tiny_checkpoint};
 
 fn lume(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
@@ -51,17 +51,6 @@ fn refused(out: &Output, expected: &str) {
     );
     assert!(err.contains(expected), "{expected:?} not in: {err}");
     assert!(!err.contains("panicked"), "{err}");
-}
-
-fn synth(data: &Path) {
-    ok(&lume(&[
-        "data",
-        "synth",
-        "--out",
-        s(data),
-        "--docs-per-task",
-        "2",
-    ]));
 }
 
 #[test]

@@ -24,3 +24,17 @@ pub fn tiny_checkpoint(dir: &Path, vocab: usize) {
         .save(dir)
         .unwrap();
 }
+
+/// The embedded generator's data (two documents per task) in `data`.
+pub fn synth(data: &Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(["data", "synth", "--docs-per-task", "2", "--out"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
