@@ -162,8 +162,11 @@ impl DigestCache {
         let mut pending = vec![root.to_path_buf()];
         while let Some(dir) = pending.pop() {
             for entry in std::fs::read_dir(&dir).map_err(BenchError::io(&dir))? {
-                let path = entry.map_err(BenchError::io(&dir))?.path();
-                if path.is_dir() {
+                let entry = entry.map_err(BenchError::io(&dir))?;
+                let path = entry.path();
+                // Not through links to folders: a link back up the tree would never end.
+                let file_type = entry.file_type().map_err(BenchError::io(&path))?;
+                if file_type.is_dir() {
                     pending.push(path);
                 } else {
                     let name = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
@@ -319,6 +322,17 @@ mod tests {
         );
         drop(first);
         OutputLock::acquire(dir.path(), LOCK_FILE).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_linking_back_up_its_tree_is_refused_not_walked_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("questions.csv"), b"a,b").unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("again")).unwrap();
+        let mut cache = DigestCache::open(&dir.path().join(".cache"));
+        let err = cache.tree(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("again"), "{err}");
     }
 
     #[test]
