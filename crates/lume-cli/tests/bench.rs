@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod browser;
+mod common;
 
 fn lume(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lume"))
@@ -480,21 +481,7 @@ fn a_bench_killed_midway_reruns_to_the_same_results() {
     stdout_of(&lume(&args(&whole).each_ref().map(String::as_str)));
     let took = started.elapsed();
     // SIGKILL at a random moment of the run (somewhere in training or evaluation), then rerun.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let delay = took.mul_f64(0.1 + 0.8 * f64::from(nanos % 1000) / 1000.0);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
-        .args(args(&killed))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(delay);
-    let _ = child.kill();
-    let _ = child.wait();
-    eprintln!("killed the bench after {delay:?} of {took:?}");
+    common::kill_midway(&args(&killed).each_ref().map(String::as_str), || true, took);
     stdout_of(&lume(&args(&killed).each_ref().map(String::as_str)));
     for file in [
         "models/target/model.safetensors",
@@ -509,6 +496,6 @@ fn a_bench_killed_midway_reruns_to_the_same_results() {
             std::fs::read(whole.join(file)).unwrap(),
             std::fs::read(killed.join(file)).unwrap(),
         );
-        assert!(a == b, "{file} differs after a kill at {delay:?}");
+        assert!(a == b, "{file} differs after the kill");
     }
 }

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{synth, tiny_checkpoint};
+use common::{kill_midway, synth, tiny_checkpoint};
 
 fn lume(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
@@ -342,40 +342,6 @@ fn hostile_files_are_one_line_errors() {
     );
 }
 
-/// Starts `lume args`, waits until `started` says its work began, kills it (SIGKILL) after a
-/// random part of `within`, and checks that it had not finished by then.
-fn kill_midway(args: &[&str], started: impl Fn() -> bool, within: Duration) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let delay = within.mul_f64(0.1 + 0.7 * f64::from(nanos % 1000) / 1000.0);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while !started() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "lume {} ended early",
-            args[0]
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    std::thread::sleep(delay);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "lume {} finished before the kill: make its run longer",
-        args[0]
-    );
-    child.kill().unwrap();
-    let _ = child.wait();
-    eprintln!("killed lume {} {delay:?} into its work", args[0]);
-}
-
 fn same_files(a: &Path, b: &Path, files: &[&str]) {
     for f in files {
         let (x, y) = (
@@ -398,31 +364,30 @@ fn killed_runs_rerun_to_what_an_uninterrupted_run_makes() {
     synth(&data);
     tiny_checkpoint(&model, 400);
 
+    let (model, data) = (s(&model), s(&data));
     // lume unlearn, killed mid-run (checkpoints every step), then run again.
-    let unlearn = |out: &Path| {
-        vec![
-            "unlearn".to_owned(),
-            "--model".into(),
-            s(&model).into(),
-            "--data".into(),
-            s(&data).into(),
-            "--out".into(),
-            s(out).into(),
-            "--method".into(),
-            "npo".into(),
-            "--set".into(),
-            "trainer.max_steps=120".into(),
-            "--set".into(),
-            "trainer.checkpoint_every=1".into(),
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let unlearn = |out| {
+        [
+            "unlearn",
+            "--model",
+            model,
+            "--data",
+            data,
+            "--method",
+            "npo",
+            "--set",
+            "trainer.max_steps=120",
+            "--set",
+            "trainer.checkpoint_every=1",
+            "--out",
+            out,
         ]
     };
-    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
-    let args = unlearn(&whole);
     let started = Instant::now();
-    ok(&lume(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(&lume(&unlearn(s(&whole))));
     let took = started.elapsed();
-    let args = unlearn(&killed);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = unlearn(s(&killed));
     let first = killed.join("run/checkpoint-1");
     kill_midway(&args, || first.exists(), took / 2);
     assert!(
@@ -433,19 +398,19 @@ fn killed_runs_rerun_to_what_an_uninterrupted_run_makes() {
     same_files(&whole, &killed, &["model.safetensors", "config.json"]);
 
     // lume eval in two shards, the second killed midway and run again.
-    let eval = |out: &Path, shard: &str| {
-        vec![
-            "eval".to_owned(),
-            "--model".into(),
-            s(&model).into(),
-            "--data".into(),
-            s(&data).into(),
-            "--max-new-tokens".into(),
-            "200".into(),
-            "--out".into(),
-            s(out).into(),
-            "--shard".into(),
-            shard.into(),
+    let eval = |out, shard| {
+        [
+            "eval",
+            "--model",
+            model,
+            "--data",
+            data,
+            "--max-new-tokens",
+            "200",
+            "--out",
+            out,
+            "--shard",
+            shard,
         ]
     };
     let (whole, killed) = (
@@ -455,22 +420,11 @@ fn killed_runs_rerun_to_what_an_uninterrupted_run_makes() {
     let mut took = Duration::ZERO;
     for shard in ["0/2", "1/2"] {
         let started = Instant::now();
-        ok(&lume(
-            &eval(&whole, shard)
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ));
+        ok(&lume(&eval(s(&whole), shard)));
         took = started.elapsed();
     }
-    ok(&lume(
-        &eval(&killed, "0/2")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    ));
-    let second = eval(&killed, "1/2");
-    let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    ok(&lume(&eval(s(&killed), "0/2")));
+    let second = eval(s(&killed), "1/2");
     let lock = killed.join(".lume-shard-1.lock");
     kill_midway(&second, || lock.exists(), took / 2);
     assert!(

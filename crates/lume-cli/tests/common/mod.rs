@@ -1,6 +1,9 @@
-//! Helpers of the CLI's tests.
+//! Helpers of the CLI's tests (each test crate uses some of them).
+#![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// A random Llama with a vocabulary of `vocab` over a small byte-level BPE tokenizer, saved in
 /// `dir`.
@@ -37,4 +40,38 @@ pub fn synth(data: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Starts `lume args`, waits until `started` says its work began, kills it (SIGKILL) after a
+/// random part of `within`, and checks that it had not finished by then.
+pub fn kill_midway(args: &[&str], started: impl Fn() -> bool, within: Duration) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let delay = within.mul_f64(0.1 + 0.7 * f64::from(nanos % 1000) / 1000.0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !started() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "lume {} ended early",
+            args[0]
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(delay);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "lume {} finished before the kill: make its run longer",
+        args[0]
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    eprintln!("killed lume {} {delay:?} into its work", args[0]);
 }
