@@ -113,12 +113,20 @@ pub(crate) fn prepare(
 ) -> Result<OutputLock, BenchError> {
     let lock = OutputLock::acquire(dir, &format!(".lume-shard-{shard}.lock"))?;
     let manifests = read_manifests(dir)?;
+    // Files of this very shard left by a killed attempt of the same evaluation are its own.
+    let resumed = std::fs::read_to_string(partial_path(dir, shard))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Made>(&text).ok())
+        .is_some_and(|m| m == *made);
+    let own_files = shard_files(shard);
     let foreign = manifests
         .iter()
         .find(|(_, m)| m.made != *made)
         .map(|(path, m)| describe(path, &m.made, made));
     let unclaimed = output_files(dir).into_iter().find(|name| {
-        let ours = name.starts_with(MANIFEST_PREFIX) || name == "evaluation_results.json";
+        let ours = name.starts_with(MANIFEST_PREFIX)
+            || name == "evaluation_results.json"
+            || (resumed && own_files.contains(name));
         !ours
             && !manifests
                 .iter()
@@ -144,11 +152,38 @@ pub(crate) fn prepare(
         }
         None => {}
     }
+    // The attempt is marked before anything is written, and its manifest only after.
+    let partial = partial_path(dir, shard);
+    let value = serde_json::to_value(made)
+        .map_err(|e| BenchError::Config(format!("{}: {e}", partial.display())))?;
+    write_json(&partial, &value)?;
     let own = manifest_path(dir, shard);
     if own.exists() {
         std::fs::remove_file(&own).map_err(BenchError::io(&own))?;
     }
     Ok(lock)
+}
+
+/// `.manifest_<K>.partial.json`: shard K of the evaluation it holds is being written.
+fn partial_path(dir: &Path, shard: usize) -> PathBuf {
+    dir.join(format!(".{MANIFEST_PREFIX}{shard}.partial.json"))
+}
+
+/// The files shard `shard` writes (relative to the folder).
+fn shard_files(shard: usize) -> Vec<String> {
+    let mut files: Vec<String> = [
+        "forget",
+        "retain",
+        "mia_results/member",
+        "mia_results/nonmember",
+    ]
+    .iter()
+    .map(|prefix| format!("{prefix}_{shard}.csv"))
+    .collect();
+    if shard == 0 {
+        files.push("mmlu_metrics.json".into());
+    }
+    files
 }
 
 /// What differs between the evaluation of `found` (in `path`) and `made`, in words.
@@ -193,7 +228,9 @@ pub(crate) fn finish(
     let path = manifest_path(dir, shard);
     let value = serde_json::to_value(&manifest)
         .map_err(|e| BenchError::Config(format!("{}: {e}", path.display())))?;
-    write_json(&path, &value)
+    write_json(&path, &value)?;
+    let partial = partial_path(dir, shard);
+    std::fs::remove_file(&partial).map_err(BenchError::io(&partial))
 }
 
 /// How strictly a folder is read for scoring.

@@ -481,7 +481,15 @@ fn a_bench_killed_midway_reruns_to_the_same_results() {
     stdout_of(&lume(&args(&whole).each_ref().map(String::as_str)));
     let took = started.elapsed();
     // SIGKILL at a random moment of the run (somewhere in training or evaluation), then rerun.
-    common::kill_midway(&args(&killed).each_ref().map(String::as_str), || true, took);
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&killed);
+    };
+    common::kill_midway(
+        &args(&killed).each_ref().map(String::as_str),
+        || true,
+        took,
+        reset,
+    );
     stdout_of(&lume(&args(&killed).each_ref().map(String::as_str)));
     for file in [
         "models/target/model.safetensors",

@@ -388,8 +388,11 @@ fn killed_runs_rerun_to_what_an_uninterrupted_run_makes() {
     ok(&lume(&unlearn(s(&whole))));
     let took = started.elapsed();
     let args = unlearn(s(&killed));
-    let first = killed.join("run/checkpoint-1");
-    kill_midway(&args, || first.exists(), took / 2);
+    let key = killed.join("run/run_key.json");
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&killed);
+    };
+    kill_midway(&args, || key.exists(), took / 2, reset);
     assert!(
         !killed.join("lume_config.json").exists(),
         "killed before it finished"
@@ -426,11 +429,23 @@ fn killed_runs_rerun_to_what_an_uninterrupted_run_makes() {
     ok(&lume(&eval(s(&killed), "0/2")));
     let second = eval(s(&killed), "1/2");
     let lock = killed.join(".lume-shard-1.lock");
-    kill_midway(&second, || lock.exists(), took / 2);
+    // Nothing to clear between tries: a finished shard is simply written again.
+    kill_midway(&second, || lock.exists(), took / 2, || {});
     assert!(
         !killed.join("manifest_1.json").exists(),
         "killed before it finished"
     );
+    ok(&lume(&second));
+    // Killed after its files were written but before its manifest: the rerun takes them as
+    // its own (they are this shard's, of the same evaluation), not as another run's.
+    std::fs::remove_file(killed.join("manifest_1.json")).unwrap();
+    std::fs::write(
+        killed.join(".manifest_1.partial.json"),
+        std::fs::read_to_string(killed.join("manifest_0.json"))
+            .map(|m| serde_json::from_str::<serde_json::Value>(&m).unwrap()["made"].to_string())
+            .unwrap(),
+    )
+    .unwrap();
     ok(&lume(&second));
     for out in [&whole, &killed] {
         ok(&lume(&["score", s(out), "--strict"]));

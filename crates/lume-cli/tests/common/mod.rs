@@ -42,36 +42,39 @@ pub fn synth(data: &Path) {
     );
 }
 
-/// Starts `lume args`, waits until `started` says its work began, kills it (SIGKILL) after a
-/// random part of `within`, and checks that it had not finished by then.
-pub fn kill_midway(args: &[&str], started: impl Fn() -> bool, within: Duration) {
+/// Starts `lume args`, waits until `started` says its work began, and kills it (SIGKILL) after
+/// a random part of `within`. A run that finished before the kill is cleared by `reset` and
+/// tried again with half the delay, so the kill always lands mid-run (the test fails after 8
+/// tries that all finished first).
+pub fn kill_midway(args: &[&str], started: impl Fn() -> bool, within: Duration, reset: impl Fn()) {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let delay = within.mul_f64(0.1 + 0.7 * f64::from(nanos % 1000) / 1000.0);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while !started() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "lume {} ended early",
-            args[0]
-        );
-        std::thread::sleep(Duration::from_millis(1));
+    let mut delay = within.mul_f64(0.1 + 0.7 * f64::from(nanos % 1000) / 1000.0);
+    for _ in 0..8 {
+        reset();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lume"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        while !started() && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            let _ = child.wait();
+            eprintln!("killed lume {} {delay:?} into its work", args[0]);
+            return;
+        }
+        delay /= 2;
     }
-    std::thread::sleep(delay);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "lume {} finished before the kill: make its run longer",
+    panic!(
+        "lume {} always finished before the kill: make its run longer",
         args[0]
     );
-    child.kill().unwrap();
-    let _ = child.wait();
-    eprintln!("killed lume {} {delay:?} into its work", args[0]);
 }
