@@ -4,6 +4,7 @@
     pip install torch transformers
     cargo build --release -p lume-cli
     python3 scripts/bench_eval.py                  # 64 rows, 16 MIA documents, 64 new tokens
+    python3 scripts/bench_eval.py --precision bf16 --rows 32 --mia 8   # against transformers in bf16
 
 Everything runs in one process tree on this machine, one after the other, on the same fixed rows
 (a seeded sample of the real LUME release, half forget, half retain) and MIA documents:
@@ -13,7 +14,12 @@ Everything runs in one process tree on this machine, one after the other, on the
 2. transformers row by row, as the SemEval reference evaluator runs: `generate` one prompt, then
    the answer's loss on prompt+answer (prompt masked), then each MIA document's loss.
 3. transformers batched: `generate` 8 prompts at a time (left padding), losses 8 at a time.
-4. `lume eval` with f32 weights, then with `--weights-dtype bf16`.
+4. `lume eval` in f32, with `--weights-dtype bf16`, and with `--precision bf16`.
+
+`--precision bf16` runs transformers as the SemEval evaluator does (the checkpoint loaded in
+bfloat16) for steps 2 and 3, plus transformers in f32 row by row for the yardstick of
+faithfulness: each bf16 run's per-row answer-NLL distance to transformers-f32 (median, max), its
+greedy generations equal to f32's, and the MIA AUC.
 
 Each timing includes loading the model. It prints one JSON object: seconds and ratios, whether
 the generations are identical to transformers' row-by-row ones, the largest NLL and MIA-loss
@@ -34,6 +40,15 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_line():
+    """The CPU's model and the flags that decide the kernels."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown")
+    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+    return f"{model}; {os.cpu_count()} CPUs; flags: {' '.join(f for f in wanted if f in flags)}"
 
 
 def sample(data: Path, rows: int, docs: int, seed: int, out: Path):
@@ -57,10 +72,13 @@ def answer_loss(model, tok, prompt, answer):
     return model(input_ids=ids, labels=labels).loss.item()
 
 
-def transformers_row_by_row(hf: Path, rows, docs, new_tokens):
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+
+
+def transformers_row_by_row(hf: Path, rows, docs, new_tokens, dtype="f32"):
     start = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(hf)
-    model = AutoModelForCausalLM.from_pretrained(hf, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(hf, dtype=DTYPES[dtype]).eval()
     gens, nlls, mia = {}, {}, {}
     with torch.no_grad():
         for r in rows:
@@ -75,10 +93,10 @@ def transformers_row_by_row(hf: Path, rows, docs, new_tokens):
     return time.perf_counter() - start, gens, nlls, mia
 
 
-def transformers_batched(hf: Path, rows, docs, new_tokens, batch=8):
+def transformers_batched(hf: Path, rows, docs, new_tokens, batch=8, dtype="f32"):
     start = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(hf)
-    model = AutoModelForCausalLM.from_pretrained(hf, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(hf, dtype=DTYPES[dtype]).eval()
     gens = {}
     with torch.no_grad():
         tok.padding_side = "left"
@@ -124,6 +142,19 @@ def lume_eval(lume: Path, hf: Path, data: Path, out: Path, new_tokens: int, extr
     return seconds, gens, nlls, mia, lines
 
 
+def auc(mia, docs):
+    """MIA AUC of losses (lower: member), ties counting half."""
+    members = [mia[d["id"]] for d in docs if d["member"]]
+    nonmembers = [mia[d["id"]] for d in docs if not d["member"]]
+    wins = sum(1.0 if m < n else 0.5 if m == n else 0.0 for m in members for n in nonmembers)
+    return wins / (len(members) * len(nonmembers))
+
+
+def distances(nlls, ref):
+    d = sorted(abs(nlls[k] - ref[k]) for k in ref)
+    return {"median": d[len(d) // 2], "max": d[-1]}
+
+
 def matmul_gflops():
     a, b = torch.randn(2048, 576), torch.randn(576, 1536)
     for _ in range(3):
@@ -146,7 +177,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/lume-bench-eval")
     ap.add_argument("--skip-row-by-row", action="store_true")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="the reference's precision (bf16: as the SemEval evaluator runs transformers)")
     args = ap.parse_args()
+    print(cpu_line(), file=sys.stderr)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     gguf = args.gguf or subprocess.run([str(ROOT / "scripts" / "smollm2.sh")], capture_output=True, text=True,
@@ -154,15 +188,29 @@ def main():
     hf = out / "hf"
     subprocess.run([args.lume, "convert", gguf, "--out", str(hf)], check=True, capture_output=True)
     rows, docs = sample(Path(args.data), args.rows, args.mia, args.seed, out / "data")
-    report = {"rows": len(rows), "mia_documents": len(docs), "new_tokens": args.new_tokens, "threads": args.threads}
+    for d in docs[: args.mia // 2]:
+        d["member"] = True
+    for d in docs[args.mia // 2:]:
+        d["member"] = False
+    report = {"cpu": cpu_line(), "rows": len(rows), "mia_documents": len(docs), "new_tokens": args.new_tokens,
+              "threads": args.threads, "reference_precision": args.precision}
     if not args.skip_row_by_row:
-        t_row, ref_gens, ref_nlls, ref_mia = transformers_row_by_row(hf, rows, docs, args.new_tokens)
+        t_row, ref_gens, ref_nlls, ref_mia = transformers_row_by_row(hf, rows, docs, args.new_tokens, args.precision)
         report["transformers_row_by_row_s"] = round(t_row, 2)
-    t_batch, batch_gens = transformers_batched(hf, rows, docs, args.new_tokens)
+    t_batch, batch_gens = transformers_batched(hf, rows, docs, args.new_tokens, dtype=args.precision)
     report["transformers_batched_s"] = round(t_batch, 2)
     if args.skip_row_by_row:
         ref_gens = batch_gens
-    for name, extra in [("f32", []), ("bf16", ["--weights-dtype", "bf16"])]:
+    if args.precision == "bf16":
+        # The yardstick: transformers in f32, row by row.
+        _, f32_gens, f32_nlls, f32_mia = transformers_row_by_row(hf, rows, docs, args.new_tokens)
+        if not args.skip_row_by_row:
+            report["transformers_bf16_faithfulness"] = {
+                "nll_distance_to_f32": distances(ref_nlls, f32_nlls),
+                "generations_equal_to_f32": sum(ref_gens[k] == f32_gens[k] for k in f32_gens),
+                "mia_auc": auc(ref_mia, docs), "mia_auc_f32": auc(f32_mia, docs)}
+    runs = [("f32", []), ("bf16_weights", ["--weights-dtype", "bf16"]), ("bf16", ["--precision", "bf16"])]
+    for name, extra in runs:
         t, gens, nlls, mia, lines = lume_eval(Path(args.lume), hf, out / "data", out / f"lume-{name}", args.new_tokens, extra)
         entry = {"seconds": round(t, 2), "vs_batched": round(t_batch / t, 2),
                  "generations_identical": sum(gens[k] == ref_gens[k] for k in ref_gens), "lines": lines}
@@ -170,6 +218,11 @@ def main():
             entry["vs_row_by_row"] = round(report["transformers_row_by_row_s"] / t, 2)
             entry["max_nll_diff"] = max(abs(nlls[k] - ref_nlls[k]) for k in ref_nlls)
             entry["max_mia_loss_diff"] = max(abs(mia[k] - ref_mia[k]) for k in ref_mia)
+        if args.precision == "bf16":
+            entry["nll_distance_to_f32"] = distances(nlls, f32_nlls)
+            entry["generations_equal_to_f32"] = sum(gens[k] == f32_gens[k] for k in f32_gens)
+            entry["generations_equal_to_f32_or_bf16"] = sum(gens[k] in (f32_gens[k], ref_gens[k]) for k in f32_gens)
+            entry["mia_auc"] = auc(mia, docs)
         report[f"lume_{name}"] = entry
     # Forward FLOPs of lume's f32 run: 2 × non-embedding parameters per token it ran, plus the
     # vocabulary head where logits are needed (answer tokens, MIA tokens, generated tokens),

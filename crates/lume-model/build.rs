@@ -2,13 +2,25 @@
 //! and `cfg(lume_smollm2)` when SmolLM2's GGUF has been fetched (`LUME_SMOLLM2_GGUF`, or the
 //! cache of `scripts/smollm2.sh`), so that the tests that need them run, and show as ignored
 //! (not as passed) when they are absent. `LUME_REQUIRE_SHARED=1` (CI) makes either's absence a
-//! build error.
+//! build error. `cfg(lume_bf16_cpu)` marks a building CPU with AVX512-BF16.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lume_shared)");
     println!("cargo::rustc-check-cfg=cfg(lume_smollm2)");
+    println!("cargo::rustc-check-cfg=cfg(lume_bf16_cpu)");
+    // The bf16 kernel test that compares the native tile with the portable one runs where the
+    // building CPU has AVX512-BF16 (tests run where they are built) and shows as ignored
+    // elsewhere.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|flags| flags.split_whitespace().any(|f| f == "avx512_bf16"))
+    {
+        println!("cargo::rustc-cfg=lume_bf16_cpu");
+    }
     for var in [
         "LUME_REQUIRE_SHARED",
         "LUME_SMOLLM2_GGUF",

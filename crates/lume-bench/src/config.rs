@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use lume_model::Precision;
 use lume_unlearn::{Registry, Schedule, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +230,9 @@ pub struct EvalConfig {
     pub batch_size: usize,
     /// Few-shot examples per MMLU prompt.
     pub mmlu_shots: usize,
+    /// The precision of the matrix products (`lume bench --precision` sets it here and in
+    /// `target`, `gold` and `unlearn`).
+    pub precision: Precision,
 }
 
 impl Default for EvalConfig {
@@ -237,6 +241,7 @@ impl Default for EvalConfig {
             max_new_tokens: 256,
             batch_size: 16,
             mmlu_shots: 5,
+            precision: Precision::F32,
         }
     }
 }
@@ -364,6 +369,15 @@ fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 }
 
 impl BenchConfig {
+    /// Every stage's products in `precision`: fine-tuning, unlearning and evaluation (a
+    /// method's own `trainer` table may still say otherwise).
+    pub fn set_precision(&mut self, precision: Precision) {
+        for trainer in [&mut self.target, &mut self.gold, &mut self.unlearn] {
+            trainer.precision = precision;
+        }
+        self.eval.precision = precision;
+    }
+
     /// The run configuration of fine-tuning with `trainer`.
     pub fn fine_tune_run(&self, trainer: &TrainerConfig) -> RunConfig {
         RunConfig {

@@ -43,6 +43,9 @@ pub enum BenchError {
     /// A method or a training run failed.
     #[error(transparent)]
     Unlearn(#[from] lume_unlearn::UnlearnError),
+    /// The model cannot compute in the precision asked for.
+    #[error(transparent)]
+    Precision(#[from] lume_model::UnsupportedPrecision),
     /// Inference failed on a record or document.
     #[error(transparent)]
     Inference(#[from] lume_metrics::InferenceError),

@@ -10,7 +10,9 @@ use lume_metrics::{
     Bootstrap, BootstrapConfig, InferenceOptions, InferenceOutputs, Irregularities, LanguageModel,
     ScoreReport, evaluate_mmlu, read_mmlu, read_mmlu_average, run_inference,
 };
-use lume_model::{BulkProgress, Engine, EngineError, Numerics, RoundToNearest, WeightDtype};
+use lume_model::{
+    BulkProgress, Engine, EngineError, Numerics, Precision, RoundToNearest, WeightDtype,
+};
 
 use crate::error::{BenchError, Context, write_json};
 use crate::observer::Observer;
@@ -88,8 +90,10 @@ pub struct EvalSettings {
     pub inference: InferenceOptions,
     /// Few-shot examples per MMLU prompt.
     pub mmlu_shots: usize,
-    /// Storage of the weight matrices.
+    /// Storage of the weight matrices (with `precision` bf16: bf16, or refused if f16).
     pub weights_dtype: WeightDtype,
+    /// The precision of the matrix products (see [`Precision`]).
+    pub precision: Precision,
     /// The blocks' projections rounded to integers before inference (see [`RoundToNearest`]).
     pub quantization: Option<RoundToNearest>,
     /// Remove another evaluation's outputs found in the output folder instead of refusing.
@@ -100,10 +104,11 @@ impl EvalSettings {
     /// What of these settings moves results (everything but `replace`).
     fn key(&self) -> String {
         format!(
-            "{:?} shots={} weights={} quantization={:?}",
+            "{:?} shots={} weights={} precision={} quantization={:?}",
             self.inference,
             self.mmlu_shots,
             self.weights_dtype,
+            self.precision,
             self.quantization.map(|q| q.to_string())
         )
     }
@@ -257,12 +262,11 @@ pub fn evaluate_shard(
             .round_to_nearest(scheme)
             .context(|| format!("quantizing {} to {scheme}", model_dir.display()))?;
     }
-    if settings.weights_dtype != WeightDtype::F32 {
-        engine.model = engine
-            .model
-            .clone()
-            .with_weight_dtype(settings.weights_dtype);
+    let storage = settings.precision.weight_storage(settings.weights_dtype)?;
+    if storage != WeightDtype::F32 {
+        engine.model = engine.model.clone().with_weight_dtype(storage);
     }
+    engine.model = engine.model.clone().with_precision(settings.precision)?;
     let units = 2 * records.len()
         + mia
             .as_ref()

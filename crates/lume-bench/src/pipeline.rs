@@ -241,6 +241,7 @@ impl<'a> Run<'a> {
             },
             mmlu_shots: config.eval.mmlu_shots,
             weights_dtype: WeightDtype::F32,
+            precision: config.eval.precision,
             quantization: None,
             // A stage redone because its inputs changed replaces what it wrote before.
             replace: true,

@@ -52,6 +52,7 @@ fn shards_scored_together_equal_the_whole_evaluation() {
         },
         mmlu_shots: 1,
         weights_dtype: WeightDtype::F32,
+        precision: lume_model::Precision::F32,
         quantization: None,
         replace: false,
     };

@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lume_model::{DeviceSpec, GenerationConfig, Model, ModelConfig};
+use lume_model::{DeviceSpec, GenerationConfig, Model, ModelConfig, Precision};
 
 fn config() -> ModelConfig {
     ModelConfig::from_json(
@@ -39,25 +39,35 @@ fn bench(c: &mut Criterion) {
     });
 
     let train_device = DeviceSpec::Cpu.training_device().expect("cpu");
-    let train_model = Model::new(&config, &train_device);
-    group.bench_function("forward_backward_b8_t128", |bench| {
-        bench.iter(|| {
-            let data = ids(b, t, 2);
-            let input =
-                Tensor::<2, Int>::from_data(TensorData::new(data.clone(), [b, t]), &train_device);
-            let logits = train_model.forward(input, None, false).logits;
-            let [_, _, v] = logits.dims();
-            let targets = Tensor::<1, Int>::from_data(
-                TensorData::new(
-                    data[1..].iter().copied().chain([0]).collect::<Vec<_>>(),
-                    [b * t],
-                ),
-                &train_device,
-            );
-            let loss = lume_model::token_nll(logits.reshape([b * t, v]), targets).mean();
-            black_box(loss.backward())
-        })
-    });
+    for precision in [Precision::F32, Precision::Bf16] {
+        let train_model = Model::new(&config, &train_device)
+            .with_precision(precision)
+            .expect("the CPU has both precisions");
+        let name = match precision {
+            Precision::F32 => "forward_backward_b8_t128".to_owned(),
+            Precision::Bf16 => format!("forward_backward_b8_t128_{precision}"),
+        };
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                let data = ids(b, t, 2);
+                let input = Tensor::<2, Int>::from_data(
+                    TensorData::new(data.clone(), [b, t]),
+                    &train_device,
+                );
+                let logits = train_model.forward(input, None, false).logits;
+                let [_, _, v] = logits.dims();
+                let targets = Tensor::<1, Int>::from_data(
+                    TensorData::new(
+                        data[1..].iter().copied().chain([0]).collect::<Vec<_>>(),
+                        [b * t],
+                    ),
+                    &train_device,
+                );
+                let loss = lume_model::token_nll(logits.reshape([b * t, v]), targets).mean();
+                black_box(loss.backward())
+            })
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("decode");

@@ -8,8 +8,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::Precision;
 use crate::config::ModelConfig;
-use crate::decoder::{ForwardOutput, Model, from_start};
+use crate::decoder::{ForwardOutput, Model, UnsupportedPrecision, from_start};
 
 /// Why a model could not write or read a checkpoint: any error its own format gives.
 pub type CheckpointError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,6 +46,24 @@ pub trait CausalModel {
             self.forward_tokens(ids, attention_mask, false).logits,
             positions,
         )
+    }
+
+    /// The same model computing its matrix products in `precision`. The default keeps f32 and
+    /// refuses bf16; [`Model`] has both on the CPU backend.
+    fn with_precision(self, precision: Precision) -> Result<Self, UnsupportedPrecision>
+    where
+        Self: Sized,
+    {
+        match precision {
+            Precision::F32 => Ok(self),
+            Precision::Bf16 => Err(UnsupportedPrecision {
+                precision,
+                on: format!(
+                    "{} (it does not implement CausalModel::with_precision)",
+                    std::any::type_name::<Self>()
+                ),
+            }),
+        }
     }
 
     /// Number of decoder layers.
@@ -98,6 +117,10 @@ impl CausalModel for Model {
         self.logits(rows).squeeze_dim::<2>(0)
     }
 
+    fn with_precision(self, precision: Precision) -> Result<Self, UnsupportedPrecision> {
+        Model::with_precision(self, precision)
+    }
+
     fn num_layers(&self) -> usize {
         self.layers.len()
     }
@@ -111,7 +134,8 @@ impl CausalModel for Model {
     }
 
     fn load_checkpoint(&self, dir: &Path, device: &Device) -> Result<Self, CheckpointError> {
-        Ok(Model::load(dir, device)?)
+        // The same model: its precision too, as a resumed run computes as it started.
+        Ok(Model::load(dir, device)?.with_precision(self.precision())?)
     }
 }
 

@@ -4,6 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
+use crate::Precision;
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
 use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu, tied_head};
 
@@ -99,6 +100,9 @@ pub struct Model {
     /// The configuration (`config.json`).
     #[module(skip)]
     pub config: ModelConfig,
+    /// The precision of the matrix products (see [`Model::with_precision`]).
+    #[module(skip)]
+    precision: Precision,
     /// Token embeddings `[vocab, hidden]`.
     pub embed_tokens: Embedding,
     /// Decoder blocks.
@@ -107,6 +111,16 @@ pub struct Model {
     pub norm: Norm,
     /// Output head `[hidden, vocab]`; `None` when tied to the embeddings.
     pub lm_head: Option<Linear>,
+}
+
+/// bf16 products asked of a model on a device without them (see [`Model::with_precision`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{precision} products are not available on {on}")]
+pub struct UnsupportedPrecision {
+    /// The precision asked for.
+    pub precision: Precision,
+    /// What lacks them: the model's device, or its type.
+    pub on: String,
 }
 
 /// What a forward pass returns.
@@ -187,9 +201,15 @@ impl Attention {
 
     /// `[batch, seq, heads, head_dim]`: the projection's own layout, which attention reads
     /// without a transposed copy.
-    fn project(&self, proj: &Linear, x: Tensor<3>, heads: usize) -> Tensor<4> {
+    fn project(
+        &self,
+        proj: &Linear,
+        x: Tensor<3>,
+        heads: usize,
+        precision: Precision,
+    ) -> Tensor<4> {
         let [b, t, _] = x.dims();
-        let mut y = linear(proj, x);
+        let mut y = linear(proj, x, precision);
         if self.clip_qkv > 0.0 {
             y = y.clamp(-self.clip_qkv, self.clip_qkv);
         }
@@ -202,12 +222,13 @@ impl Attention {
         rope_tables: &(Tensor<4>, Tensor<4>),
         key_real: &[bool],
         cache: Option<&mut LayerCache>,
+        precision: Precision,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (cos, sin) = rope_tables;
-        let q = self.project(&self.q_proj, x.clone(), self.heads);
-        let k = self.project(&self.k_proj, x.clone(), self.kv_heads);
-        let v = self.project(&self.v_proj, x, self.kv_heads);
+        let q = self.project(&self.q_proj, x.clone(), self.heads, precision);
+        let k = self.project(&self.k_proj, x.clone(), self.kv_heads, precision);
+        let v = self.project(&self.v_proj, x, self.kv_heads, precision);
         let q = rope(q, cos.clone(), sin.clone());
         let k = rope(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
@@ -218,6 +239,7 @@ impl Attention {
         linear(
             &self.o_proj,
             out.reshape([b, t, self.heads * self.head_dim]),
+            precision,
         )
     }
 }
@@ -464,7 +486,43 @@ impl Model {
             norm: Norm::new(config, device),
             lm_head: (!config.tie_word_embeddings)
                 .then(|| new_linear(config.hidden_size, config.vocab_size, false, device)),
+            precision: Precision::F32,
         }
+    }
+
+    /// The same model computing its matrix products in `precision` (f32 by default). bf16
+    /// products run on the CPU backend only; on another device they are refused here rather
+    /// than computed in f32 under a bf16 label.
+    ///
+    /// ```
+    /// use lume_model::{DeviceSpec, LlamaShape, Model, ModelConfig, Precision};
+    /// let device = DeviceSpec::Cpu.device()?;
+    /// let config = ModelConfig::llama(LlamaShape {
+    ///     vocab_size: 64, hidden_size: 32, layers: 1, heads: 2, kv_heads: 2,
+    ///     intermediate_size: 64, max_positions: 32,
+    /// })?;
+    /// let model = Model::new(&config, &device).with_precision(Precision::Bf16)?;
+    /// assert_eq!(model.precision(), Precision::Bf16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self, UnsupportedPrecision> {
+        let off_cpu = self
+            .devices()
+            .into_iter()
+            .find(|d| !crate::kernels::is_flex(d));
+        if let (Precision::Bf16, Some(device)) = (precision, off_cpu) {
+            return Err(UnsupportedPrecision {
+                precision,
+                on: format!("{device:?} (the CPU backend has them)"),
+            });
+        }
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// The precision of the matrix products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Logits for `ids` `[batch, seq]`. `attention_mask` (row-major `[batch, seq]`, on the
@@ -503,12 +561,12 @@ impl Model {
     /// The vocabulary logits of final hidden states `[batch, seq, hidden]`.
     pub(crate) fn logits(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => linear(head, x),
+            Some(head) => linear(head, x, self.precision),
             None => {
                 let [b, t, h] = x.dims();
                 let table = self.embed_tokens.weight.val();
                 let v = table.dims()[0];
-                tied_head(x.reshape([b * t, h]), table).reshape([b, t, v])
+                tied_head(x.reshape([b * t, h]), table, self.precision).reshape([b, t, v])
             }
         }
     }
@@ -540,12 +598,19 @@ impl Model {
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let h = layer.input_layernorm.forward(x.clone());
-            x = x + layer.self_attn.forward(h, &rope, key_real, layer_cache);
+            x = x + layer
+                .self_attn
+                .forward(h, &rope, key_real, layer_cache, self.precision);
             let h = layer.post_attention_layernorm.forward(x.clone());
             let mlp = &layer.mlp;
+            let p = self.precision;
             x = x + linear(
                 &mlp.down_proj,
-                swiglu(linear(&mlp.gate_proj, h.clone()), linear(&mlp.up_proj, h)),
+                swiglu(
+                    linear(&mlp.gate_proj, h.clone(), p),
+                    linear(&mlp.up_proj, h, p),
+                ),
+                p,
             );
             if keep_hidden_states {
                 hidden_states.push(x.clone());

@@ -26,6 +26,7 @@ mod generation;
 mod gguf;
 mod kernels;
 mod numerics;
+mod precision;
 mod quantization;
 mod scoring;
 mod tokenizer;
@@ -34,7 +35,9 @@ mod weights;
 pub use allocator::reuse_freed_memory;
 pub use causal::{CausalModel, CheckpointError};
 pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig, WindowExceeded};
-pub use decoder::{Attention, Block, ForwardOutput, KvCache, LayerCache, Mlp, Model, Norm};
+pub use decoder::{
+    Attention, Block, ForwardOutput, KvCache, LayerCache, Mlp, Model, Norm, UnsupportedPrecision,
+};
 pub use device::{DeviceError, DeviceSpec};
 pub use dtype::{UnknownDtype, WeightDtype};
 pub use engine::{Engine, EngineError};
@@ -47,6 +50,7 @@ pub use kernels::{
     composed_token_nll, rms_norm, rope, swiglu, token_nll,
 };
 pub use numerics::{NUMERICS_VERSION, Numerics};
+pub use precision::{Precision, UnknownPrecision};
 pub use quantization::{
     DEFAULT_GROUP_SIZE, QuantizationError, RoundToNearest, UnknownQuantization,
 };

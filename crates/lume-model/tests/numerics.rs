@@ -1,20 +1,27 @@
-//! The numerics version's guard: a tiny fixed model's logits, recorded per kernel path in
-//! `tests/fixtures/numerics.json`, must stay the same to the last bit while
+//! The numerics version's guard: a tiny fixed model's logits, recorded per precision and
+//! kernel path in `tests/fixtures/numerics.json`, must stay the same to the last bit while
 //! `NUMERICS_VERSION` stays the same. A kernel change that moves them fails here until the
 //! version is bumped (which makes every cache redo its work) and the outputs recorded again:
-//! `LUME_BLESS_NUMERICS=1 cargo test -p lume-model --test numerics`.
+//! `LUME_BLESS_NUMERICS=1 cargo test -p lume-model --test numerics`, and again with
+//! `LUME_KERNELS=portable` for the portable paths.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use lume_model::{DeviceSpec, LlamaShape, Model, ModelConfig, NUMERICS_VERSION, Numerics};
+use lume_model::{
+    DeviceSpec, LlamaShape, Model, ModelConfig, NUMERICS_VERSION, Numerics, Precision,
+};
 use serde::{Deserialize, Serialize};
+
+/// Blessing writes one file from two tests.
+static BLESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[derive(Serialize, Deserialize)]
 struct Golden {
     numerics_version: u32,
-    /// By kernel path: every logit's f32 bits.
+    /// By precision and kernel path (`f32/avx512`, `bf16/avx512/avx512_bf16`): every logit's
+    /// f32 bits.
     outputs: BTreeMap<String, Vec<u32>>,
 }
 
@@ -23,7 +30,7 @@ fn path() -> PathBuf {
 }
 
 /// Logits of a batch of two (the general product) and of one row (the few-rows kernel).
-fn logits() -> Vec<f32> {
+fn logits(precision: Precision) -> Vec<f32> {
     let config = ModelConfig::llama(LlamaShape {
         vocab_size: 40,
         hidden_size: 32,
@@ -35,7 +42,14 @@ fn logits() -> Vec<f32> {
     })
     .unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
-    let model = Model::random(config, 7, &device);
+    let model = Model::random(config, 7, &device)
+        .with_weight_dtype(
+            precision
+                .weight_storage(lume_model::WeightDtype::F32)
+                .unwrap(),
+        )
+        .with_precision(precision)
+        .unwrap();
     let ids: Vec<i64> = (0..24).map(|i| (i * 7 + 3) % 40).collect();
     let mut out = Vec::new();
     for (rows, cols) in [(2, 12), (1, 9)] {
@@ -50,9 +64,24 @@ fn logits() -> Vec<f32> {
 }
 
 #[test]
-fn outputs_move_only_with_the_numerics_version() {
-    let current = Numerics::current().kernel_path;
-    let bits: Vec<u32> = logits().iter().map(|v| v.to_bits()).collect();
+fn f32_outputs_move_only_with_the_numerics_version() {
+    let numerics = Numerics::current();
+    check(Precision::F32, format!("f32/{}", numerics.kernel_path));
+}
+
+#[test]
+fn bf16_outputs_move_only_with_the_numerics_version() {
+    let numerics = Numerics::current();
+    check(
+        Precision::Bf16,
+        format!("bf16/{}/{}", numerics.kernel_path, numerics.bf16_path),
+    );
+}
+
+/// The logits of `precision` against those recorded under `current`; a path not recorded is
+/// compared with another of the same precision up to rounding.
+fn check(precision: Precision, current: String) {
+    let bits: Vec<u32> = logits(precision).iter().map(|v| v.to_bits()).collect();
     let text = std::fs::read_to_string(path()).unwrap_or_default();
     let mut golden: Golden = serde_json::from_str(&text).unwrap_or(Golden {
         numerics_version: NUMERICS_VERSION,
@@ -64,6 +93,16 @@ fn outputs_move_only_with_the_numerics_version() {
         }
         golden.numerics_version = NUMERICS_VERSION;
         golden.outputs.insert(current.clone(), bits);
+        // Both tests bless: the file must not lose the other's record.
+        let _guard = BLESS.lock().unwrap();
+        let text = std::fs::read_to_string(path()).unwrap_or_default();
+        if let Ok(latest) = serde_json::from_str::<Golden>(&text)
+            && latest.numerics_version == NUMERICS_VERSION
+        {
+            for (key, value) in latest.outputs {
+                golden.outputs.entry(key).or_insert(value);
+            }
+        }
         let json = serde_json::to_string(&golden).unwrap();
         std::fs::write(path(), json + "\n").unwrap();
         eprintln!("recorded the {current} outputs of numerics version {NUMERICS_VERSION}");
@@ -93,7 +132,12 @@ fn outputs_move_only_with_the_numerics_version() {
         None => {
             // Not recorded on this path: at least the numbers must be those of another path
             // up to rounding; the bit-exact guard runs where they were recorded.
-            let (other, recorded) = golden.outputs.iter().next().unwrap();
+            let prefix = format!("{precision}/");
+            let (other, recorded) = golden
+                .outputs
+                .iter()
+                .find(|(key, _)| key.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no {precision} outputs recorded: bless them"));
             for (a, b) in recorded.iter().zip(&bits) {
                 let (a, b) = (f32::from_bits(*a), f32::from_bits(*b));
                 assert!(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use lume_model::{DeviceSpec, Engine, GenerationConfig, GgufCheckpoint};
+use lume_model::{DeviceSpec, Engine, GenerationConfig, GgufCheckpoint, Precision, WeightDtype};
 use serde_json::Value;
 
 fn required() -> bool {
@@ -376,4 +376,125 @@ fn eight_bit_weights_keep_real_answer_nlls_close() {
         mean4 > 2.0 * mean8 && worst4 > worst8,
         "int4 is coarser than int8: {worst:?}"
     );
+}
+
+fn bf16_fixture() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2/bf16.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The area under the ROC curve of "member" for losses (lower loss: member), ties counting
+/// half.
+fn auc(members: &[f64], nonmembers: &[f64]) -> f64 {
+    let mut wins = 0.0;
+    for m in members {
+        for n in nonmembers {
+            wins += if m < n {
+                1.0
+            } else if m == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (members.len() * nonmembers.len()) as f64
+}
+
+/// The median and the largest of `values`.
+fn median_max(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    (median, values[values.len() - 1])
+}
+
+#[test]
+#[cfg_attr(
+    not(lume_smollm2),
+    ignore = "needs SmolLM2: LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)"
+)]
+fn bf16_products_stay_as_close_to_f32_as_transformers_in_bf16() {
+    // `fixtures/make_smollm2_bf16.py`: transformers in f32 and in bf16 on the same rows.
+    let Some(path) = gguf_path() else { return };
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let mut engine = Engine::load(&path, device).unwrap();
+    engine.model = engine
+        .model
+        .clone()
+        .with_weight_dtype(Precision::Bf16.weight_storage(WeightDtype::F32).unwrap())
+        .with_precision(Precision::Bf16)
+        .unwrap();
+    let fixture = bf16_fixture();
+    let rows = fixture["rows"].as_array().unwrap();
+    assert!(rows.len() >= 32, "{} rows", rows.len());
+    let f = |v: &Value| v.as_f64().unwrap();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for row in rows {
+        let nll = engine
+            .example_stats(&answer_example(row))
+            .unwrap()
+            .mean_nll()
+            .unwrap();
+        ours.push((nll - f(&row["nll_f32"])).abs());
+        theirs.push((f(&row["nll_bf16"]) - f(&row["nll_f32"])).abs());
+    }
+    let (ours, theirs) = (median_max(ours), median_max(theirs));
+    eprintln!(
+        "answer NLL distance to f32, median / max: lume bf16 {:.2e} / {:.2e}, transformers bf16 \
+         {:.2e} / {:.2e}",
+        ours.0, ours.1, theirs.0, theirs.1
+    );
+    assert!(
+        ours.0 <= theirs.0 && ours.1 <= theirs.1,
+        "lume in bf16 is further from f32 than transformers in bf16"
+    );
+
+    let prompts: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["prompt_ids"])).collect();
+    let generation = GenerationConfig::greedy(&engine.model.config, 32);
+    let generated = engine.model.generate(&prompts, &generation).unwrap();
+    // Greedy decoding flips at near-ties; transformers in bf16 flips too. The bar: as many rows
+    // equal to f32's as transformers-bf16 has (and the flips, against both, reported).
+    let same = |i: usize, key: &str| generated[i] == ids(&rows[i][key]);
+    let equal_to_f32 = (0..rows.len())
+        .filter(|&i| same(i, "generated_f32"))
+        .count();
+    let reference = rows
+        .iter()
+        .filter(|r| r["generated_f32"] == r["generated_bf16"])
+        .count();
+    let flips: Vec<usize> = (0..rows.len())
+        .filter(|&i| !same(i, "generated_f32") && !same(i, "generated_bf16"))
+        .collect();
+    eprintln!(
+        "greedy generations equal to transformers-f32's: lume bf16 {equal_to_f32} of {n}, \
+         transformers bf16 {reference} of {n}; lume bf16 equal to neither: rows {flips:?}",
+        n = rows.len()
+    );
+    assert!(
+        equal_to_f32 >= reference,
+        "lume in bf16 keeps fewer greedy generations than transformers in bf16"
+    );
+
+    let (mut members, mut nonmembers) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for doc in fixture["mia"].as_array().unwrap() {
+        let ids = ids(&doc["ids"]);
+        let example = lume_data::TrainingExample {
+            labels: ids.iter().map(|&i| i64::from(i)).collect(),
+            input_ids: ids,
+        };
+        let loss = engine.example_stats(&example).unwrap().mean_nll().unwrap();
+        let side = if doc["file"] == "member" {
+            &mut members
+        } else {
+            &mut nonmembers
+        };
+        side.0.push(loss);
+        side.1.push(f(&doc["loss_f32"]));
+    }
+    let (lume_auc, f32_auc) = (
+        auc(&members.0, &nonmembers.0),
+        auc(&members.1, &nonmembers.1),
+    );
+    eprintln!("MIA AUC: lume bf16 {lume_auc}, transformers f32 {f32_auc}");
+    assert_eq!(lume_auc, f32_auc);
 }

@@ -99,6 +99,9 @@ pub enum UnlearnError {
     /// The device does not fit.
     #[error("device: {0}")]
     Device(String),
+    /// The model cannot compute in the precision asked for.
+    #[error(transparent)]
+    Precision(#[from] lume_model::UnsupportedPrecision),
     /// Every parameter is frozen.
     #[error("no parameter is trainable (check `trainable` and the method's restrictions)")]
     NothingToTrain,

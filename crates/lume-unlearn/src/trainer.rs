@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use lume_data::{Batch, PaddingSide, PairedBatch, PairedSampler, PairingConfig, TrainingExample};
-use lume_model::CausalModel;
+use lume_model::{CausalModel, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
@@ -62,6 +62,9 @@ pub struct TrainerConfig {
     /// Train LoRA adapters instead of the weights, merged into them at the end (a method's
     /// own adapters take precedence).
     pub lora: Option<LoraConfig>,
+    /// The precision of the matrix products, forward and backward (the model's and its frozen
+    /// reference's); master weights, gradients and AdamW's state stay f32 (see [`Precision`]).
+    pub precision: Precision,
 }
 
 impl Default for TrainerConfig {
@@ -84,6 +87,7 @@ impl Default for TrainerConfig {
             checkpoint_minutes: Some(5.0),
             eval_every: None,
             lora: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -519,6 +523,7 @@ fn train_run<M: CausalModel + Module>(
     run_dir: Option<&Path>,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome<M>, UnlearnError> {
+    let model = model.with_precision(config.precision)?;
     let (device, retain_per_forget) = preflight(&model, method, data, config)?;
     let num_layers = model.num_layers();
     let reference = method.needs_reference().then(|| model.valid());

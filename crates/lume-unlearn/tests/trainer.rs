@@ -189,3 +189,53 @@ fn frozen_parameters_do_not_move() {
         }
     }
 }
+
+#[test]
+fn bf16_products_keep_the_loss_curve_of_f32() {
+    // NPO-GD for 8 steps (a frozen reference, forget and retain terms): every step's losses in
+    // bf16 within 2 % of f32's. bf16 products exist on the CPU backend; elsewhere the run is
+    // refused up front, never computed in f32 under a bf16 label.
+    let f32_config = TrainerConfig {
+        max_steps: Some(8),
+        epochs: 10,
+        ..config()
+    };
+    let bf16_config = TrainerConfig {
+        precision: lume_model::Precision::Bf16,
+        ..f32_config.clone()
+    };
+    let on_cpu = lume_model::DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap()
+        == lume_model::DeviceSpec::Cpu;
+    if !on_cpu {
+        let refused = attempt("npo-gd", &bf16_config, None, &mut Silent);
+        assert!(
+            matches!(refused, Err(UnlearnError::Precision(_))),
+            "bf16 off the CPU backend must be refused"
+        );
+        return;
+    }
+    let (_, f32_history) = run("npo-gd", &f32_config, None);
+    let (_, bf16_history) = run("npo-gd", &bf16_config, None);
+    assert_eq!((f32_history.len(), bf16_history.len()), (8, 8));
+    let mut largest = 0.0f64;
+    for (a, b) in f32_history.iter().zip(&bf16_history) {
+        for (x, y) in [
+            (Some(a.loss.total), Some(b.loss.total)),
+            (a.loss.forget, b.loss.forget),
+            (a.loss.retain, b.loss.retain),
+        ] {
+            let (x, y) = (x.unwrap(), y.unwrap());
+            largest = largest.max((x - y).abs() / x.abs());
+            assert!(
+                (x - y).abs() <= 0.02 * x.abs(),
+                "step {}: bf16 {y} against f32 {x}",
+                a.step
+            );
+        }
+    }
+    eprintln!("largest relative difference of a loss: {largest:.2e}");
+    assert!(
+        largest > 0.0,
+        "the bf16 run computed exactly as f32: were its products bf16?"
+    );
+}

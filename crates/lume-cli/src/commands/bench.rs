@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use lume_bench::{BenchConfig, BenchInputs, Probe, resolve_config, run_bench};
+use lume_model::Precision;
 use lume_unlearn::Registry;
 
 use super::progress::Terminal;
@@ -49,6 +50,11 @@ pub struct BenchArgs {
     /// Override one key, e.g. --set method.npo.beta=0.2 --set target.epochs=30.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Precision of the matrix products in every stage (`target`, `gold`, `unlearn` and
+    /// `eval.precision`): f32, or bf16 (bf16 operands, f32 sums, as PyTorch's autocast)
+    /// [default: the config's, f32].
+    #[arg(long)]
+    precision: Option<Precision>,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -61,6 +67,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     config.seeds = args.seeds.unwrap_or(config.seeds);
     config.target_seeds = args.target_seeds.unwrap_or(config.target_seeds);
+    if let Some(precision) = args.precision {
+        config.set_precision(precision);
+    }
     if let Some(probes) = &args.probes {
         config.probes.run = Probe::parse_list(probes)?;
     }

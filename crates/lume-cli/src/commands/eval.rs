@@ -7,7 +7,7 @@ use clap::Args;
 use lume_bench::{EvalInputs, EvalSettings, evaluate_checkpoint, evaluate_shard};
 use lume_data::{Benchmark, MiaSet};
 use lume_metrics::InferenceOptions;
-use lume_model::{DeviceSpec, WeightDtype};
+use lume_model::{DeviceSpec, Precision, WeightDtype};
 
 use super::progress::Terminal;
 
@@ -42,6 +42,10 @@ pub struct EvalArgs {
     /// memory, faster generation, logits within about 1e-2); activations stay f32.
     #[arg(long, default_value = "f32")]
     weights_dtype: WeightDtype,
+    /// Precision of the matrix products: f32 (transformers-f32's numbers), or bf16 (bf16
+    /// operands with f32 sums, as transformers in bf16; the weights are then stored in bf16).
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// Round the blocks' projections to integers first (per-group symmetric round-to-nearest:
     /// int8, int4, or int4-g64 for groups of 64 inputs; default group 128) and evaluate the
     /// de-quantized model, as the quantization probe of `lume bench --probes` does.
@@ -76,6 +80,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         },
         mmlu_shots: args.mmlu_shots,
         weights_dtype: args.weights_dtype,
+        precision: args.precision,
         quantization: args.quantize,
         replace: args.replace,
     };

@@ -7,7 +7,9 @@ use std::time::Instant;
 use burn::module::Module;
 use clap::Args;
 use lume_data::TrainingExample;
-use lume_model::{DeviceSpec, GenerationConfig, LlamaShape, Model, ModelConfig, WeightDtype};
+use lume_model::{
+    DeviceSpec, GenerationConfig, LlamaShape, Model, ModelConfig, Numerics, Precision, WeightDtype,
+};
 use lume_unlearn::{
     FineTune, LoraConfig, StepRecord, TrainObserver, TrainerConfig, UnlearnData, train,
 };
@@ -58,6 +60,10 @@ pub struct PerfArgs {
     /// Storage of the weight matrices while generating: f32, bf16 or f16 (training is f32).
     #[arg(long, default_value = "f32")]
     weights_dtype: WeightDtype,
+    /// Precision of the matrix products, training and decoding: f32, or bf16 (bf16 operands,
+    /// f32 sums; decoding then stores the weights in bf16).
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// Seed of the weights and token ids.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -116,6 +122,7 @@ fn train_step_seconds(
             alpha: 2.0 * rank as f64,
             ..LoraConfig::default()
         }),
+        precision: args.precision,
         ..TrainerConfig::default()
     };
     let mut watch = Stopwatch {
@@ -146,7 +153,9 @@ fn decode_tokens_per_second(
 ) -> anyhow::Result<(f64, usize)> {
     let model = Model::random(config.clone(), args.seed, &spec.device()?);
     let params = model.num_params();
-    let model = model.with_weight_dtype(args.weights_dtype);
+    let model = model
+        .with_weight_dtype(args.precision.weight_storage(args.weights_dtype)?)
+        .with_precision(args.precision)?;
     let prompts: Vec<Vec<u32>> = (0..args.gen_batch)
         .map(|_| random_ids(rng, args.vocab, 32))
         .collect();
@@ -196,6 +205,8 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     let line = serde_json::json!({
         "engine": format!("lume {} (burn, {})", env!("CARGO_PKG_VERSION"), spec),
         "weights_dtype": args.weights_dtype.to_string(),
+        "precision": args.precision.to_string(),
+        "numerics": Numerics::current(),
         "params": params,
         "lora_rank": args.lora,
         "train_tokens_per_s": train_step_s.map(|s| (args.batch * args.seq) as f64 / s),

@@ -12,8 +12,21 @@ use burn_flex::FlexTensor;
 use super::FusedOps;
 use super::flex::{
     attention_backward, attention_forward, linear_backward, rms_norm_backward, rms_norm_forward,
-    rope_any, swiglu_backward, token_nll_backward,
+    rope_any, swiglu_backward, token_nll_backward, transposed_backward,
 };
+use crate::Precision;
+
+/// Registers each gradient that was computed with its parent (as `register!`, for optional
+/// gradients).
+macro_rules! register_some {
+    ($parents:expr, $outputs:expr, $grads:expr) => {
+        for (parent, grad) in $parents.into_iter().zip($outputs) {
+            if let (Some(node), Some(grad)) = (parent, grad) {
+                $grads.register::<Flex>(node.id, grad);
+            }
+        }
+    };
+}
 
 #[derive(Debug)]
 struct Rope;
@@ -42,8 +55,10 @@ macro_rules! register {
     };
 }
 
+/// `x · w` (`Linear`) or `x · tᵀ` (`Transposed`, a tied head), with the precision of its
+/// products.
 #[derive(Debug)]
-struct Linear;
+struct Linear(Precision);
 
 impl Backward<Flex, 2> for Linear {
     /// The input and the weight.
@@ -53,15 +68,24 @@ impl Backward<Flex, 2> for Linear {
         let (x, w) = ops.state;
         let grad = grads.consume::<Flex>(&ops.node);
         let wanted = [ops.parents[0].is_some(), ops.parents[1].is_some()];
-        for (parent, grad) in ops
-            .parents
-            .into_iter()
-            .zip(linear_backward(x, w, grad, wanted))
-        {
-            if let (Some(node), Some(grad)) = (parent, grad) {
-                grads.register::<Flex>(node.id, grad);
-            }
-        }
+        let outputs = linear_backward(x, w, grad, wanted, self.0);
+        register_some!(ops.parents, outputs, grads);
+    }
+}
+
+#[derive(Debug)]
+struct Transposed(Precision);
+
+impl Backward<Flex, 2> for Transposed {
+    /// The input and the table.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, t) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let wanted = [ops.parents[0].is_some(), ops.parents[1].is_some()];
+        let outputs = transposed_backward(x, t, grad, wanted, self.0);
+        register_some!(ops.parents, outputs, grads);
     }
 }
 
@@ -232,37 +256,63 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         }
     }
 
-    fn linear(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
-        match Linear
+    fn linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        precision: Precision,
+    ) -> FloatTensor<Self> {
+        match Linear(precision)
             .prepare::<C>([x.node(), w.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (x.into_primitive(), w.into_primitive());
-                let out = Flex::linear(x.clone(), w.clone());
+                let out = Flex::linear(x.clone(), w.clone(), precision);
                 prep.finish((x, w), out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::linear(x.into_primitive(), w.into_primitive()))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::linear(
+                x.into_primitive(),
+                w.into_primitive(),
+                precision,
+            )),
         }
     }
 
-    fn matmul_few_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn matmul_few_rows(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        precision: Precision,
+    ) -> FloatTensor<Self> {
         // Outside the graph: `linear` calls it only off autodiff devices.
         FloatTensor::<Self>::new(Flex::matmul_few_rows(
             x.into_primitive(),
             w.into_primitive(),
+            precision,
         ))
     }
 
-    fn matmul_transposed(x: FloatTensor<Self>, t: FloatTensor<Self>) -> FloatTensor<Self> {
-        // Outside the graph: `tied_head` calls it only off autodiff devices.
-        FloatTensor::<Self>::new(Flex::matmul_transposed(
-            x.into_primitive(),
-            t.into_primitive(),
-        ))
+    fn matmul_transposed(
+        x: FloatTensor<Self>,
+        t: FloatTensor<Self>,
+        precision: Precision,
+    ) -> FloatTensor<Self> {
+        match Transposed(precision)
+            .prepare::<C>([x.node(), t.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, t) = (x.into_primitive(), t.into_primitive());
+                let out = Flex::matmul_transposed(x.clone(), t.clone(), precision);
+                prep.finish((x, t), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::matmul_transposed(
+                x.into_primitive(),
+                t.into_primitive(),
+                precision,
+            )),
+        }
     }
 
     fn adamw_update(

@@ -9,10 +9,13 @@ use burn_flex::FlexTensor;
 use super::FusedOps;
 use super::adamw::{self, AdamWStep};
 use super::attention::{self, AttentionShape};
+use super::bf16::{PackedB, product_packed};
 use super::cross_entropy;
 use super::elementwise;
 use super::matvec;
-use super::product::{Operand, product};
+use super::packed::packed_weight;
+use super::product::{Operand, product_in};
+use crate::Precision;
 
 /// `tensor` in f32: as it is, or widened from another float dtype.
 fn to_f32(tensor: FlexTensor) -> FlexTensor {
@@ -70,6 +73,21 @@ fn output(values: Vec<f32>, shape: impl Into<Shape>, dtype: DType) -> FlexTensor
         FlexTensor::from_data(TensorData::new(values, shape.into())),
         dtype,
     )
+}
+
+/// `x` rounded to bf16 (still f32 values) when `precision` asks for bf16 products.
+fn rounded_for(precision: Precision, x: &[f32]) -> Option<Vec<f32>> {
+    (precision == Precision::Bf16).then(|| super::bf16::rounded(x))
+}
+
+/// A weight for the streaming kernels: bf16 products need bf16 weights (the engine stores them
+/// so; an f32 weight is rounded here, per call).
+fn weight_for(precision: Precision, w: FlexTensor) -> FlexTensor {
+    if precision == Precision::Bf16 && w.dtype() != DType::BF16 {
+        Flex::float_cast(w, FloatDType::BF16)
+    } else {
+        w
+    }
 }
 
 /// An f32 result in the float `dtype` of the caller.
@@ -210,6 +228,7 @@ pub(super) fn linear_backward(
     w: FlexTensor,
     grad: FlexTensor,
     wanted: [bool; 2],
+    precision: Precision,
 ) -> [Option<FlexTensor>; 2] {
     let (x_dtype, w_dtype) = (x.dtype(), w.dtype());
     let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
@@ -217,15 +236,68 @@ pub(super) fn linear_backward(
     let grad = Operand::rows(f32_slice(&grad), n);
     let dx = wanted[0].then(|| {
         let w = as_f32(w);
-        let dx = product(grad, Operand::transposed(f32_slice(&w), n), rows, n, k);
+        let dx = product_in(
+            precision,
+            grad,
+            Operand::transposed(f32_slice(&w), n),
+            rows,
+            n,
+            k,
+        );
         output(dx, [rows, k], x_dtype)
     });
     let dw = wanted[1].then(|| {
         let x = as_f32(x);
-        let dw = product(Operand::transposed(f32_slice(&x), k), grad, k, rows, n);
+        let dw = product_in(
+            precision,
+            Operand::transposed(f32_slice(&x), k),
+            grad,
+            k,
+            rows,
+            n,
+        );
         output(dw, [k, n], w_dtype)
     });
     [dx, dw]
+}
+
+/// The gradients of `x · tᵀ` (`x` `[rows, k]`, `t` `[n, k]`) for `x` and for `t`, each only
+/// when asked for, in their dtypes: `grad · t` and `gradᵀ · x`.
+pub(super) fn transposed_backward(
+    x: FlexTensor,
+    t: FlexTensor,
+    grad: FlexTensor,
+    wanted: [bool; 2],
+    precision: Precision,
+) -> [Option<FlexTensor>; 2] {
+    let (x_dtype, t_dtype) = (x.dtype(), t.dtype());
+    let ([rows, k], [n, _]) = (x.shape().dims(), t.shape().dims());
+    let grad = as_f32(grad);
+    let dx = wanted[0].then(|| {
+        let t = as_f32(t);
+        let dx = product_in(
+            precision,
+            Operand::rows(f32_slice(&grad), n),
+            Operand::rows(f32_slice(&t), k),
+            rows,
+            n,
+            k,
+        );
+        output(dx, [rows, k], x_dtype)
+    });
+    let dt = wanted[1].then(|| {
+        let x = as_f32(x);
+        let dt = product_in(
+            precision,
+            Operand::transposed(f32_slice(&grad), n),
+            Operand::rows(f32_slice(&x), k),
+            n,
+            rows,
+            k,
+        );
+        output(dt, [n, k], t_dtype)
+    });
+    [dx, dt]
 }
 
 /// The gradients of the SwiGLU gate for `gate` and `up`.
@@ -346,25 +418,32 @@ impl FusedOps for Flex {
         (param, m, v)
     }
 
-    fn linear(x: FlexTensor, w: FlexTensor) -> FlexTensor {
-        let dtype = x.dtype();
-        let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
-        let (x, w) = (as_f32(x), as_f32(w));
-        let y = product(
-            Operand::rows(f32_slice(&x), k),
-            Operand::rows(f32_slice(&w), n),
-            rows,
-            k,
-            n,
-        );
-        output(y, [rows, n], dtype)
-    }
-
-    fn matmul_few_rows(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+    fn linear(x: FlexTensor, w: FlexTensor, precision: Precision) -> FlexTensor {
         let dtype = x.dtype();
         let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
         let x = as_f32(x);
-        let x = f32_slice(&x);
+        let x = Operand::rows(f32_slice(&x), k);
+        let y = if precision == Precision::Bf16 && w.dtype() == DType::BF16 {
+            // A weight stored in bf16 for inference: packed once, see `packed.rs`.
+            let packed = packed_weight(&w, false, || {
+                let w = as_f32(w.clone());
+                PackedB::new(Operand::rows(f32_slice(&w), n), k, n)
+            });
+            product_packed(x, &packed, rows)
+        } else {
+            let w = as_f32(w);
+            product_in(precision, x, Operand::rows(f32_slice(&w), n), rows, k, n)
+        };
+        output(y, [rows, n], dtype)
+    }
+
+    fn matmul_few_rows(x: FlexTensor, w: FlexTensor, precision: Precision) -> FlexTensor {
+        let dtype = x.dtype();
+        let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
+        let x = as_f32(x);
+        let rounded = rounded_for(precision, f32_slice(&x));
+        let x = rounded.as_deref().unwrap_or(f32_slice(&x));
+        let w = weight_for(precision, w);
         // Half-precision weights are read as they are stored, widened in the kernel.
         let w = match w.dtype() {
             DType::BF16 | DType::F16 => w.to_contiguous(),
@@ -390,12 +469,18 @@ impl FusedOps for Flex {
         output(out, [rows, n], dtype)
     }
 
-    fn matmul_transposed(x: FlexTensor, t: FlexTensor) -> FlexTensor {
+    fn matmul_transposed(x: FlexTensor, t: FlexTensor, precision: Precision) -> FlexTensor {
         let dtype = x.dtype();
         let ([rows, k], [n, _]) = (x.shape().dims(), t.shape().dims());
         let x = as_f32(x);
-        let x = f32_slice(&x);
-        let out = if rows <= super::dispatch::FEW_ROWS {
+        let few_rows = match precision {
+            Precision::F32 => super::dispatch::FEW_ROWS,
+            Precision::Bf16 => super::dispatch::BF16_FEW_ROWS,
+        };
+        let out = if rows <= few_rows {
+            let rounded = rounded_for(precision, f32_slice(&x));
+            let x = rounded.as_deref().unwrap_or(f32_slice(&x));
+            let t = weight_for(precision, t);
             let t = match t.dtype() {
                 DType::BF16 | DType::F16 => t.to_contiguous(),
                 _ => as_f32(t),
@@ -417,10 +502,17 @@ impl FusedOps for Flex {
                 ),
                 _ => matvec::matmul_few_rows_transposed(x, f32_slice(&t), rows, k, n),
             }
+        } else if precision == Precision::Bf16 && t.dtype() == DType::BF16 {
+            let packed = packed_weight(&t, true, || {
+                let t = as_f32(t.clone());
+                PackedB::new(Operand::transposed(f32_slice(&t), k), k, n)
+            });
+            product_packed(Operand::rows(f32_slice(&x), k), &packed, rows)
         } else {
             let t = as_f32(t);
-            product(
-                Operand::rows(x, k),
+            product_in(
+                precision,
+                Operand::rows(f32_slice(&x), k),
                 Operand::transposed(f32_slice(&t), k),
                 rows,
                 k,

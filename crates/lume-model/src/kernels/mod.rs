@@ -14,12 +14,14 @@
 mod adamw;
 mod attention;
 mod autodiff;
+mod bf16;
 mod composed;
 mod cross_entropy;
 mod dispatch;
 mod elementwise;
 mod flex;
 mod matvec;
+mod packed;
 mod product;
 pub(crate) mod simd;
 mod spinning_pool;
@@ -32,6 +34,7 @@ pub use composed::{
     composed_swiglu, composed_token_nll,
 };
 pub(crate) use cross_entropy::row_stats;
+pub(crate) use dispatch::is_flex;
 pub use dispatch::{
     adamw_update, causal_attention, linear, rms_norm, rope, swiglu, tied_head, token_nll,
 };
@@ -39,6 +42,8 @@ pub use dispatch::{
 use burn::backend::Backend;
 use burn::backend::backend_extension;
 use burn::backend::tensor::{FloatTensor, IntTensor};
+
+use crate::Precision;
 
 /// Operations that the kernels of this module implement for the `flex` backend and its
 /// autodiff wrapper.
@@ -60,15 +65,27 @@ pub trait FusedOps: Backend {
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, differentiable in both (see [`linear`]).
-    fn linear(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        precision: Precision,
+    ) -> FloatTensor<Self>;
 
     /// `x · w` for a few rows of `x` `[rows, k]` and `w` `[k, n]`, without autodiff (see
     /// [`linear`]).
-    fn matmul_few_rows(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn matmul_few_rows(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        precision: Precision,
+    ) -> FloatTensor<Self>;
 
-    /// `x · tᵀ` for `x` `[rows, k]` and `t` `[n, k]` in its stored dtype, without autodiff
-    /// (see [`tied_head`]).
-    fn matmul_transposed(x: FloatTensor<Self>, t: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x · tᵀ` for `x` `[rows, k]` and `t` `[n, k]` in its stored dtype, differentiable in
+    /// both (see [`tied_head`]).
+    fn matmul_transposed(
+        x: FloatTensor<Self>,
+        t: FloatTensor<Self>,
+        precision: Precision,
+    ) -> FloatTensor<Self>;
 
     /// One AdamW update of `[n]` tensors (see [`adamw_update`]): the new parameter, first
     /// and second moments, each written over its input where no other tensor shares it.

@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::Precision;
+
 /// A row-major-or-transposed view of an f32 matrix: element `(i, j)` is at
 /// `data[i * row_stride + j * col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -41,11 +43,36 @@ impl<'a> Operand<'a> {
         }
     }
 
+    /// The transpose of this view, in place.
+    pub(crate) fn transposed_view(self) -> Self {
+        Operand {
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
     /// Whether an `[rows, cols]` view stays inside `data`.
-    fn fits(&self, rows: usize, cols: usize) -> bool {
+    pub(crate) fn fits(&self, rows: usize, cols: usize) -> bool {
         rows == 0
             || cols == 0
             || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// `a · b` as [`product`] does, with the operands rounded to bf16 when `precision` asks for it
+/// (see `bf16.rs`).
+pub(crate) fn product_in(
+    precision: Precision,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Vec<f32> {
+    match precision {
+        Precision::F32 => product(a, b, m, k, n),
+        Precision::Bf16 => super::bf16::product_bf16(a, b, m, k, n),
     }
 }
 
@@ -116,23 +143,28 @@ pub(crate) fn product(a: Operand<'_>, b: Operand<'_>, m: usize, k: usize, n: usi
 }
 
 /// The output pointer, shared by the parts of a product that write disjoint elements.
-#[derive(Clone, Copy)]
-struct Destination(*mut f32);
-impl Destination {
+pub(crate) struct Destination<T>(pub(crate) *mut T);
+impl<T> Clone for Destination<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Destination<T> {}
+impl<T> Destination<T> {
     /// The element `offset` elements into the output.
     ///
     /// # Safety
     /// `offset` must lie inside the output's allocation.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
+    pub(crate) unsafe fn at(self, offset: usize) -> *mut T {
         // SAFETY: the caller's contract.
         unsafe { self.0.add(offset) }
     }
 }
 
 // SAFETY: every part writes only its own rows or columns (see `product`).
-unsafe impl Send for Destination {}
+unsafe impl<T> Send for Destination<T> {}
 // SAFETY: as above.
-unsafe impl Sync for Destination {}
+unsafe impl<T> Sync for Destination<T> {}
 
 /// `dst = a · b` on the calling thread, for `dst` `[m, n]` at row stride `dst_row_stride`.
 ///

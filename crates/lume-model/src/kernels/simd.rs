@@ -146,16 +146,12 @@ macro_rules! simd_dispatch {
             unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                 $kernel($($arg),*)
             }
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: the features were detected on this CPU just above.
-                return unsafe { avx512($($arg),*) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            match $crate::kernels::simd::simd_path() {
+                // SAFETY: `simd_path` detected the variant's features on this CPU.
+                "avx512" => return unsafe { avx512($($arg),*) },
                 // SAFETY: as above.
-                return unsafe { avx2($($arg),*) };
+                "avx2" => return unsafe { avx2($($arg),*) },
+                _ => {}
             }
         }
         $kernel($($arg),*)
@@ -163,22 +159,68 @@ macro_rules! simd_dispatch {
 }
 pub(crate) use simd_dispatch;
 
+/// The environment variable that forces the portable kernels: `LUME_KERNELS=portable` (CI runs
+/// the kernel tests both ways on any machine); unset or `auto`, the widest the CPU has.
+pub const KERNELS_VAR: &str = "LUME_KERNELS";
+
+/// A value of [`KERNELS_VAR`] other than `auto` or `portable`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{KERNELS_VAR}={0:?}: expected `auto` or `portable`")]
+pub struct UnknownKernels(pub String);
+
+/// Whether [`KERNELS_VAR`] forces the portable kernels; an unknown value is an error (the CLI
+/// reports it before any work; the kernels then detect the CPU as with `auto`).
+pub fn portable_forced() -> Result<bool, UnknownKernels> {
+    match std::env::var(KERNELS_VAR) {
+        Err(_) => Ok(false),
+        Ok(v) if v.is_empty() || v == "auto" => Ok(false),
+        Ok(v) if v == "portable" => Ok(true),
+        Ok(v) => Err(UnknownKernels(v)),
+    }
+}
+
+/// Whether the portable path is forced, read once.
+fn forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| portable_forced().unwrap_or(false))
+}
+
 /// The SIMD path [`simd_dispatch!`] takes on this CPU: `avx512`, `avx2` or `portable`.
 pub(crate) fn simd_path() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            return "avx512";
+    static PATH: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if !forced() {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                return "avx512";
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return "avx2";
+            }
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        "portable"
+    })
+}
+
+/// The path of bf16 products (`Precision::Bf16`): `avx512_bf16` where the CPU has AVX512-BF16
+/// dot products, else `portable` (the same rounding, f32 sums, slower).
+pub(crate) fn bf16_dot_path() -> &'static str {
+    static PATH: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if !forced()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
         {
-            return "avx2";
+            return "avx512_bf16";
         }
-    }
-    "portable"
+        "portable"
+    })
 }
 
 #[cfg(test)]

@@ -193,6 +193,27 @@ pub(crate) fn in_parts(
         .collect()
 }
 
+/// Runs `part(start, end)` over `len` items split evenly between the [`SpinningPool`]'s
+/// threads (the caller alone when `work` is small), for parts that write their own output.
+pub(crate) fn for_parts(len: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
+    let pool = SpinningPool::global();
+    let parts = if work < SPLIT_FROM {
+        1
+    } else {
+        pool.parts().min(len.max(1))
+    };
+    let bound = |p: usize| len * p / parts;
+    if parts == 1 {
+        part(0, len);
+    } else {
+        pool.run(&|p: usize| {
+            if p < parts {
+                part(bound(p), bound(p + 1));
+            }
+        });
+    }
+}
+
 fn helper(shared: &Shared, part: usize) {
     let parked = &shared.parked[part - 1];
     let mut seen = 0;

@@ -1,7 +1,7 @@
 //! The fused kernels against their composed references, forward and backward.
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
 
-use crate::DeviceSpec;
+use crate::{DeviceSpec, Precision};
 
 fn inputs(device: &burn::tensor::Device) -> (Tensor<2>, Tensor<1, Int>, Tensor<1>) {
     let (rows, vocab) = (37, 301);
@@ -264,7 +264,7 @@ fn linear_of_a_few_rows_equals_the_matmul() {
     for (fast_layer, plain_layer, row_counts, dtype) in cases.into_iter().chain(half) {
         for rows in row_counts {
             let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
-            let fast = values(super::linear(fast_layer, x.clone()));
+            let fast = values(super::linear(fast_layer, x.clone(), Precision::F32));
             let plain = values(plain_layer.forward(x));
             assert_close(
                 &fast,
@@ -287,7 +287,7 @@ fn linear_kernel_matches_burn_forward_and_backward() {
         let x = Tensor::<3>::random([b, t, k], Distribution::Normal(0.0, 1.0), &device);
         let weights = Tensor::<3>::random([b, t, n], Distribution::Normal(0.0, 1.0), &device);
         let (xa, xb) = (x.clone().require_grad(), x.require_grad());
-        let ya = super::linear(&layer, xa.clone());
+        let ya = super::linear(&layer, xa.clone(), Precision::F32);
         let yb = layer.forward(xb.clone());
         let what = format!("[{b}, {t}, {k}] · [{k}, {n}]");
         assert_close(&values(ya.clone()), &values(yb.clone()), 1e-5, &what);
@@ -315,6 +315,101 @@ fn linear_kernel_matches_burn_forward_and_backward() {
             1e-5,
             &format!("db, {what}"),
         );
+    }
+}
+
+/// `x` rounded to bf16, in f32 (Burn's cast rounds to nearest even, as the kernels do).
+fn bf16_rounded<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.cast(DType::BF16).cast(DType::F32)
+}
+
+#[test]
+fn bf16_linear_is_the_product_of_rounded_operands_forward_and_backward() {
+    // Under autodiff (packed kernel forward and backward), and for inference with the weight
+    // stored in bf16 (streaming kernel up to FEW_ROWS rows, packed beyond): every product is
+    // Burn's f32 product of operands rounded to bf16.
+    use super::dispatch::FEW_ROWS;
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    for (b, t, k, n) in [(2, 3, 5, 7), (3, 100, 190, 210)] {
+        let layer = burn::nn::LinearConfig::new(k, n).init(&device);
+        let x = Tensor::<3>::random([b, t, k], Distribution::Normal(0.0, 1.0), &device);
+        let upstream = Tensor::<3>::random([b, t, n], Distribution::Normal(0.0, 1.0), &device);
+        let xa = x.clone().require_grad();
+        let ya = super::linear(&layer, xa.clone(), Precision::Bf16);
+        let (xr, wr) = (bf16_rounded(x), bf16_rounded(layer.weight.val()));
+        let bias = layer.bias.as_ref().expect("bias").val();
+        let want = xr.clone().matmul(wr.clone().unsqueeze()) + bias.clone().unsqueeze();
+        let what = format!("bf16 [{b}, {t}, {k}] · [{k}, {n}]");
+        assert_close(&values(ya.clone()), &values(want), 1e-5, &what);
+        let grads = (ya * upstream.clone()).sum().backward();
+        let g = bf16_rounded(upstream).reshape([b * t, n]);
+        let want_dx = g.clone().matmul(wr.transpose()).reshape([b, t, k]);
+        let want_dw = xr.reshape([b * t, k]).transpose().matmul(g);
+        let dx = xa.grad(&grads).expect("input gradient");
+        let dw = layer.weight.val().grad(&grads).expect("weight gradient");
+        assert_close(&values(dx), &values(want_dx), 1e-5, &format!("dx, {what}"));
+        assert_close(&values(dw), &values(want_dw), 1e-5, &format!("dw, {what}"));
+    }
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let layer = burn::nn::LinearConfig::new(160, 1100).init(&device);
+    let stored = burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(layer.weight.val().cast(DType::BF16)),
+        bias: layer.bias.clone(),
+    };
+    for rows in [1, 3, FEW_ROWS, FEW_ROWS + 1, 70] {
+        let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
+        let got = values(super::linear(&stored, x.clone(), Precision::Bf16));
+        let want = values(
+            bf16_rounded(x).matmul(bf16_rounded(layer.weight.val()).unsqueeze())
+                + layer.bias.as_ref().expect("bias").val().unsqueeze(),
+        );
+        assert_close(
+            &got,
+            &want,
+            1e-5,
+            &format!("bf16, {rows} rows, bf16 weights"),
+        );
+    }
+}
+
+#[test]
+fn tied_head_matches_the_composed_head_forward_and_backward() {
+    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    for precision in [Precision::F32, Precision::Bf16] {
+        for (rows, k, n) in [(3, 5, 7), (40, 96, 300)] {
+            let x = Tensor::<2>::random([rows, k], Distribution::Normal(0.0, 1.0), &device);
+            let table = Tensor::<2>::random([n, k], Distribution::Normal(0.0, 1.0), &device);
+            let upstream = Tensor::<2>::random([rows, n], Distribution::Normal(0.0, 1.0), &device);
+            let (xa, ta) = (x.clone().require_grad(), table.clone().require_grad());
+            let ya = super::tied_head(xa.clone(), ta.clone(), precision);
+            let round = |t: Tensor<2>| match precision {
+                Precision::F32 => t,
+                Precision::Bf16 => bf16_rounded(t),
+            };
+            let (xr, tr, g) = (round(x), round(table), round(upstream.clone()));
+            let what = format!("{precision} [{rows}, {k}] · [{n}, {k}]ᵀ");
+            assert_close(
+                &values(ya.clone()),
+                &values(xr.clone().matmul(tr.clone().transpose())),
+                1e-5,
+                &what,
+            );
+            let grads = (ya * upstream).sum().backward();
+            let dx = xa.grad(&grads).expect("input gradient");
+            let dt = ta.grad(&grads).expect("table gradient");
+            assert_close(
+                &values(dx),
+                &values(g.clone().matmul(tr)),
+                1e-5,
+                &format!("dx, {what}"),
+            );
+            assert_close(
+                &values(dt),
+                &values(g.transpose().matmul(xr)),
+                1e-5,
+                &format!("dt, {what}"),
+            );
+        }
     }
 }
 
