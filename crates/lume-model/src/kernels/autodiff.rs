@@ -12,21 +12,9 @@ use burn_flex::FlexTensor;
 use super::FusedOps;
 use super::flex::{
     attention_backward, attention_forward, linear_backward, rms_norm_backward, rms_norm_forward,
-    rope_any, swiglu_backward, token_nll_backward, transposed_backward,
+    rope_any, swiglu_backward, token_nll_backward,
 };
 use crate::Precision;
-
-/// Registers each gradient that was computed with its parent (as `register!`, for optional
-/// gradients).
-macro_rules! register_some {
-    ($parents:expr, $outputs:expr, $grads:expr) => {
-        for (parent, grad) in $parents.into_iter().zip($outputs) {
-            if let (Some(node), Some(grad)) = (parent, grad) {
-                $grads.register::<Flex>(node.id, grad);
-            }
-        }
-    };
-}
 
 #[derive(Debug)]
 struct Rope;
@@ -55,10 +43,12 @@ macro_rules! register {
     };
 }
 
-/// `x · w` (`Linear`) or `x · tᵀ` (`Transposed`, a tied head), with the precision of its
-/// products.
+/// `x · w`, or `x · wᵀ` when `transposed` (a tied head), with the precision of its products.
 #[derive(Debug)]
-struct Linear(Precision);
+struct Linear {
+    precision: Precision,
+    transposed: bool,
+}
 
 impl Backward<Flex, 2> for Linear {
     /// The input and the weight.
@@ -68,24 +58,12 @@ impl Backward<Flex, 2> for Linear {
         let (x, w) = ops.state;
         let grad = grads.consume::<Flex>(&ops.node);
         let wanted = [ops.parents[0].is_some(), ops.parents[1].is_some()];
-        let outputs = linear_backward(x, w, grad, wanted, self.0);
-        register_some!(ops.parents, outputs, grads);
-    }
-}
-
-#[derive(Debug)]
-struct Transposed(Precision);
-
-impl Backward<Flex, 2> for Transposed {
-    /// The input and the table.
-    type State = (FlexTensor, FlexTensor);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, t) = ops.state;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let wanted = [ops.parents[0].is_some(), ops.parents[1].is_some()];
-        let outputs = transposed_backward(x, t, grad, wanted, self.0);
-        register_some!(ops.parents, outputs, grads);
+        let outputs = linear_backward(x, w, grad, wanted, self.precision, self.transposed);
+        for (parent, grad) in ops.parents.into_iter().zip(outputs) {
+            if let (Some(node), Some(grad)) = (parent, grad) {
+                grads.register::<Flex>(node.id, grad);
+            }
+        }
     }
 }
 
@@ -261,7 +239,11 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         w: FloatTensor<Self>,
         precision: Precision,
     ) -> FloatTensor<Self> {
-        match Linear(precision)
+        let linear = Linear {
+            precision,
+            transposed: false,
+        };
+        match linear
             .prepare::<C>([x.node(), w.node()])
             .compute_bound()
             .stateful()
@@ -297,7 +279,11 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         t: FloatTensor<Self>,
         precision: Precision,
     ) -> FloatTensor<Self> {
-        match Transposed(precision)
+        let head = Linear {
+            precision,
+            transposed: true,
+        };
+        match head
             .prepare::<C>([x.node(), t.node()])
             .compute_bound()
             .stateful()

@@ -220,8 +220,9 @@ pub(super) fn attention_backward(
     ]
 }
 
-/// The gradients of `x · w` (`x` `[rows, k]`, `w` `[k, n]`) for `x` and for `w`, each only
-/// when asked for, in their dtypes: `grad · wᵀ` and `xᵀ · grad`, with the transposes read in
+/// The gradients of `x · w` (`x` `[rows, k]`, `w` `[k, n]`), or of `x · wᵀ` for `w` `[n, k]`
+/// when `transposed` (a tied head), for `x` and for `w`, each only when asked for, in their
+/// dtypes: `grad · wᵀ` (`grad · w`) and `xᵀ · grad` (`gradᵀ · x`), with the transposes read in
 /// place.
 pub(super) fn linear_backward(
     x: FlexTensor,
@@ -229,75 +230,51 @@ pub(super) fn linear_backward(
     grad: FlexTensor,
     wanted: [bool; 2],
     precision: Precision,
+    transposed: bool,
 ) -> [Option<FlexTensor>; 2] {
     let (x_dtype, w_dtype) = (x.dtype(), w.dtype());
-    let ([rows, k], [_, n]) = (x.shape().dims(), w.shape().dims());
+    let ([rows, k], [w0, w1]) = (x.shape().dims(), w.shape().dims());
+    let n = if transposed { w0 } else { w1 };
     let grad = as_f32(grad);
-    let grad = Operand::rows(f32_slice(&grad), n);
+    let g = f32_slice(&grad);
     let dx = wanted[0].then(|| {
         let w = as_f32(w);
-        let dx = product_in(
-            precision,
-            grad,
-            Operand::transposed(f32_slice(&w), n),
-            rows,
-            n,
-            k,
-        );
+        let w = f32_slice(&w);
+        let back = if transposed {
+            Operand::rows(w, k)
+        } else {
+            Operand::transposed(w, n)
+        };
+        let dx = product_in(precision, Operand::rows(g, n), back, rows, n, k);
         output(dx, [rows, k], x_dtype)
     });
     let dw = wanted[1].then(|| {
         let x = as_f32(x);
-        let dw = product_in(
-            precision,
-            Operand::transposed(f32_slice(&x), k),
-            grad,
-            k,
-            rows,
-            n,
-        );
-        output(dw, [k, n], w_dtype)
+        let x = f32_slice(&x);
+        let (dw, shape) = if transposed {
+            let dw = product_in(
+                precision,
+                Operand::transposed(g, n),
+                Operand::rows(x, k),
+                n,
+                rows,
+                k,
+            );
+            (dw, [n, k])
+        } else {
+            let dw = product_in(
+                precision,
+                Operand::transposed(x, k),
+                Operand::rows(g, n),
+                k,
+                rows,
+                n,
+            );
+            (dw, [k, n])
+        };
+        output(dw, shape, w_dtype)
     });
     [dx, dw]
-}
-
-/// The gradients of `x · tᵀ` (`x` `[rows, k]`, `t` `[n, k]`) for `x` and for `t`, each only
-/// when asked for, in their dtypes: `grad · t` and `gradᵀ · x`.
-pub(super) fn transposed_backward(
-    x: FlexTensor,
-    t: FlexTensor,
-    grad: FlexTensor,
-    wanted: [bool; 2],
-    precision: Precision,
-) -> [Option<FlexTensor>; 2] {
-    let (x_dtype, t_dtype) = (x.dtype(), t.dtype());
-    let ([rows, k], [n, _]) = (x.shape().dims(), t.shape().dims());
-    let grad = as_f32(grad);
-    let dx = wanted[0].then(|| {
-        let t = as_f32(t);
-        let dx = product_in(
-            precision,
-            Operand::rows(f32_slice(&grad), n),
-            Operand::rows(f32_slice(&t), k),
-            rows,
-            n,
-            k,
-        );
-        output(dx, [rows, k], x_dtype)
-    });
-    let dt = wanted[1].then(|| {
-        let x = as_f32(x);
-        let dt = product_in(
-            precision,
-            Operand::transposed(f32_slice(&grad), n),
-            Operand::rows(f32_slice(&x), k),
-            n,
-            rows,
-            k,
-        );
-        output(dt, [n, k], t_dtype)
-    });
-    [dx, dt]
 }
 
 /// The gradients of the SwiGLU gate for `gate` and `up`.
