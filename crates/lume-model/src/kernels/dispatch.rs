@@ -151,23 +151,44 @@ pub fn adamw_update(
 
 /// `layer.forward(x)` as one `[rows, k] · [k, n]` product (see the table for which kernel).
 /// Weights stored in half precision (see `WeightDtype`) are widened for the general product;
-/// the few-rows kernel reads them as they are.
+/// the few-rows kernel reads them as they are. A weight with a LoRA adapter (`W + s·A·B`)
+/// computes `x·W + s·(x·A)·B`, as PEFT does: the frozen `W` gets no gradient and no `[k, n]`
+/// delta is formed (materialising it made every LoRA step cost a full one).
 pub fn linear<const D: usize>(
     layer: &burn::nn::Linear,
     x: Tensor<D>,
     precision: Precision,
 ) -> Tensor<D> {
     let dims = x.dims();
-    let [k, n] = layer.weight.dims();
+    let n = layer.weight.dims()[1];
     let rows = dims[..D - 1].iter().product::<usize>();
-    let weight = layer.weight.val();
+    let x = x.reshape([rows, dims[D - 1]]);
+    let y = match layer.weight.adapter() {
+        Some(adapter) => {
+            let low = product(adapter.a.val(), x.clone(), precision);
+            product(layer.weight.base(), x, precision)
+                + product(adapter.b.val(), low, precision).mul_scalar(adapter.scale)
+        }
+        None => product(layer.weight.val(), x, precision),
+    };
+    let y = match &layer.bias {
+        Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
+        None => y,
+    };
+    let mut out = dims;
+    out[D - 1] = n;
+    y.reshape(out)
+}
+
+/// `x · weight` for `x` `[rows, k]` and `weight` `[k, n]` (see the table for which kernel).
+fn product(weight: Tensor<2>, x: Tensor<2>, precision: Precision) -> Tensor<2> {
+    let rows = x.dims()[0];
     let narrowed = weight.dtype() != x.dtype();
     let op = if narrowed { Op::HalfLinear } else { Op::Linear };
     let route = match kernel(op, &x.device(), rows) {
         Kernel::FewRows if precision == Precision::Bf16 && rows > BF16_FEW_ROWS => Kernel::Fused,
         route => route,
     };
-    let x = x.reshape([rows, k]);
     // bf16 products read a bf16 weight as it is stored (packed once, `packed.rs`).
     let weight = if narrowed && route != Kernel::FewRows && precision == Precision::F32 {
         weight.cast(x.dtype())
@@ -177,7 +198,7 @@ pub fn linear<const D: usize>(
     // One `[rows, k] · [k, n]` product: on a batch `[b, t, k]` Burn broadcasts the weight, and
     // its backward then computes a weight gradient per batch row and sums them (measured: the
     // head's alone was a 64 MB tensor per step).
-    let y: Tensor<2> = match route {
+    match route {
         Kernel::FewRows => Tensor::from_dispatch(<Dispatch as FusedOps>::matmul_few_rows(
             x.into_dispatch(),
             weight.into_dispatch(),
@@ -189,14 +210,7 @@ pub fn linear<const D: usize>(
             precision,
         )),
         Kernel::Composed => x.matmul(weight),
-    };
-    let y = match &layer.bias {
-        Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
-        None => y,
-    };
-    let mut out = dims;
-    out[D - 1] = n;
-    y.reshape(out)
+    }
 }
 
 /// The logits of a tied output head: `x` `[rows, hidden]` times the embedding table
