@@ -16,6 +16,7 @@ use std::mem::MaybeUninit;
 use super::product::{Destination, Operand};
 use super::simd::{bf16_dot_path, simd_dispatch};
 use super::spinning_pool::for_parts;
+use rayon::prelude::*;
 
 /// Rows of a tile.
 const MR: usize = 12;
@@ -56,7 +57,7 @@ fn widen(bits: u16) -> f32 {
 /// Packs `lines × depth` elements (element `(l, d)` of the view) into panels of `width` lines:
 /// panel `P` holds, for each pair `p` of the depth, `width` words whose low half is element
 /// `(P·width + l, 2p)` and high half element `(…, 2p + 1)`, in bf16; zeros past the edges.
-fn pack(view: Operand<'_>, lines: usize, depth: usize, width: usize) -> Vec<u32> {
+fn pack(view: Operand<'_>, lines: usize, depth: usize, width: usize, threads: Threads) -> Vec<u32> {
     let pairs = depth.div_ceil(2);
     let panels = lines.div_ceil(width);
     let len = panels * pairs * width;
@@ -66,9 +67,7 @@ fn pack(view: Operand<'_>, lines: usize, depth: usize, width: usize) -> Vec<u32>
     let group = (panels / 8).clamp(1, 16);
     let groups = panels.div_ceil(group);
     let words = Destination(packed.as_mut_ptr().cast::<MaybeUninit<u32>>());
-    // Decoding's spinning threads run it, as every bf16 product: rayon's threads would compete
-    // with them for the cores while they spin between jobs.
-    for_parts(groups, len, |g0, g1| {
+    in_parts(threads, groups, len, |g0, g1| {
         for g in g0..g1 {
             let (from, to) = (
                 g * group * pairs * width,
@@ -88,6 +87,48 @@ fn pack(view: Operand<'_>, lines: usize, depth: usize, width: usize) -> Vec<u32>
     // SAFETY: `pack_group` wrote every word of every group (zeros past the edges).
     unsafe { packed.set_len(len) };
     packed
+}
+
+/// Which threads run a product's parts.
+#[derive(Clone, Copy)]
+enum Threads {
+    /// Decoding's spinning helpers (`spinning_pool.rs`): a product of a few rows comes between
+    /// attention steps they run, and rayon's threads would compete with them for the cores
+    /// while they spin (16-slot decoding: 255 → 405 tokens/s).
+    Spinning,
+    /// rayon's pool: training's and scoring's products, between Burn's own parallel operations.
+    Rayon,
+}
+
+impl Threads {
+    /// Rows up to which a product is decoding's.
+    const SPINNING_ROWS: usize = 64;
+
+    fn for_rows(rows: usize) -> Self {
+        if rows <= Self::SPINNING_ROWS {
+            Threads::Spinning
+        } else {
+            Threads::Rayon
+        }
+    }
+}
+
+/// Runs `part(start, end)` over `len` items split evenly between the cores of `threads` (the
+/// caller alone when `work` is small).
+fn in_parts(threads: Threads, len: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
+    match threads {
+        Threads::Spinning => for_parts(len, work, part),
+        Threads::Rayon => {
+            let parts = if work < 1 << 15 {
+                1
+            } else {
+                rayon::current_num_threads().clamp(1, len.max(1))
+            };
+            (0..parts)
+                .into_par_iter()
+                .for_each(|p| part(len * p / parts, len * (p + 1) / parts));
+        }
+    }
 }
 
 /// Where a group of panels lies in the operand.
@@ -189,7 +230,7 @@ impl PackedB {
     pub(crate) fn new(b: Operand<'_>, k: usize, n: usize) -> Self {
         assert!(b.fits(k, n), "PackedB: [{k}, {n}] does not fit its operand");
         PackedB {
-            words: pack(b.transposed_view(), n, k, NR),
+            words: pack(b.transposed_view(), n, k, NR, Threads::Rayon),
             k,
             n,
         }
@@ -232,7 +273,7 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     }
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let pairs = k.div_ceil(2);
-    let (packed_a, packed_b) = (pack(a, m, k, MR), &b.words);
+    let (packed_a, packed_b) = (pack(a, m, k, MR, Threads::for_rows(m)), &b.words);
     let native = bf16_dot_path() == "avx512_bf16";
     // Blocked as GotoBLAS blocks: each part owns a range of column panels, walked in blocks
     // whose slice of `DEPTH` pairs stays in its core's L2 while every row panel's slice (in
@@ -242,7 +283,7 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     let column_panels = n.div_ceil(NR);
     let fit = (L2_BYTES / (depth * NR * 4)).max(1);
     let dst = Destination(out.as_mut_ptr());
-    for_parts(column_panels, m * k * n, |c0, c1| {
+    in_parts(Threads::for_rows(m), column_panels, m * k * n, |c0, c1| {
         for block in (c0..c1).step_by(fit) {
             let panels = block..(block + fit).min(c1);
             for p0 in (0..pairs).step_by(depth) {
