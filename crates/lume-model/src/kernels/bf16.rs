@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 
 use super::product::{Destination, Operand};
 use super::simd::{bf16_dot_path, simd_dispatch};
-use super::spinning_pool::for_parts;
+use super::spinning_pool::{SPLIT_FROM, for_parts};
 use rayon::prelude::*;
 
 /// Rows of a tile.
@@ -119,7 +119,7 @@ fn in_parts(threads: Threads, len: usize, work: usize, part: impl Fn(usize, usiz
     match threads {
         Threads::Spinning => for_parts(len, work, part),
         Threads::Rayon => {
-            let parts = if work < 1 << 15 {
+            let parts = if work < SPLIT_FROM {
                 1
             } else {
                 rayon::current_num_threads().clamp(1, len.max(1))

@@ -153,7 +153,7 @@ impl Drop for WaitForHelpers<'_> {
 
 /// Work (multiply-adds, roughly) below which the calling thread does a job alone: splitting it
 /// costs more than it saves.
-const SPLIT_FROM: usize = 1 << 15;
+pub(crate) const SPLIT_FROM: usize = 1 << 15;
 
 /// Runs `part(start, end)` over `len` items split evenly between the [`SpinningPool`]'s
 /// threads (the caller alone when `work` is small), returning each part's start and output in
