@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use lume_data::Fraction;
 use lume_model::Precision;
 use lume_unlearn::{Registry, Schedule, TrainerConfig};
 use serde::{Deserialize, Serialize};
@@ -188,6 +189,9 @@ pub struct BenchConfig {
     /// Fine-tunings of the target and gold models (their trainer seed plus `t`); the method
     /// run of seed `s` starts from target `s mod target_seeds`.
     pub target_seeds: usize,
+    /// How much of the data the run uses (`[data] fraction = 0.0625`): every split × task ×
+    /// kind in proportion, whole documents, seeded; the membership sets follow it.
+    pub data: Fraction,
     /// The fresh model (and its tokenizer) trained into the target and gold models.
     pub model: FreshModel,
     /// Existing checkpoints to use instead of training (`base`, `target`, `gold`).
@@ -230,6 +234,9 @@ pub struct EvalConfig {
     pub batch_size: usize,
     /// Few-shot examples per MMLU prompt.
     pub mmlu_shots: usize,
+    /// MMLU questions scored per subject, the first of each (unset: all 14,042 of real MMLU,
+    /// about 8 M prompt tokens a model).
+    pub mmlu_questions: Option<usize>,
     /// The precision of the matrix products (`lume bench --precision` sets it here and in
     /// `target`, `gold` and `unlearn`).
     pub precision: Precision,
@@ -241,6 +248,7 @@ impl Default for EvalConfig {
             max_new_tokens: 256,
             batch_size: 16,
             mmlu_shots: 5,
+            mmlu_questions: None,
             precision: Precision::F32,
         }
     }
@@ -323,6 +331,7 @@ impl Default for BenchConfig {
             methods: DEFAULT_METHODS.map(String::from).to_vec(),
             seeds: 1,
             target_seeds: 1,
+            data: Fraction::default(),
             model: FreshModel {
                 max_positions: 512,
                 ..FreshModel::default()

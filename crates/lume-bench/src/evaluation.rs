@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use lume_data::{Benchmark, MiaSet, TokenStats};
 use lume_metrics::{
     Bootstrap, BootstrapConfig, InferenceOptions, InferenceOutputs, Irregularities, LanguageModel,
-    ScoreReport, evaluate_mmlu, read_mmlu, read_mmlu_average, run_inference,
+    ScoreReport, evaluate_mmlu, read_mmlu, read_mmlu_metrics, run_inference,
 };
 use lume_model::{
     BulkProgress, Engine, EngineError, Numerics, Precision, RoundToNearest, WeightDtype,
@@ -71,6 +71,14 @@ impl LanguageModel for ProtocolModel<'_> {
     ) -> Result<Vec<f64>, EngineError> {
         self.0.continuation_logits(prompt, continuations)
     }
+
+    fn continuation_logits_shared(
+        &mut self,
+        prompts: &[String],
+        continuations: &[&str],
+    ) -> Result<Vec<Vec<f64>>, EngineError> {
+        self.0.continuation_logits_shared(prompts, continuations)
+    }
 }
 
 /// What one evaluation of a checkpoint gives: the scores and the raw inference.
@@ -90,6 +98,9 @@ pub struct EvalSettings {
     pub inference: InferenceOptions,
     /// Few-shot examples per MMLU prompt.
     pub mmlu_shots: usize,
+    /// MMLU questions scored per subject, the first of each (`None`: all); MMLU is the
+    /// costliest score of a model.
+    pub mmlu_questions: Option<usize>,
     /// Storage of the weight matrices (with `precision` bf16: bf16, or refused if f16).
     pub weights_dtype: WeightDtype,
     /// The precision of the matrix products (see [`Precision`]).
@@ -104,9 +115,10 @@ impl EvalSettings {
     /// What of these settings moves results (everything but `replace`).
     fn key(&self) -> String {
         format!(
-            "{:?} shots={} weights={} precision={} quantization={:?}",
+            "{:?} shots={} questions={:?} weights={} precision={} quantization={:?}",
             self.inference,
             self.mmlu_shots,
+            self.mmlu_questions,
             self.weights_dtype,
             self.precision,
             self.quantization.map(|q| q.to_string())
@@ -292,7 +304,10 @@ pub fn evaluate_shard(
     let mut written: Vec<(PathBuf, usize)> = written.into_iter().zip(rows).collect();
     let mut mmlu_file = None;
     if let (Some(dir), 0) = (inputs.mmlu, shard.index) {
-        let subjects = read_mmlu(dir)?;
+        let mut subjects = read_mmlu(dir)?;
+        if let Some(n) = settings.mmlu_questions {
+            subjects.iter_mut().for_each(|s| s.test.truncate(n));
+        }
         let report = evaluate_mmlu(
             &mut ProtocolModel(&mut engine),
             &subjects,
@@ -351,8 +366,8 @@ pub fn score_outputs(
     strictness: Strictness,
 ) -> Result<(ScoreReport, Option<Bootstrap>, Irregularities), BenchError> {
     let (outputs, irregular) = read_checked(dir, strictness)?;
-    let mmlu_average = mmlu_metrics.map(read_mmlu_average).transpose()?;
-    let report = outputs.score(dir, mmlu_average)?;
+    let mmlu = mmlu_metrics.map(read_mmlu_metrics).transpose()?;
+    let report = outputs.score(dir, mmlu)?;
     let mut value = report.to_json();
     let intervals = bootstrap.map(|config| report.bootstrap(config));
     if let (Some(intervals), Some(lume)) = (&intervals, value.get_mut("lume")) {

@@ -30,6 +30,8 @@ pub trait Observer: TrainObserver {
     fn inference_done(&mut self, _totals: &BulkProgress) {}
     /// The memorization checks of the target and gold models, before any method runs.
     fn checks(&mut self, _checks: &Checks) {}
+    /// What the run is doing, in a line (the data it drew).
+    fn note(&mut self, _message: &str) {}
     /// Something the user should know that does not stop the run.
     fn warning(&mut self, _message: &str) {}
 }

@@ -351,8 +351,8 @@ pub(crate) fn score_checked(
     mmlu_metrics: Option<&Path>,
 ) -> Result<lume_metrics::ScoreReport, BenchError> {
     let (outputs, _) = read_checked(dir, Strictness::AsReference)?;
-    let mmlu_average = mmlu_metrics
-        .map(lume_metrics::read_mmlu_average)
+    let mmlu = mmlu_metrics
+        .map(lume_metrics::read_mmlu_metrics)
         .transpose()?;
-    Ok(outputs.score(dir, mmlu_average)?)
+    Ok(outputs.score(dir, mmlu)?)
 }

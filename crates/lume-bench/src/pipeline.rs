@@ -78,6 +78,12 @@ pub fn run_bench(
 
     let data = prepare_data(config, inputs)?;
     let device = config.device.parse::<DeviceSpec>()?.device()?;
+    for note in &data.notes {
+        observer.note(note);
+    }
+    for warning in &data.warnings {
+        observer.warning(warning);
+    }
     let mut run = Run::new(config, &data, device, out, observer)?;
     let mut targets = Vec::new();
     for t in 0..config.target_seeds {
@@ -240,6 +246,7 @@ impl<'a> Run<'a> {
                 batch_size: config.eval.batch_size,
             },
             mmlu_shots: config.eval.mmlu_shots,
+            mmlu_questions: config.eval.mmlu_questions,
             weights_dtype: WeightDtype::F32,
             precision: config.eval.precision,
             quantization: None,

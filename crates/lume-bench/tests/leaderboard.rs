@@ -44,10 +44,10 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
     board.push(&target, Some(&gold));
     board.push(&gold, Some(&gold));
     let want = "\
-| model | F1 reg | F1 kn | F2 reg | F2 kn | F3 reg | F3 kn | R1 reg | R1 kn | R2 reg | R2 kn | R3 reg | R3 kn | task agg. | MIA AUC | MIA score | utility | final |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| target | 1.000 | 0.500 | 1.000 | 0.500 | 1.000 | 0.500 | 1.000 | – | 1.000 | – | 1.000 | – | 0.500 | 0.750 | 0.500 | – | 0.500 |
-| gold | 0.250 | 0.125 | 0.250 | 0.125 | 0.250 | 0.125 | 1.000 | – | 1.000 | – | 1.000 | – | 0.500 | 0.750 | 0.500 | – | 0.500 |
+| model | F1 reg | F1 kn | F2 reg | F2 kn | F3 reg | F3 kn | R1 reg | R1 kn | R2 reg | R2 kn | R3 reg | R3 kn | task agg. | MIA AUC | MIA score | utility | utility % of target | final |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| target | 1.000 | 0.500 | 1.000 | 0.500 | 1.000 | 0.500 | 1.000 | – | 1.000 | – | 1.000 | – | 0.500 | 0.750 | 0.500 | – | – | 0.500 |
+| gold | 0.250 | 0.125 | 0.250 | 0.125 | 0.250 | 0.125 | 1.000 | – | 1.000 | – | 1.000 | – | 0.500 | 0.750 | 0.500 | – | – | 0.500 |
 
 | model | probability | exact mem. | extraction | Min-K% AUC | Min-K%++ AUC | ZLib AUC | forget quality | PrivLeak % | time (s) |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
@@ -61,8 +61,8 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
 ";
     assert_eq!(board.markdown_table(), want);
     let keys: Vec<String> = columns().into_iter().map(|c| c.key).collect();
-    // 12 task scores, 14 aggregates and memorization columns, 8 of uncertainty, 12 of probes.
-    assert_eq!(keys.len(), 12 + 14 + 8 + 12);
+    // 12 task scores, 15 aggregates and memorization columns, 8 of uncertainty, 12 of probes.
+    assert_eq!(keys.len(), 12 + 15 + 8 + 12);
     assert_eq!(keys[0], "forget_task1_regurgitation");
     assert_eq!(keys[11], "retain_task3_knowledge");
 

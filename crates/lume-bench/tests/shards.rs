@@ -51,6 +51,7 @@ fn shards_scored_together_equal_the_whole_evaluation() {
             batch_size: 4,
         },
         mmlu_shots: 1,
+        mmlu_questions: None,
         weights_dtype: WeightDtype::F32,
         precision: lume_model::Precision::F32,
         quantization: None,

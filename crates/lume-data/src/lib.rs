@@ -22,6 +22,7 @@
 mod benchmark;
 mod fields;
 mod files;
+mod fraction;
 mod jsonl;
 mod parquet;
 mod problem;
@@ -40,6 +41,7 @@ pub use benchmark::{
 };
 pub use fields::Located;
 pub use files::{MAX_TEXT_FILE, open_regular, read_regular, read_regular_string};
+pub use fraction::{Fraction, FractionError};
 pub use jsonl::{MAX_LINE_BYTES, read_mia, scan_jsonl, scan_mia, write_jsonl, write_mia};
 pub use parquet::scan_parquet;
 pub use problem::{DataError, Position, Problem, ProblemKind};

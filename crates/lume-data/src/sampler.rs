@@ -76,6 +76,8 @@ pub struct PairedSampler {
     retain_pass: u64,
     retain_order: Vec<usize>,
     retain_cursor: usize,
+    /// Each forget example's length, when batches are grouped by it.
+    lengths: Option<Vec<usize>>,
 }
 
 impl PairedSampler {
@@ -89,7 +91,36 @@ impl PairedSampler {
             retain_pass: 0,
             retain_order: Vec::new(),
             retain_cursor: 0,
+            lengths: None,
         }
+    }
+
+    /// Forget batches of examples of like length (`lengths[i]`: example `i`'s tokens), so a
+    /// padded batch is mostly real tokens: each epoch's shuffled order is cut into groups of
+    /// [`LENGTH_GROUP_BATCHES`] batches, each group sorted by length and cut into batches, and
+    /// the batches shuffled (Hugging Face's `group_by_length`, with a shuffled batch order).
+    ///
+    /// ```
+    /// use lume_data::{PairedSampler, PairingConfig};
+    /// let lengths = vec![5, 200, 7, 180, 6, 190, 4, 210];
+    /// let config = PairingConfig { forget_batch_size: 4, retain_per_forget: 0, ..Default::default() };
+    /// let mut sampler = PairedSampler::new(8, 0, config).grouped_by_length(lengths.clone());
+    /// for batch in sampler.next_epoch() {
+    ///     let long = batch.forget.iter().filter(|&&i| lengths[i] > 100).count();
+    ///     assert!(long == 0 || long == 4);
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// When `lengths` does not hold one length per forget example.
+    pub fn grouped_by_length(mut self, lengths: Vec<usize>) -> Self {
+        assert_eq!(
+            lengths.len(),
+            self.forget_len,
+            "one length per forget example"
+        );
+        self.lengths = Some(lengths);
+        self
     }
 
     fn order(&self, n: usize, stream: u64) -> Vec<usize> {
@@ -118,9 +149,23 @@ impl PairedSampler {
     pub fn next_epoch(&mut self) -> Vec<PairedBatch> {
         let size = self.config.forget_batch_size.max(1);
         let order = self.order(self.forget_len, 2 * self.epoch);
+        let chunks: Vec<Vec<usize>> = match &self.lengths {
+            Some(lengths) if self.config.shuffle => {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+                rng.set_stream(LENGTH_STREAM + self.epoch);
+                // The rows `drop_last` drops are those it drops unsorted, not the longest.
+                let kept = if self.config.drop_last {
+                    order.len() - order.len() % size
+                } else {
+                    order.len()
+                };
+                group_by_length(&order[..kept], lengths, size, &mut rng)
+            }
+            _ => order.chunks(size).map(<[usize]>::to_vec).collect(),
+        };
         self.epoch += 1;
         let mut batches = Vec::new();
-        for chunk in order.chunks(size) {
+        for chunk in chunks {
             if self.config.drop_last && chunk.len() < size {
                 break;
             }
@@ -128,7 +173,7 @@ impl PairedSampler {
                 .filter_map(|_| self.next_retain())
                 .collect();
             batches.push(PairedBatch {
-                forget: chunk.to_vec(),
+                forget: chunk,
                 retain,
             });
         }
@@ -139,4 +184,35 @@ impl PairedSampler {
     pub fn epochs_done(&self) -> u64 {
         self.epoch
     }
+}
+
+/// Batches per group sorted by length in [`PairedSampler::grouped_by_length`] (Hugging Face's
+/// `mega_batch_mult`): enough for like lengths to meet, few enough that an epoch still mixes.
+pub const LENGTH_GROUP_BATCHES: usize = 50;
+
+/// Length grouping's batch shuffles: streams far from the epochs' (even) and retain passes' (odd).
+const LENGTH_STREAM: u64 = 1 << 40;
+
+fn group_by_length(
+    order: &[usize],
+    lengths: &[usize],
+    size: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<usize>> {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for group in order.chunks(size * LENGTH_GROUP_BATCHES) {
+        let mut group = group.to_vec();
+        // Shortest first, so a short last batch holds the longest (the least padding); stable:
+        // ties keep the shuffled order.
+        group.sort_by_key(|&i| lengths[i]);
+        batches.extend(group.chunks(size).map(<[usize]>::to_vec));
+    }
+    // A short last batch stays last, so `drop_last` still drops only it.
+    let full = if batches.last().is_some_and(|b| b.len() < size) {
+        batches.len() - 1
+    } else {
+        batches.len()
+    };
+    batches[..full].shuffle(rng);
+    batches
 }

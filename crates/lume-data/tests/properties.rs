@@ -80,6 +80,33 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn grouping_by_length_pads_no_more_and_keeps_every_example(
+        lengths in prop::collection::vec(1usize..300, 1..400), size in 1usize..9, seed in any::<u64>(), drop_last in any::<bool>()
+    ) {
+        let n = lengths.len();
+        let config = PairingConfig { forget_batch_size: size, retain_per_forget: 1, seed, drop_last, ..Default::default() };
+        let mut plain = PairedSampler::new(n, 5, config);
+        let mut grouped = PairedSampler::new(n, 5, config).grouped_by_length(lengths.clone());
+        let padded = |epoch: &[lume_data::PairedBatch]| -> usize {
+            epoch.iter().map(|b| b.forget.len() * b.forget.iter().map(|&i| lengths[i]).max().unwrap_or(0)).sum()
+        };
+        for _ in 0..2 {
+            let (p, g) = (plain.next_epoch(), grouped.next_epoch());
+            // The same examples (the same shuffle, regrouped), in batches of the same sizes.
+            let sorted = |e: &[lume_data::PairedBatch]| {
+                let mut v: Vec<usize> = e.iter().flat_map(|b| b.forget.clone()).collect();
+                v.sort_unstable();
+                v
+            };
+            prop_assert_eq!(sorted(&p), sorted(&g));
+            let sizes = |e: &[lume_data::PairedBatch]| e.iter().map(|b| b.forget.len()).collect::<Vec<_>>();
+            prop_assert_eq!(sizes(&p), sizes(&g));
+            prop_assert!(g.iter().all(|b| b.retain.len() == b.forget.len()));
+            prop_assert!(padded(&g) <= padded(&p), "{} > {}", padded(&g), padded(&p));
+        }
+    }
 }
 
 proptest! {

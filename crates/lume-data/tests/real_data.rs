@@ -125,3 +125,49 @@ fn validating_the_whole_release_finds_nothing() {
     assert_eq!(v.records.items.len(), 5466);
     assert_eq!(v.mia.items.len(), 300);
 }
+
+/// The default fraction of the real-model preset: 1/16 of the release, every cell at least 10
+/// rows, and the SemEval membership set reduced to the slice's forget documents.
+#[test]
+#[cfg_attr(
+    not(lume_shared),
+    ignore = "needs ../shared/data, the LUME release beside the checkout"
+)]
+fn a_sixteenth_of_the_release_keeps_every_cell_and_its_members() {
+    let (Some(dir), Some(mia_dir)) = (
+        shared_data(MANIFEST, "lume"),
+        shared_data(MANIFEST, "semeval25/mia"),
+    ) else {
+        return;
+    };
+    let bench = Benchmark::load(&dir).expect("the release validates");
+    let fraction = lume_data::Fraction {
+        fraction: 1.0 / 16.0,
+        min_rows_per_cell: 10,
+        seed: 0,
+    };
+    let slice = bench.fraction(&fraction).unwrap();
+    let all = Stats::from_records(&bench.records);
+    let got = Stats::from_records(&slice.records);
+    assert!(got.total() >= 340, "{} rows", got.total());
+    for split in Split::ALL {
+        for task in Task::ALL {
+            for kind in Kind::ALL {
+                let (n, k) = (all.count(split, task, kind), got.count(split, task, kind));
+                assert!(k >= 10 && k * 16 >= n, "{split} {task} {kind}: {k} of {n}");
+                // Task2's five questions per passage overshoot at most by one document.
+                assert!(k * 16 <= n + 16 * 5, "{split} {task} {kind}: {k} of {n}");
+            }
+        }
+    }
+    let mia = MiaSet::load(&mia_dir).unwrap();
+    let kept = mia.following(&slice, 0);
+    assert!(!kept.members.is_empty() && kept.members.len() < mia.members.len());
+    assert_eq!(kept.members.len(), kept.nonmembers.len());
+    eprintln!(
+        "1/16: {} rows, {} + {} MIA documents",
+        got.total(),
+        kept.members.len(),
+        kept.nonmembers.len()
+    );
+}

@@ -4,8 +4,10 @@
 //!
 //! Each resample recomputes the protocol's own numbers ([`TaskAggregate::from_rows`],
 //! [`mia_auc`], [`FinalScore::new`]) on the resampled per-row scores: the interval is that of
-//! exactly the reported score. MMLU is taken as it is (one number per run; its questions are
-//! not resampled). Seeded: the same seed gives the same intervals on every machine.
+//! exactly the reported score. MMLU's questions are resampled too when their outcomes are known
+//! (lume's own MMLU runs record them); a bare accuracy (the reference's `mmlu_metrics.json`) is
+//! held fixed and gets no interval. Seeded: the same seed gives the same intervals on every
+//! machine.
 //!
 //! The resample indices are a value of their own ([`Resamples`]): two evaluations of the same
 //! rows resampled with the same indices give a paired comparison ([`compare`](crate::compare)),
@@ -38,7 +40,7 @@ impl Default for BootstrapConfig {
 }
 
 /// Everything a bootstrap resamples: one evaluation's per-row scores, its MIA losses, and its
-/// (fixed) MMLU accuracy.
+/// MMLU questions' outcomes (or its accuracy alone, held fixed).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sample {
     /// Row ids, parallel to `rows` (empty when unknown); a paired comparison checks them.
@@ -49,6 +51,10 @@ pub struct Sample {
     pub mia: Option<(Vec<f64>, Vec<f64>)>,
     /// MMLU accuracy.
     pub mmlu: Option<f64>,
+    /// Each MMLU question's outcome (`true`: right), whose mean is `mmlu`; empty when only the
+    /// accuracy is known.
+    #[serde(default)]
+    pub mmlu_questions: Vec<bool>,
 }
 
 impl Sample {
@@ -59,12 +65,29 @@ impl Sample {
     fn mia_sizes(&self) -> Option<(usize, usize)> {
         self.mia.as_ref().map(|(m, n)| (m.len(), n.len()))
     }
+
+    /// The MMLU accuracy of the questions `drawn` (all of them when `None`), when the
+    /// questions are known.
+    fn mmlu_of(&self, drawn: Option<&[u32]>) -> Option<f64> {
+        if self.mmlu_questions.is_empty() {
+            return None;
+        }
+        let right = match drawn {
+            Some(d) => d
+                .iter()
+                .filter(|&&i| self.mmlu_questions[i as usize])
+                .count(),
+            None => self.mmlu_questions.iter().filter(|&&r| r).count(),
+        };
+        let n = drawn.map_or(self.mmlu_questions.len(), <[u32]>::len);
+        Some(right as f64 / n as f64)
+    }
 }
 
 /// The indices of B stratified resamples: `rows[b]` lists, stratum after stratum (the 12
 /// cells in [`cell`] order), the row indices drawn with replacement within each cell;
 /// `members[b]` and `nonmembers[b]` the MIA documents drawn within each group (empty without
-/// MIA).
+/// MIA), `questions[b]` the MMLU questions (empty without their outcomes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resamples {
     /// Seed they were drawn with.
@@ -75,7 +98,14 @@ pub struct Resamples {
     pub members: Vec<Vec<u32>>,
     /// Non-member indices of each resample.
     pub nonmembers: Vec<Vec<u32>>,
+    /// MMLU question indices of each resample (drawn from a stream of their own, so the rows'
+    /// and documents' draws are those of a sample without them).
+    #[serde(default)]
+    pub questions: Vec<Vec<u32>>,
 }
+
+/// The random stream of the MMLU questions' draws.
+const QUESTION_STREAM: u64 = 1;
 
 /// The cell of a row, `(split · 3 + task) · 2 + kind`, forget and sentence completion first.
 pub fn cell(row: &ScoredRow) -> usize {
@@ -95,6 +125,12 @@ impl Resamples {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let pick = |n: usize, rng: &mut ChaCha8Rng| rng.random_range(0..n) as u32;
         let (mut rows, mut members, mut nonmembers) = (Vec::new(), Vec::new(), Vec::new());
+        let mut question_rng = ChaCha8Rng::seed_from_u64(config.seed);
+        question_rng.set_stream(QUESTION_STREAM);
+        let q = sample.mmlu_questions.len();
+        let questions = (0..config.resamples)
+            .map(|_| (0..q).map(|_| pick(q, &mut question_rng)).collect())
+            .collect();
         for _ in 0..config.resamples {
             let mut drawn = Vec::with_capacity(sample.rows.len());
             for stratum in &strata {
@@ -112,6 +148,7 @@ impl Resamples {
             rows,
             members,
             nonmembers,
+            questions,
         }
     }
 
@@ -142,7 +179,10 @@ impl Resamples {
                     (take(m, &self.members[b]), take(n, &self.nonmembers[b]))
                 });
                 let mia = mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice()));
-                Scores::of(&rows, mia, sample.mmlu)
+                let drawn = sample.mmlu_of(self.questions.get(b).map(Vec::as_slice));
+                let mut scores = Scores::of(&rows, mia, drawn.or(sample.mmlu));
+                scores.mmlu = drawn;
+                scores
             })
             .collect()
     }
@@ -207,6 +247,9 @@ impl Resamples {
             && self.nonmembers.len() == self.len()
             && group_fit(&self.members, m)
             && group_fit(&self.nonmembers, n)
+            && (sample.mmlu_questions.is_empty()
+                || (self.questions.len() == self.len()
+                    && group_fit(&self.questions, sample.mmlu_questions.len())))
     }
 }
 
@@ -272,8 +315,17 @@ pub struct Scored<T> {
     pub mia_auc: Option<T>,
     /// MIA score `1 − 2|AUC − 0.5|`.
     pub mia_score: Option<T>,
-    /// The final score (the mean over the parts that exist, MMLU held fixed).
+    /// MMLU accuracy, when its questions' outcomes are known (otherwise it has no interval).
+    #[serde(default = "none")]
+    pub mmlu: Option<T>,
+    /// The final score (the mean over the parts that exist; MMLU held fixed when its questions
+    /// are not known).
     pub final_score: T,
+}
+
+/// Files written before a field existed read it as absent.
+fn none<T>() -> Option<T> {
+    None
 }
 
 /// The scores of one (re)sample.
@@ -301,13 +353,16 @@ impl Scores {
             task_aggregate: aggregate.harmonic_mean,
             mia_auc,
             mia_score: mia_auc.map(mia_score),
+            mmlu: None,
             final_score: final_score.complete.unwrap_or(final_score.partial),
         }
     }
 
     /// The scores of `sample` as it is.
     pub fn of_sample(sample: &Sample) -> Scores {
-        Scores::of(&sample.rows, sample.mia(), sample.mmlu)
+        let mut scores = Scores::of(&sample.rows, sample.mia(), sample.mmlu);
+        scores.mmlu = sample.mmlu_of(None);
+        scores
     }
 
     /// Builds a `Scored<T>` from this point and the matching score of every draw, `None`
@@ -329,6 +384,7 @@ impl Scores {
             task_aggregate: field(self.task_aggregate, &|d| d.task_aggregate),
             mia_auc: field(self.mia_auc, &|d| d.mia_auc),
             mia_score: field(self.mia_score, &|d| d.mia_score),
+            mmlu: field(self.mmlu, &|d| d.mmlu),
             final_score: f(
                 self.final_score,
                 draws.iter().map(|d| d.final_score).collect(),
@@ -375,6 +431,7 @@ pub fn bootstrap(
         rows: rows.to_vec(),
         mia: mia.map(|(m, n)| (m.to_vec(), n.to_vec())),
         mmlu,
+        mmlu_questions: Vec::new(),
     };
     bootstrap_with(&sample, &Resamples::draw(&sample, config))
 }

@@ -188,6 +188,7 @@ fn difference(pa: &Scores, pb: &Scores, da: &[Scores], db: &[Scores]) -> Scored<
         }),
         mia_auc: field(both(pa.mia_auc, pb.mia_auc), &|d| d.mia_auc),
         mia_score: field(both(pa.mia_score, pb.mia_score), &|d| d.mia_score),
+        mmlu: field(both(pa.mmlu, pb.mmlu), &|d| d.mmlu),
         final_score: {
             let draws: Vec<(f64, f64)> = da
                 .iter()
@@ -209,6 +210,13 @@ pub fn paired(a: &Sample, b: &Sample) -> Result<(), CompareError> {
         }
     };
     sizes("rows", a.rows.len(), b.rows.len())?;
+    if !a.mmlu_questions.is_empty() && !b.mmlu_questions.is_empty() {
+        sizes(
+            "MMLU questions",
+            a.mmlu_questions.len(),
+            b.mmlu_questions.len(),
+        )?;
+    }
     let both_ids = a.ids.len() == a.rows.len() && b.ids.len() == b.rows.len();
     for (index, (x, y)) in a.rows.iter().zip(&b.rows).enumerate() {
         if both_ids && a.ids[index] != b.ids[index] {

@@ -71,4 +71,18 @@ pub trait LanguageModel {
         prompt: &str,
         continuations: &[&str],
     ) -> Result<Vec<f64>, Self::Error>;
+
+    /// [`continuation_logits`](Self::continuation_logits) of each prompt, prompts that
+    /// share a long beginning (MMLU's header and shots): a model may compute that beginning
+    /// once. By default, one prompt at a time.
+    fn continuation_logits_shared(
+        &mut self,
+        prompts: &[String],
+        continuations: &[&str],
+    ) -> Result<Vec<Vec<f64>>, Self::Error> {
+        prompts
+            .iter()
+            .map(|p| self.continuation_logits(p, continuations))
+            .collect()
+    }
 }

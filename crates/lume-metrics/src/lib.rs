@@ -55,13 +55,13 @@ pub use language_model::LanguageModel;
 pub use lume_data::TokenStats;
 pub use memorization::{exact_memorization, extraction_strength, probability};
 pub use mmlu::{
-    MmluError, MmluReport, Question, Subject, evaluate_mmlu, format_question, mmlu_header,
-    mmlu_prompt, read_mmlu,
+    MmluError, MmluJsonl, MmluOutcomes, MmluReport, Question, SHOTS_HELD_OUT, Subject,
+    evaluate_mmlu, format_question, mmlu_header, mmlu_prompt, read_mmlu, read_mmlu_jsonl,
 };
 pub use porter::porter_stem;
 pub use rouge::{RougeScore, RougeScorer, rouge_words};
 pub use score::{
-    InferenceRow, Irregularities, Outputs, ScoreError, ScoreReport, read_inference_csv,
-    read_mia_csv, read_mmlu_average, read_outputs, score_dir, shards,
+    InferenceRow, Irregularities, MmluAccuracy, Outputs, ScoreError, ScoreReport,
+    read_inference_csv, read_mia_csv, read_mmlu_metrics, read_outputs, score_dir, shards,
 };
 pub use seeds::{Seeded, Standing, TIE_LEVEL, rank};

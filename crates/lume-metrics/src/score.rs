@@ -250,6 +250,8 @@ pub struct ScoreReport {
     pub mia_losses: Option<(Vec<f64>, Vec<f64>)>,
     /// MMLU micro accuracy, when given.
     pub mmlu_average: Option<f64>,
+    /// Each MMLU question's outcome, when the MMLU result records them (for its interval).
+    pub mmlu_questions: Vec<bool>,
 }
 
 impl ScoreReport {
@@ -300,6 +302,7 @@ impl ScoreReport {
             mia_auc,
             mia_losses: mia.map(|(m, n)| (m.to_vec(), n.to_vec())),
             mmlu_average,
+            mmlu_questions: Vec::new(),
         })
     }
 
@@ -317,6 +320,7 @@ impl ScoreReport {
             rows: self.rows.clone(),
             mia: self.mia_losses.clone(),
             mmlu: self.mmlu_average,
+            mmlu_questions: self.mmlu_questions.clone(),
         }
     }
 
@@ -486,8 +490,8 @@ pub fn read_outputs(dir: &Path) -> Result<Outputs, ScoreError> {
 /// # Ok::<(), lume_metrics::ScoreError>(())
 /// ```
 pub fn score_dir(dir: &Path, mmlu_metrics: Option<&Path>) -> Result<ScoreReport, ScoreError> {
-    let mmlu_average = mmlu_metrics.map(read_mmlu_average).transpose()?;
-    read_outputs(dir)?.score(dir, mmlu_average)
+    let mmlu = mmlu_metrics.map(read_mmlu_metrics).transpose()?;
+    read_outputs(dir)?.score(dir, mmlu)
 }
 
 /// Every `dir/<prefix>_*.csv` shard read and concatenated; none at all is an error.
@@ -513,8 +517,18 @@ fn read_shards<T>(
     Ok(all)
 }
 
-/// The `average_acc` of an MMLU result file.
-pub fn read_mmlu_average(path: &Path) -> Result<f64, ScoreError> {
+/// An MMLU result: the accuracy, and each question's outcome when the file records them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MmluAccuracy {
+    /// `average_acc`.
+    pub average: f64,
+    /// `lume.correct` read as booleans (empty in the reference's own files).
+    pub questions: Vec<bool>,
+}
+
+/// The `average_acc` of an MMLU result file, and the outcomes lume records beside it
+/// (`lume.correct`, which must agree with `average_acc`).
+pub fn read_mmlu_metrics(path: &Path) -> Result<MmluAccuracy, ScoreError> {
     let text = lume_data::read_regular_string(path).map_err(|source| ScoreError::Io {
         path: path.to_path_buf(),
         source,
@@ -525,11 +539,33 @@ pub fn read_mmlu_average(path: &Path) -> Result<f64, ScoreError> {
         column: String::new(),
         message: format!("not JSON: {e}"),
     })?;
-    value["average_acc"]
+    let layout = |message: String| ScoreError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let average = value["average_acc"]
         .as_f64()
         .filter(|v| (0.0..=1.0).contains(v))
-        .ok_or_else(|| ScoreError::Layout {
-            path: path.to_path_buf(),
-            message: "no numeric `average_acc` in [0, 1]".into(),
-        })
+        .ok_or_else(|| layout("no numeric `average_acc` in [0, 1]".into()))?;
+    let questions = match value["lume"]["correct"].as_str() {
+        None => Vec::new(),
+        Some(text) => {
+            let outcomes = crate::MmluOutcomes {
+                correct: text.to_owned(),
+            };
+            let questions = outcomes.to_bools().ok_or_else(|| {
+                layout("`lume.correct` holds a character other than 0 and 1".into())
+            })?;
+            let right = questions.iter().filter(|&&r| r).count() as f64;
+            if !questions.is_empty() && (right / questions.len() as f64 - average).abs() > 1e-9 {
+                return Err(layout(format!(
+                    "`lume.correct` ({} of {} right) disagrees with `average_acc` = {average}",
+                    right,
+                    questions.len()
+                )));
+            }
+            questions
+        }
+    };
+    Ok(MmluAccuracy { average, questions })
 }

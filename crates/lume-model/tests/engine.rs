@@ -52,3 +52,40 @@ fn generation_decodes() {
         .unwrap();
     assert_eq!(outputs.len(), 2);
 }
+
+#[test]
+fn prompts_sharing_a_prefix_score_as_they_do_alone() {
+    let (_dir, mut engine) = engine();
+    let header = "The following are multiple choice questions (with answers) about  river stones.\n\n\
+                  Which stone is smoothest?\nA. granite\nB. basalt\nC. flint\nD. quartz\nAnswer: C\n\n";
+    // Eleven prompts (more than one batch of eight) of unlike lengths after the header.
+    let prompts: Vec<String> = (0..11)
+        .map(|i| {
+            format!(
+                "{header}Which river{} carries stone number {i}?\nA. one\nB. two\nC. three\nD. four\nAnswer:",
+                " far".repeat(i % 4)
+            )
+        })
+        .collect();
+    let letters = [" A", " B", " C", " D"];
+    let shared = engine
+        .continuation_logits_shared(&prompts, &letters)
+        .unwrap();
+    assert_eq!(shared.len(), prompts.len());
+    for (prompt, got) in prompts.iter().zip(&shared) {
+        let alone = engine.continuation_logits(prompt, &letters).unwrap();
+        for (a, b) in alone.iter().zip(got) {
+            // Wrong positions would move them by ~1e-4; the rounding of the cache, by ~1e-7.
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+    // Prompts with nothing in common run one by one, with the same answers.
+    let unlike = ["Stone", "River bed"].map(String::from);
+    let got = engine
+        .continuation_logits_shared(&unlike, &letters)
+        .unwrap();
+    assert_eq!(
+        got[1],
+        engine.continuation_logits(&unlike[1], &letters).unwrap()
+    );
+}

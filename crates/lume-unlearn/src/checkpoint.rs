@@ -19,6 +19,13 @@ pub struct StepRecord {
     pub grad_norm: f64,
     /// Loss values (means over accumulated micro-batches).
     pub loss: LossValues,
+    /// Real (not padding) tokens the step ran through the model: forget, retain and refusal
+    /// rows of its micro-batches.
+    #[serde(default)]
+    pub tokens: usize,
+    /// Tokens with padding: what the step computed.
+    #[serde(default)]
+    pub padded_tokens: usize,
 }
 
 /// `trainer_state.json`: where a run stands.

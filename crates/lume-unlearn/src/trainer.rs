@@ -48,6 +48,11 @@ pub struct TrainerConfig {
     pub retain_per_forget: usize,
     /// Shuffle the data each epoch.
     pub shuffle: bool,
+    /// Batch forget (or training) examples of like length, so batches are mostly real
+    /// tokens rather than padding (see [`PairedSampler::grouped_by_length`]); the retain
+    /// batches paired with them are drawn as before. Off by default, as in Hugging Face's
+    /// trainer.
+    pub group_by_length: bool,
     /// Seed of the data order (and of nothing else: weights come from the model given).
     pub seed: u64,
     /// Parameters that train, unless the method restricts them.
@@ -81,6 +86,7 @@ impl Default for TrainerConfig {
             batch_size: 4,
             retain_per_forget: 1,
             shuffle: true,
+            group_by_length: false,
             seed: 0,
             trainable: Trainable::All,
             checkpoint_every: None,
@@ -135,7 +141,7 @@ pub struct TrainOutcome<M> {
 
 /// The micro-batches of a whole run, fixed by the seed.
 fn build_plan(
-    forget_len: usize,
+    forget_lengths: &[usize],
     retain_len: usize,
     retain_per_forget: usize,
     data_plan: DataPlan,
@@ -148,8 +154,17 @@ fn build_plan(
         drop_last: false,
         seed,
     };
+    let forget_len = forget_lengths.len();
+    let sampler = |lengths: &[usize], seed| {
+        let sampler = PairedSampler::new(lengths.len(), retain_len, pairing(seed));
+        if config.group_by_length {
+            sampler.grouped_by_length(lengths.to_vec())
+        } else {
+            sampler
+        }
+    };
     let Some(chunk) = data_plan.chunk_size else {
-        let mut sampler = PairedSampler::new(forget_len, retain_len, pairing(config.seed));
+        let mut sampler = sampler(forget_lengths, config.seed);
         return (0..config.epochs)
             .flat_map(|_| sampler.next_epoch())
             .collect();
@@ -157,8 +172,10 @@ fn build_plan(
     let mut plan = Vec::new();
     for (i, start) in (0..forget_len).step_by(chunk.max(1)).enumerate() {
         let len = chunk.min(forget_len - start);
-        let mut sampler =
-            PairedSampler::new(len, retain_len, pairing(config.seed.wrapping_add(i as u64)));
+        let mut sampler = sampler(
+            &forget_lengths[start..start + len],
+            config.seed.wrapping_add(i as u64),
+        );
         for _ in 0..config.epochs {
             plan.extend(sampler.next_epoch().into_iter().map(|mut b| {
                 b.forget.iter_mut().for_each(|f| *f += start);
@@ -167,6 +184,34 @@ fn build_plan(
         }
     }
     plan
+}
+
+/// Real and padded tokens of `micro`'s batches (forget, retain, and refusals when used).
+fn token_counts(
+    micro: &[PairedBatch],
+    data: &UnlearnData,
+    method: &dyn UnlearningMethod,
+) -> (usize, usize) {
+    let count = |examples: &[TrainingExample], indices: &[usize]| {
+        let lengths = indices.iter().map(|&i| examples[i].input_ids.len());
+        let longest = lengths.clone().max().unwrap_or(0);
+        (lengths.sum::<usize>(), longest * indices.len())
+    };
+    let mut totals = (0, 0);
+    for batch in micro {
+        let mut parts = vec![
+            count(&data.forget, &batch.forget),
+            count(&data.retain, &batch.retain),
+        ];
+        if method.needs_refusals() {
+            parts.push(count(&data.refusals, &batch.forget));
+        }
+        for (real, padded) in parts {
+            totals.0 += real;
+            totals.1 += padded;
+        }
+    }
+    totals
 }
 
 fn collate(
@@ -380,8 +425,9 @@ impl StepPlan {
         data_plan: DataPlan,
         config: &TrainerConfig,
     ) -> Self {
+        let lengths: Vec<usize> = data.forget.iter().map(|e| e.input_ids.len()).collect();
         let micro = build_plan(
-            data.forget.len(),
+            &lengths,
             data.retain.len(),
             retain_per_forget,
             data_plan,
@@ -561,6 +607,7 @@ fn train_run<M: CausalModel + Module>(
             .schedule
             .lr(config.learning_rate, step, config.warmup_steps, total_steps);
         let at = plan.step(step, &model, reference.as_ref());
+        let (tokens, padded_tokens) = token_counts(at.micro, data, method);
         let (sums, grad_norm) = accumulate(at, method, data, &device, &mut buffer, &last_good)?;
         let scale = config
             .max_grad_norm
@@ -572,6 +619,8 @@ fn train_run<M: CausalModel + Module>(
             lr,
             grad_norm,
             loss: sums,
+            tokens,
+            padded_tokens,
         };
         history.push(record);
         observer.on_step(&record);

@@ -239,3 +239,45 @@ fn bf16_products_keep_the_loss_curve_of_f32() {
         "the bf16 run computed exactly as f32: were its products bf16?"
     );
 }
+
+#[test]
+fn grouping_by_length_trains_on_the_same_tokens_with_less_padding() {
+    // Short and long examples alternate, as LUME's questions and passages do.
+    let forget: Vec<_> = (0..16u32)
+        .map(|i| {
+            let answer: Vec<u32> = (0..if i % 2 == 0 { 2 } else { 24 })
+                .map(|k| 1 + (i * 5 + k) % (VOCAB as u32 - 1))
+                .collect();
+            common::example(&[1 + i % 7, 2], &answer)
+        })
+        .collect();
+    let data = lume_unlearn::UnlearnData {
+        forget,
+        ..lume_unlearn::UnlearnData::default()
+    };
+    let run = |group_by_length| {
+        let config = TrainerConfig {
+            batch_size: 4,
+            grad_accumulation: 1,
+            max_steps: None,
+            epochs: 2,
+            group_by_length,
+            ..config()
+        };
+        let mut method = lume_unlearn::FineTune::default();
+        train(model(5), &mut method, &data, &config, None, &mut Silent)
+            .unwrap()
+            .history
+    };
+    let (plain, grouped) = (run(false), run(true));
+    assert_eq!(plain.len(), 8);
+    assert_eq!(grouped.len(), 8);
+    let sum = |h: &[StepRecord], f: fn(&StepRecord) -> usize| h.iter().map(f).sum::<usize>();
+    let real: usize = data.forget.iter().map(|e| e.input_ids.len()).sum();
+    assert_eq!(sum(&plain, |r| r.tokens), 2 * real);
+    assert_eq!(sum(&grouped, |r| r.tokens), 2 * real);
+    // Sorted groups: each batch of four holds one length, so nothing is padded.
+    assert_eq!(sum(&grouped, |r| r.padded_tokens), 2 * real);
+    assert!(sum(&plain, |r| r.padded_tokens) > 2 * real);
+    assert!(grouped.iter().all(|r| r.loss.total.is_finite()));
+}

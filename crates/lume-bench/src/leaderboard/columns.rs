@@ -194,7 +194,15 @@ pub fn columns() -> Vec<Column> {
         .with_interval(|i| i.mia_score),
         Column::new("utility", "utility", &[Scores], Fixed3, |r| {
             r.summary.utility
-        }),
+        })
+        .with_interval(|i| i.mmlu),
+        Column::new(
+            "utility_of_target_pct",
+            "utility % of target",
+            &[Scores],
+            Fixed0,
+            |r| r.utility_of_target_pct,
+        ),
         Column::new(
             "final_score",
             "final",

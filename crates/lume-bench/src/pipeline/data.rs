@@ -18,6 +18,10 @@ pub(super) struct Dataset {
     pub(super) synthetic: bool,
     /// Utility comes from the generated quiz (not a real MMLU).
     pub(super) quiz: bool,
+    /// What the data drawn is (the fraction's size).
+    pub(super) notes: Vec<String>,
+    /// What the fraction left out that the user should know (no membership documents).
+    pub(super) warnings: Vec<String>,
 }
 
 /// Writes the dataset used into `OUT/data` (generated, or copied from `inputs.data`).
@@ -32,8 +36,7 @@ pub(super) fn prepare_data(
         // Written afresh each time (it is cheap): no file of another dataset stays behind.
         std::fs::remove_dir_all(&dir).map_err(BenchError::io(&dir))?;
     }
-    // Forget records first, then retain: the order `Benchmark::load` reads them back in.
-    let (records, mia) = match given {
+    let (records, mia): (Vec<_>, _) = match given {
         None => {
             if config.docs_per_task < 2 {
                 return Err(BenchError::Config(
@@ -44,7 +47,7 @@ pub(super) fn prepare_data(
                 seed: config.seed,
                 docs_per_task: config.docs_per_task,
             });
-            synth.write(&dir)?;
+            synth.quiz.write(&dir.join("mmlu"))?;
             let mia = MiaSet {
                 members: synth.members,
                 nonmembers: synth.nonmembers,
@@ -55,24 +58,57 @@ pub(super) fn prepare_data(
             )
         }
         Some(source) => {
-            let (forget, retain): (Vec<_>, Vec<_>) = Benchmark::load(source)?
-                .records
-                .into_iter()
-                .partition(|r| r.split == lume_data::Split::Forget);
-            lume_data::write_jsonl(&dir.join("forget.jsonl"), &forget)?;
-            lume_data::write_jsonl(&dir.join("retain.jsonl"), &retain)?;
+            let records = Benchmark::load(source)?.records;
             let mia_dir = inputs.mia.clone().unwrap_or_else(|| source.join("mia"));
             let mia = (inputs.mia.is_some() || mia_dir.is_dir())
                 .then(|| MiaSet::load(&mia_dir))
                 .transpose()?;
-            if let Some(mia) = &mia {
-                lume_data::write_mia(&dir.join("mia").join("member.jsonl"), &mia.members)?;
-                lume_data::write_mia(&dir.join("mia").join("nonmember.jsonl"), &mia.nonmembers)?;
-            }
-            (forget.into_iter().chain(retain).collect(), mia)
+            (records, mia)
         }
     };
-    let bench = Benchmark { records };
+    let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+    let (bench, mia) = if config.data.is_whole() {
+        (Benchmark { records }, mia)
+    } else {
+        let bench = Benchmark { records }
+            .fraction(&config.data)
+            .map_err(|e| BenchError::Config(format!("data.{e}")))?;
+        let mia = mia.map(|m| m.following(&bench, config.data.seed));
+        let mia = match mia {
+            Some(m) if m.members.is_empty() => {
+                warnings.push(format!(
+                    "no membership document is among the {} forget documents of data.fraction = {}: \
+                     no MIA scores",
+                    bench.split(lume_data::Split::Forget).map(|r| r.document_id()).collect::<std::collections::HashSet<_>>().len(),
+                    config.data.fraction
+                ));
+                None
+            }
+            other => other,
+        };
+        notes.push(format!(
+            "data.fraction = {}: {} rows, {} + {} membership documents",
+            config.data.fraction,
+            bench.records.len(),
+            mia.as_ref().map_or(0, |m| m.members.len()),
+            mia.as_ref().map_or(0, |m| m.nonmembers.len()),
+        ));
+        (bench, mia)
+    };
+    // Forget records first, then retain: the order `Benchmark::load` reads them back in.
+    let (forget, retain): (Vec<_>, Vec<_>) = bench
+        .records
+        .into_iter()
+        .partition(|r| r.split == lume_data::Split::Forget);
+    lume_data::write_jsonl(&dir.join("forget.jsonl"), &forget)?;
+    lume_data::write_jsonl(&dir.join("retain.jsonl"), &retain)?;
+    if let Some(mia) = &mia {
+        lume_data::write_mia(&dir.join("mia").join("member.jsonl"), &mia.members)?;
+        lume_data::write_mia(&dir.join("mia").join("nonmember.jsonl"), &mia.nonmembers)?;
+    }
+    let bench = Benchmark {
+        records: forget.into_iter().chain(retain).collect(),
+    };
     let quiz = synthetic && inputs.mmlu.is_none();
     let mmlu = match (&inputs.mmlu, given) {
         (Some(m), _) => Some(m.clone()),
@@ -90,5 +126,7 @@ pub(super) fn prepare_data(
         hash,
         synthetic,
         quiz,
+        notes,
+        warnings,
     })
 }

@@ -23,12 +23,16 @@ pub struct EvalArgs {
     /// Folder with member.jsonl and nonmember.jsonl [default: DATA/mia when present].
     #[arg(long)]
     mia: Option<PathBuf>,
-    /// MMLU in the Hendrycks layout (dev/, test/).
+    /// MMLU: a folder in the Hendrycks layout (dev/, test/), or the `mmlu.jsonl` that
+    /// `scripts/mmlu.sh` fetches.
     #[arg(long)]
     mmlu: Option<PathBuf>,
     /// Few-shot examples per MMLU prompt.
     #[arg(long, default_value_t = 5)]
     mmlu_shots: usize,
+    /// MMLU questions scored per subject, the first of each (default: all).
+    #[arg(long)]
+    mmlu_questions: Option<usize>,
     /// Tokens generated per prompt.
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
@@ -79,6 +83,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             batch_size: args.batch_size,
         },
         mmlu_shots: args.mmlu_shots,
+        mmlu_questions: args.mmlu_questions,
         weights_dtype: args.weights_dtype,
         precision: args.precision,
         quantization: args.quantize,

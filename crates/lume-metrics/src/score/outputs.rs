@@ -66,14 +66,18 @@ impl Outputs {
         found
     }
 
-    /// The report of these outputs with the MMLU accuracy `mmlu_average`; no scored row at
-    /// all is an error (an empty evaluation has no score).
-    pub fn score(&self, dir: &Path, mmlu_average: Option<f64>) -> Result<ScoreReport, ScoreError> {
-        let report = ScoreReport::from_rows(
+    /// The report of these outputs with the MMLU result `mmlu`; no scored row at all is an
+    /// error (an empty evaluation has no score).
+    pub fn score(
+        &self,
+        dir: &Path,
+        mmlu: Option<crate::MmluAccuracy>,
+    ) -> Result<ScoreReport, ScoreError> {
+        let mut report = ScoreReport::from_rows(
             &self.forget,
             &self.retain,
             self.mia.as_ref().map(|(m, n)| (m.as_slice(), n.as_slice())),
-            mmlu_average,
+            mmlu.as_ref().map(|m| m.average),
         )
         .map_err(|e| ScoreError::Layout {
             path: dir.join("mia_results"),
@@ -85,6 +89,7 @@ impl Outputs {
                 message: "no row to score (no id ends in sc<d> or qa<d>)".into(),
             });
         }
+        report.mmlu_questions = mmlu.map_or_else(Vec::new, |m| m.questions);
         Ok(report)
     }
 }
