@@ -232,6 +232,9 @@ pub struct EvalConfig {
     pub max_new_tokens: usize,
     /// Prompts generated together.
     pub batch_size: usize,
+    /// End a question's generation once its exact match can no longer be 1: the same scores,
+    /// shorter stored generations (off: the reference's full generations).
+    pub stop_decided: bool,
     /// Few-shot examples per MMLU prompt.
     pub mmlu_shots: usize,
     /// MMLU questions scored per subject, the first of each (unset: all 14,042 of real MMLU,
@@ -247,6 +250,7 @@ impl Default for EvalConfig {
         EvalConfig {
             max_new_tokens: 256,
             batch_size: 16,
+            stop_decided: false,
             mmlu_shots: 5,
             mmlu_questions: None,
             precision: Precision::F32,

@@ -56,6 +56,17 @@ impl LanguageModel for ProtocolModel<'_> {
         self.0.generate_and_score(rows, max_new_tokens, progress)
     }
 
+    fn generate_and_score_until(
+        &mut self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        decided: &dyn Fn(usize, &str) -> bool,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(String, TokenStats)>, EngineError> {
+        self.0
+            .generate_and_score_until(rows, max_new_tokens, Some(decided), progress)
+    }
+
     fn text_stats(
         &mut self,
         texts: &[&str],

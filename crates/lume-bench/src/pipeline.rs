@@ -235,15 +235,14 @@ impl<'a> Run<'a> {
             Some(dir) => Some(digests.checkpoint(dir)?),
             None => None,
         };
-        let mmlu = match &data.mmlu {
-            Some(dir) if dir.is_dir() => Some(digests.tree(dir)?),
-            _ => None,
-        };
+        // A folder or a file (`mmlu.jsonl`): what it holds keys every evaluation.
+        let mmlu = data.mmlu.as_deref().map(|m| digests.tree(m)).transpose()?;
         digests.save()?;
         let settings = EvalSettings {
             inference: InferenceOptions {
                 max_new_tokens: config.eval.max_new_tokens,
                 batch_size: config.eval.batch_size,
+                stop_decided: config.eval.stop_decided,
             },
             mmlu_shots: config.eval.mmlu_shots,
             mmlu_questions: config.eval.mmlu_questions,

@@ -156,8 +156,12 @@ impl DigestCache {
         Ok(crate::stage::fingerprint(&parts))
     }
 
-    /// The digest of every file under a folder (names relative to it, and contents).
+    /// The digest of every file under a folder (names relative to it, and contents), or of a
+    /// file's contents.
     pub(crate) fn tree(&mut self, root: &Path) -> Result<String, BenchError> {
+        if root.is_file() {
+            return self.file(root);
+        }
         let mut parts = Vec::new();
         let mut pending = vec![root.to_path_buf()];
         while let Some(dir) = pending.pop() {

@@ -49,6 +49,7 @@ fn shards_scored_together_equal_the_whole_evaluation() {
         inference: InferenceOptions {
             max_new_tokens: 6,
             batch_size: 4,
+            stop_decided: false,
         },
         mmlu_shots: 1,
         mmlu_questions: None,
@@ -87,4 +88,70 @@ fn shards_scored_together_equal_the_whole_evaluation() {
             "{count} shards"
         );
     }
+}
+
+/// Ending a question's generation once its exact match is decided changes no score: the same
+/// `evaluation_results.json`, questions' generations cut to a prefix, passages' untouched.
+#[test]
+fn stopping_decided_questions_keeps_every_score() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    checkpoint(&model);
+    let data = root.path().join("data");
+    synthesize(SynthConfig {
+        seed: 2,
+        docs_per_task: 2,
+    })
+    .write(&data)
+    .unwrap();
+    let bench = Benchmark::load(&data).unwrap();
+    let inputs = EvalInputs {
+        bench: &bench,
+        mia: None,
+        mmlu: None,
+    };
+    let run = |stop_decided: bool| {
+        let settings = EvalSettings {
+            inference: InferenceOptions {
+                max_new_tokens: 24,
+                batch_size: 4,
+                stop_decided,
+            },
+            mmlu_shots: 0,
+            mmlu_questions: None,
+            weights_dtype: WeightDtype::F32,
+            precision: lume_model::Precision::F32,
+            quantization: None,
+            replace: false,
+        };
+        let dir = root.path().join(format!("stop-{stop_decided}"));
+        let device = DeviceSpec::Cpu.device().unwrap();
+        let evaluation =
+            evaluate_checkpoint(&model, inputs, settings, device, &dir, &mut Silent).unwrap();
+        let json = std::fs::read_to_string(dir.join("evaluation_results.json")).unwrap();
+        (evaluation.outputs, json)
+    };
+    let ((full, full_json), (cut, cut_json)) = (run(false), run(true));
+    assert_eq!(full_json, cut_json);
+    let (mut shorter, mut questions) = (0, 0);
+    for (a, b) in full
+        .forget
+        .iter()
+        .chain(&full.retain)
+        .zip(cut.forget.iter().chain(&cut.retain))
+    {
+        assert_eq!(a.id, b.id);
+        if a.id.contains("qa") {
+            questions += 1;
+            assert!(a.model_output.starts_with(&b.model_output), "{a:?}\n{b:?}");
+            shorter += usize::from(b.model_output.len() < a.model_output.len());
+        } else {
+            assert_eq!(a.model_output, b.model_output);
+        }
+    }
+    assert!(
+        questions > 0 && shorter > 0,
+        "{shorter} of {questions} questions cut"
+    );
 }

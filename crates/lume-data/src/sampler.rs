@@ -78,6 +78,8 @@ pub struct PairedSampler {
     retain_cursor: usize,
     /// Each forget example's length, when batches are grouped by it.
     lengths: Option<Vec<usize>>,
+    /// Each retain example's length, when the retain stream is grouped by it.
+    retain_lengths: Option<Vec<usize>>,
 }
 
 impl PairedSampler {
@@ -92,7 +94,25 @@ impl PairedSampler {
             retain_order: Vec::new(),
             retain_cursor: 0,
             lengths: None,
+            retain_lengths: None,
         }
+    }
+
+    /// Retain batches of examples of like length too: each pass over the retain set is cut
+    /// into groups as [`grouped_by_length`](Self::grouped_by_length) does, each group sorted
+    /// by length, cut into pieces of `forget_batch_size × retain_per_forget` and the pieces
+    /// shuffled, so that the consecutive draws of one retain batch are alike.
+    ///
+    /// # Panics
+    /// When `lengths` does not hold one length per retain example.
+    pub fn retain_grouped_by_length(mut self, lengths: Vec<usize>) -> Self {
+        assert_eq!(
+            lengths.len(),
+            self.retain_len,
+            "one length per retain example"
+        );
+        self.retain_lengths = Some(lengths);
+        self
     }
 
     /// Forget batches of examples of like length (`lengths[i]`: example `i`'s tokens), so a
@@ -137,7 +157,17 @@ impl PairedSampler {
         }
         if self.retain_cursor == self.retain_order.len() {
             // Retain passes use odd streams, forget epochs even ones: never the same order.
-            self.retain_order = self.order(self.retain_len, 2 * self.retain_pass + 1);
+            let stream = 2 * self.retain_pass + 1;
+            self.retain_order = self.order(self.retain_len, stream);
+            if let (Some(lengths), true) = (&self.retain_lengths, self.config.shuffle) {
+                let piece = (self.config.forget_batch_size * self.config.retain_per_forget).max(1);
+                let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+                rng.set_stream(LENGTH_STREAM + stream);
+                self.retain_order = group_by_length(&self.retain_order, lengths, piece, &mut rng)
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            }
             self.retain_pass += 1;
             self.retain_cursor = 0;
         }
@@ -152,8 +182,9 @@ impl PairedSampler {
         let chunks: Vec<Vec<usize>> = match &self.lengths {
             Some(lengths) if self.config.shuffle => {
                 let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
-                rng.set_stream(LENGTH_STREAM + self.epoch);
-                // The rows `drop_last` drops are those it drops unsorted, not the longest.
+                rng.set_stream(LENGTH_STREAM + 2 * self.epoch);
+                // The rows `drop_last` drops are those it drops unsorted, not the longest; then no
+                // batch is short.
                 let kept = if self.config.drop_last {
                     order.len() - order.len() % size
                 } else {
@@ -202,17 +233,36 @@ fn group_by_length(
     let mut batches: Vec<Vec<usize>> = Vec::new();
     for group in order.chunks(size * LENGTH_GROUP_BATCHES) {
         let mut group = group.to_vec();
-        // Shortest first, so a short last batch holds the longest (the least padding); stable:
-        // ties keep the shuffled order.
+        // Stable: ties keep the shuffled order.
         group.sort_by_key(|&i| lengths[i]);
-        batches.extend(group.chunks(size).map(<[usize]>::to_vec));
+        let short = group.len() % size;
+        if short == 0 {
+            batches.extend(group.chunks(size).map(<[usize]>::to_vec));
+            continue;
+        }
+        // A short batch goes where it pads least: among the sorted rows, consecutive batches
+        // of `size` with the short one as the k-th.
+        let full = group.len() / size;
+        let cost = |k: usize| -> usize {
+            let mut at = 0;
+            (0..=full)
+                .map(|b| {
+                    let n = if b == k { short } else { size };
+                    at += n;
+                    n * lengths[group[at - 1]]
+                })
+                .sum()
+        };
+        let best = (0..=full)
+            .min_by_key(|&k| (cost(k), std::cmp::Reverse(k)))
+            .unwrap_or(full);
+        let mut at = 0;
+        for b in 0..=full {
+            let n = if b == best { short } else { size };
+            batches.push(group[at..at + n].to_vec());
+            at += n;
+        }
     }
-    // A short last batch stays last, so `drop_last` still drops only it.
-    let full = if batches.last().is_some_and(|b| b.len() < size) {
-        batches.len() - 1
-    } else {
-        batches.len()
-    };
-    batches[..full].shuffle(rng);
+    batches.shuffle(rng);
     batches
 }

@@ -101,7 +101,11 @@ proptest! {
                 v
             };
             prop_assert_eq!(sorted(&p), sorted(&g));
-            let sizes = |e: &[lume_data::PairedBatch]| e.iter().map(|b| b.forget.len()).collect::<Vec<_>>();
+            let sizes = |e: &[lume_data::PairedBatch]| {
+                let mut v = e.iter().map(|b| b.forget.len()).collect::<Vec<_>>();
+                v.sort_unstable();
+                v
+            };
             prop_assert_eq!(sizes(&p), sizes(&g));
             prop_assert!(g.iter().all(|b| b.retain.len() == b.forget.len()));
             prop_assert!(padded(&g) <= padded(&p), "{} > {}", padded(&g), padded(&p));
@@ -321,4 +325,38 @@ fn the_quiz_asks_retain_facts_with_four_distinct_options() {
     let test = std::fs::read_to_string(dir.path().join("mmlu/test/lume_quiz_test.csv")).unwrap();
     assert_eq!(test.lines().count(), quiz.test.len());
     assert!(dir.path().join("mmlu/dev/lume_quiz_dev.csv").is_file());
+}
+
+proptest! {
+    /// Retain batches grouped by length: every retain row still drawn once per pass, and (when
+    /// the batches line up with the pass) no more padding than without grouping.
+    #[test]
+    fn grouping_the_retain_stream_keeps_its_passes_and_pads_no_more(
+        batches in 1usize..12, size in 1usize..6, ratio in 1usize..4, extra in 0usize..4,
+        seed in any::<u64>(), lengths in prop::collection::vec(1usize..300, 400),
+    ) {
+        let forget = batches * size;
+        let retain = (batches + extra) * size * ratio;
+        let lengths = &lengths[..retain];
+        let config = PairingConfig { forget_batch_size: size, retain_per_forget: ratio, seed, ..Default::default() };
+        let mut plain = PairedSampler::new(forget, retain, config);
+        let mut grouped = PairedSampler::new(forget, retain, config).retain_grouped_by_length(lengths.to_vec());
+        let (p, g) = (plain.next_epoch(), grouped.next_epoch());
+        let padded = |epoch: &[lume_data::PairedBatch]| -> usize {
+            epoch.iter().map(|b| b.retain.len() * b.retain.iter().map(|&i| lengths[i]).max().unwrap_or(0)).sum()
+        };
+        if extra == 0 {
+            // The epoch draws the whole pass: the same rows, sorted into pieces.
+            prop_assert!(padded(&g) <= padded(&p), "{} > {}", padded(&g), padded(&p));
+        }
+        // One whole pass, drawn over however many epochs it takes: each row once.
+        let mut sampler = PairedSampler::new(forget, retain, config).retain_grouped_by_length(lengths.to_vec());
+        let mut drawn: Vec<usize> = Vec::new();
+        while drawn.len() < retain {
+            drawn.extend(sampler.next_epoch().into_iter().flat_map(|b| b.retain));
+        }
+        drawn.truncate(retain);
+        drawn.sort_unstable();
+        prop_assert_eq!(drawn, (0..retain).collect::<Vec<_>>());
+    }
 }

@@ -18,6 +18,11 @@ pub struct InferenceOptions {
     pub max_new_tokens: usize,
     /// Prompts the model generates for at once (an engine's generation slots).
     pub batch_size: usize,
+    /// End a question's generation as soon as its exact match can no longer be 1
+    /// ([`exact_match_decided`](crate::exact_match_decided)): every score is the same, the
+    /// generations stored are shorter. Off, every generation runs to the end of sequence or
+    /// `max_new_tokens`, as the reference evaluator's.
+    pub stop_decided: bool,
 }
 
 impl Default for InferenceOptions {
@@ -25,6 +30,7 @@ impl Default for InferenceOptions {
         InferenceOptions {
             max_new_tokens: 256,
             batch_size: 16,
+            stop_decided: false,
         }
     }
 }
@@ -82,14 +88,20 @@ pub fn run_inference<M: LanguageModel>(
         .iter()
         .map(|r| (r.input.as_str(), r.output.as_str()))
         .collect();
-    let results = model
-        .generate_and_score(&rows, options.max_new_tokens, &mut |n| {
-            progress(2 * n, total)
-        })
-        .map_err(fail(format!(
-            "generating and scoring {} rows",
-            records.len()
-        )))?;
+    let decided = |i: usize, text: &str| {
+        records[i].kind() == lume_data::Kind::Question
+            && crate::exact_match_decided(&records[i].output, text)
+    };
+    let mut count = |n: usize| progress(2 * n, total);
+    let results = if options.stop_decided {
+        model.generate_and_score_until(&rows, options.max_new_tokens, &decided, &mut count)
+    } else {
+        model.generate_and_score(&rows, options.max_new_tokens, &mut count)
+    }
+    .map_err(fail(format!(
+        "generating and scoring {} rows",
+        records.len()
+    )))?;
     if results.len() != records.len() {
         return Err(InferenceError {
             what: "generating and scoring".into(),

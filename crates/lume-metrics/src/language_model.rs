@@ -49,6 +49,21 @@ pub trait LanguageModel {
         Ok(out)
     }
 
+    /// [`generate_and_score`](Self::generate_and_score), where row `i`'s generation may end
+    /// as soon as `decided(i, text so far)` says its score can no longer change (the knowledge
+    /// score's [`exact_match_decided`](crate::exact_match_decided)); the text returned is then
+    /// the part generated. By default generation runs to its end: the rule only saves time.
+    fn generate_and_score_until(
+        &mut self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        decided: &dyn Fn(usize, &str) -> bool,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(String, TokenStats)>, Self::Error> {
+        let _ = decided;
+        self.generate_and_score(rows, max_new_tokens, progress)
+    }
+
     /// Statistics of every token of each text after its first (membership-inference losses).
     /// The default calls [`token_stats`](Self::token_stats) with an empty prompt.
     fn text_stats(

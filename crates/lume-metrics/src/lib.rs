@@ -47,7 +47,7 @@ pub use bootstrap::{
     bootstrap_with, cell, percentile,
 };
 pub use compare::{CompareError, Comparison, Difference, compare, holm, p_value, paired};
-pub use exact_match::{exact_match, python_strip};
+pub use exact_match::{exact_match, exact_match_decided, python_strip};
 pub use inference::{InferenceError, InferenceOptions, InferenceOutputs, run_inference};
 pub use inference_io::{write_inference_csv, write_mia_csv};
 pub use ks::{KsError, KsMethod, KsResult, ks_2samp};

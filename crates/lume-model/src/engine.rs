@@ -193,15 +193,28 @@ impl Engine {
         max_new_tokens: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<(String, TokenStats)>, EngineError> {
+        self.generate_and_score_until(rows, max_new_tokens, None, progress)
+    }
+
+    /// [`generate_and_score`](Self::generate_and_score), where row `i`'s generation also ends
+    /// once `decided(i, text so far)` holds: its score can no longer change.
+    pub fn generate_and_score_until(
+        &mut self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        decided: Option<crate::evaluation::Decided<'_>>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(String, TokenStats)>, EngineError> {
         let mut last = BulkProgress::default();
-        let (stats, generated) = self.score_and_generate(rows, max_new_tokens, |p| {
-            progress(if max_new_tokens == 0 {
-                p.scored
-            } else {
-                p.generated
-            });
-            last = p;
-        })?;
+        let (stats, generated) =
+            self.score_and_generate_until(rows, max_new_tokens, decided, |p| {
+                progress(if max_new_tokens == 0 {
+                    p.scored
+                } else {
+                    p.generated
+                });
+                last = p;
+            })?;
         self.totals += last;
         let mut out = Vec::with_capacity(rows.len());
         for (tokens, stats) in generated.into_iter().zip(stats) {

@@ -149,6 +149,10 @@ impl Slots {
     }
 }
 
+/// When a row's generation may stop early: `(row index, text generated so far)` → its score
+/// can no longer change.
+pub type Decided<'a> = &'a dyn Fn(usize, &str) -> bool;
+
 impl Engine {
     /// The rows to score: prompt + answer tokens, with the prompt's own tokens when it is to
     /// be continued.
@@ -191,8 +195,26 @@ impl Engine {
         &self,
         rows: &[(&str, &str)],
         max_new_tokens: usize,
+        progress: impl FnMut(BulkProgress),
+    ) -> Result<(Vec<TokenStats>, Vec<Vec<u32>>), EngineError> {
+        self.score_and_generate_until(rows, max_new_tokens, None, progress)
+    }
+
+    /// [`score_and_generate`](Self::score_and_generate), where row `i`'s generation also ends
+    /// once `decided(i, text so far)` holds (its score can no longer change).
+    pub fn score_and_generate_until(
+        &self,
+        rows: &[(&str, &str)],
+        max_new_tokens: usize,
+        decided: Option<Decided<'_>>,
         mut progress: impl FnMut(BulkProgress),
     ) -> Result<(Vec<TokenStats>, Vec<Vec<u32>>), EngineError> {
+        let settled = |index: usize, tokens: &[u32]| -> Result<bool, EngineError> {
+            match decided {
+                Some(decided) => Ok(decided(index, &self.tokenizer.decode(tokens)?)),
+                None => Ok(false),
+            }
+        };
         let mut batches = VecDeque::from(length_sorted_batches(
             self.scoring_items(rows, max_new_tokens)?,
         ));
@@ -224,7 +246,7 @@ impl Engine {
                 }
                 let Some(r) = ready.pop_front() else { break };
                 done.tokens_generated += 1;
-                if max_new_tokens <= 1 || eos.contains(&r.first) {
+                if max_new_tokens <= 1 || eos.contains(&r.first) || settled(r.index, &[r.first])? {
                     generated[r.index] = vec![r.first];
                     done.generated += 1;
                     progress(done);
@@ -244,7 +266,10 @@ impl Engine {
             for slot in slots.slots.iter_mut() {
                 let Some(s) = slot else { continue };
                 done.tokens_generated += 1;
-                if s.out.len() >= max_new_tokens || eos.contains(&s.next) {
+                if s.out.len() >= max_new_tokens
+                    || eos.contains(&s.next)
+                    || settled(s.index, &s.out)?
+                {
                     generated[s.index] = std::mem::take(&mut s.out);
                     done.generated += 1;
                     *slot = None;

@@ -41,7 +41,7 @@ pub use decoder::{
 pub use device::{DeviceError, DeviceSpec};
 pub use dtype::{UnknownDtype, WeightDtype};
 pub use engine::{Engine, EngineError};
-pub use evaluation::BulkProgress;
+pub use evaluation::{BulkProgress, Decided};
 pub use generation::{GenerationConfig, Sampling};
 pub use gguf::{GgmlType, GgufCheckpoint, GgufError, GgufFile, MetaValue, ParseError, TensorInfo};
 pub use kernels::{

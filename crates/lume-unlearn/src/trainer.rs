@@ -142,7 +142,7 @@ pub struct TrainOutcome<M> {
 /// The micro-batches of a whole run, fixed by the seed.
 fn build_plan(
     forget_lengths: &[usize],
-    retain_len: usize,
+    retain_lengths: &[usize],
     retain_per_forget: usize,
     data_plan: DataPlan,
     config: &TrainerConfig,
@@ -156,9 +156,11 @@ fn build_plan(
     };
     let forget_len = forget_lengths.len();
     let sampler = |lengths: &[usize], seed| {
-        let sampler = PairedSampler::new(lengths.len(), retain_len, pairing(seed));
+        let sampler = PairedSampler::new(lengths.len(), retain_lengths.len(), pairing(seed));
         if config.group_by_length {
-            sampler.grouped_by_length(lengths.to_vec())
+            sampler
+                .grouped_by_length(lengths.to_vec())
+                .retain_grouped_by_length(retain_lengths.to_vec())
         } else {
             sampler
         }
@@ -425,10 +427,11 @@ impl StepPlan {
         data_plan: DataPlan,
         config: &TrainerConfig,
     ) -> Self {
-        let lengths: Vec<usize> = data.forget.iter().map(|e| e.input_ids.len()).collect();
+        let lengths =
+            |set: &[TrainingExample]| set.iter().map(|e| e.input_ids.len()).collect::<Vec<_>>();
         let micro = build_plan(
-            &lengths,
-            data.retain.len(),
+            &lengths(&data.forget),
+            &lengths(&data.retain),
             retain_per_forget,
             data_plan,
             config,

@@ -39,6 +39,10 @@ pub struct EvalArgs {
     /// Generation slots (continuous batching: a finished row's slot takes the next prompt).
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// End a question's generation once its exact match can no longer be 1: the same scores,
+    /// shorter stored generations [default: generate as the reference evaluator does].
+    #[arg(long)]
+    stop_decided: bool,
     /// cpu, wgpu[:N] or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -81,6 +85,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         inference: InferenceOptions {
             max_new_tokens: args.max_new_tokens,
             batch_size: args.batch_size,
+            stop_decided: args.stop_decided,
         },
         mmlu_shots: args.mmlu_shots,
         mmlu_questions: args.mmlu_questions,
