@@ -71,9 +71,13 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The trade-off plot's axes: the mean of each split's six task scores.
+    show("forget score (mean of 6)", d.split_means[0]);
+    show("retain score (mean of 6)", d.split_means[1]);
     show("task aggregate", d.task_aggregate);
     show("MIA AUC", d.mia_auc);
     show("MIA score", d.mia_score);
+    show("MMLU", d.mmlu);
     show("final score", Some(d.final_score));
     if let Some(path) = &args.out {
         println!("wrote {}", path.display());
