@@ -47,6 +47,7 @@ fn the_smollm2_preset_runs_end_to_end_at_a_tiny_fraction() {
         "eval.mmlu_shots=1".into(),
         "eval.mmlu_questions=1".into(),
         "checks.enforce=false".into(),
+        "probes.run=[]".into(),
         format!("checkpoints.base={}", base.display()),
     ];
     let config: BenchConfig = resolve_config(Some(&preset), &sets).unwrap();
