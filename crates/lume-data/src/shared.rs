@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The environment variable that turns a missing `shared/data` from a skip into a failure.
-pub const REQUIRE_SHARED: &str = "LUME_REQUIRE_SHARED";
+pub const REQUIRE_SHARED: &str = lume_resources::REQUIRE;
 
 /// `../shared/data/<relative>` seen from the workspace that holds `manifest_dir`, if it exists.
 ///
@@ -19,7 +19,7 @@ pub fn shared_data(manifest_dir: &str, relative: &str) -> Option<PathBuf> {
         .find(|p| p.exists());
     match found {
         Some(path) => Some(path),
-        None if std::env::var(REQUIRE_SHARED).is_ok_and(|v| v == "1") => {
+        None if lume_resources::required() => {
             panic!("shared/data/{relative} is missing and {REQUIRE_SHARED}=1")
         }
         None => {
