@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo run -p lume-examples --example custom_method`
 
-use lume_bench::{BenchConfig, BenchInputs, run_bench};
+use lume_bench::{BenchConfig, BenchInputs, Metrics, run_bench};
 use lume_data::{ByteEncoder, TrainingExample};
 use lume_model::{DeviceSpec, LlamaShape, Model, ModelConfig};
 use lume_unlearn::{
@@ -116,7 +116,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out: dir.path().to_path_buf(),
         ..BenchInputs::default()
     };
-    let outcome = run_bench(&config, &inputs, &registry, &mut Silent)?;
+    let outcome = run_bench(
+        &config,
+        &inputs,
+        &registry,
+        &Metrics::builtin(),
+        &mut Silent,
+    )?;
     println!("{}", outcome.board.markdown_table());
     Ok(())
 }

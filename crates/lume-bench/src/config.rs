@@ -382,6 +382,24 @@ fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 }
 
 impl BenchConfig {
+    /// Gives every method of `methods` a `method.<name>` table with its defaults from
+    /// `registry` under what the configuration already says (so `--print-config` shows a
+    /// plugin method's hyperparameters too). An unknown name is left for the run to refuse.
+    pub fn add_method_defaults(&mut self, registry: &Registry) -> Result<(), BenchError> {
+        for name in &self.methods {
+            let Ok(factory) = registry.get(name) else {
+                continue;
+            };
+            let mut table = toml::Table::try_from(without_nulls(factory.defaults().clone()))
+                .map_err(|e| BenchError::Config(format!("method `{name}`'s defaults: {e}")))?;
+            if let Some(given) = self.method.remove(name) {
+                merge(&mut table, given);
+            }
+            self.method.insert(name.clone(), table);
+        }
+        Ok(())
+    }
+
     /// Every stage's products in `precision`: fine-tuning, unlearning and evaluation (a
     /// method's own `trainer` table may still say otherwise).
     pub fn set_precision(&mut self, precision: Precision) {

@@ -1,28 +1,24 @@
 //! The leaderboard: one row per model with the protocol's scores and the field's extra
 //! metrics, the memorization checks, and its Markdown, CSV and JSON forms.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lume_data::MiaSet;
 use lume_metrics::{
-    BootstrapConfig, Interval, Resamples, Sample, ScoreReport, Scored, Seeded, Standing,
-    bootstrap_with, forget_quality, privleak, rank,
+    BootstrapConfig, Interval, Resamples, Scored, Seeded, Standing, bootstrap_with, rank,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::config::ChecksConfig;
 use crate::error::{BenchError, write_json};
-use crate::evaluation::Evaluation;
+use crate::metric::{MetricColumn, Metrics};
 use crate::probes::ProbeResults;
+use crate::summary::EvalSummary;
 
 mod columns;
-mod memorization;
 pub(crate) use columns::split_mean;
-pub use columns::{Column, Format, Table, columns};
-pub use memorization::{
-    Memorization, MemorizationIntervals, MemorizationSample, memorization_intervals,
-};
+pub use columns::{Column, Format, Table};
 
 /// Which model a row is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,120 +52,6 @@ impl ModelRole {
         let name = format!("{}-seed{seed}", self.name());
         ModelRole::Seeded(Box::new(self), seed, name)
     }
-}
-
-/// What one model's evaluation gives the leaderboard (cached in `bench_eval.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalSummary {
-    /// `target`, `gold` or the method's name.
-    pub model: String,
-    /// `[split][task][regurgitation, knowledge]`, forget first.
-    pub scores: [[[Option<f64>; 2]; 3]; 2],
-    /// `[split][regurgitation, knowledge]` over all tasks.
-    pub overall: [[Option<f64>; 2]; 2],
-    /// Harmonic mean of the 12 terms (forget ones as 1 − v).
-    pub task_aggregate: f64,
-    /// MIA AUC on losses.
-    pub mia_auc: Option<f64>,
-    /// `1 − 2|AUC − 0.5|`.
-    pub mia_score: Option<f64>,
-    /// MMLU (or quiz) accuracy.
-    pub utility: Option<f64>,
-    /// Mean of task aggregate, MIA score and utility (over the parts that exist).
-    pub final_score: f64,
-    /// The field's memorization metrics.
-    #[serde(flatten)]
-    pub memorization: Memorization<f64>,
-    /// Answer NLL of every forget row (for forget quality against gold; not in
-    /// `leaderboard.json`).
-    #[serde(default)]
-    pub forget_nlls: Vec<f64>,
-    /// Training time, from the run's `train_history.json` (0 for a given checkpoint).
-    pub train_seconds: f64,
-    /// Evaluation time.
-    pub eval_seconds: f64,
-    /// `(step, total loss)` of the training run (not in `leaderboard.json`).
-    #[serde(default)]
-    pub loss_curve: Vec<(usize, f64)>,
-    /// Per-row scores and MIA losses, what the intervals resample (not in `leaderboard.json`).
-    #[serde(default)]
-    pub sample: Sample,
-    /// The memorization metrics' values aligned with `sample` (not in `leaderboard.json`).
-    #[serde(default)]
-    pub memorization_sample: MemorizationSample,
-}
-
-impl EvalSummary {
-    /// The summary of `evaluation` of the model in `dir` (its training history read from
-    /// there), which took `eval_seconds`.
-    pub fn new(
-        role: ModelRole,
-        evaluation: &Evaluation,
-        mia: Option<&MiaSet>,
-        eval_seconds: f64,
-        dir: &Path,
-    ) -> Self {
-        let outputs = &evaluation.outputs;
-        let forget_nlls = outputs.forget.iter().filter_map(|r| r.nll).collect();
-        let (train_seconds, loss_curve) = read_history(dir);
-        let scored = EvalSummary::scored(role.name(), &evaluation.report, forget_nlls);
-        let (memorization, memorization_sample) =
-            MemorizationSample::new(outputs, mia, &scored.sample);
-        EvalSummary {
-            memorization,
-            memorization_sample,
-            train_seconds,
-            eval_seconds,
-            loss_curve,
-            ..scored
-        }
-    }
-
-    /// The protocol's scores of `report` (an evaluation scored from its files, which keep no
-    /// token statistics: the memorization metrics and times are left out).
-    pub fn scored(model: &str, report: &ScoreReport, forget_nlls: Vec<f64>) -> Self {
-        let aggregate = &report.aggregate;
-        let final_score = report.final_score();
-        EvalSummary {
-            model: model.to_string(),
-            scores: aggregate.cells(),
-            overall: aggregate.overall(),
-            task_aggregate: aggregate.harmonic_mean.unwrap_or(0.0),
-            mia_auc: report.mia_auc,
-            mia_score: report.mia_final_score(),
-            utility: report.mmlu_average,
-            final_score: final_score.complete.unwrap_or(final_score.partial),
-            memorization: Memorization::default(),
-            forget_nlls,
-            train_seconds: 0.0,
-            eval_seconds: 0.0,
-            loss_curve: Vec::new(),
-            sample: report.sample(),
-            memorization_sample: MemorizationSample::default(),
-        }
-    }
-}
-
-/// Training time and loss curve of the run that wrote `dir`, when it was ours.
-fn read_history(dir: &Path) -> (f64, Vec<(usize, f64)>) {
-    let Ok(text) = std::fs::read_to_string(dir.join("train_history.json")) else {
-        return (0.0, Vec::new());
-    };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return (0.0, Vec::new());
-    };
-    let seconds = json["wall_seconds"].as_f64().unwrap_or(0.0);
-    let curve = json["steps"]
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((i + 1, s["loss"]["total"].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    (seconds, curve)
 }
 
 /// One memorization check.
@@ -243,15 +125,15 @@ impl Checks {
     }
 }
 
-/// A leaderboard row: the evaluation plus what is measured against the gold model.
+/// A leaderboard row: the evaluation plus every registered metric's value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
+    /// The model's evaluation.
     #[serde(flatten)]
     pub summary: EvalSummary,
-    /// KS p-value of forget answer NLLs against the gold model's.
-    pub forget_quality: Option<f64>,
-    /// MUSE's PrivLeak on the Min-K% AUCs: `((1 − AUC) − (1 − AUC_gold)) / (1 − AUC_gold) × 100`.
-    pub privleak: Option<f64>,
+    /// Each [`Metric`](crate::Metric)'s value by key (`None` where it has none).
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, Option<f64>>,
     /// Training plus evaluation time.
     pub wall_seconds: f64,
     /// Utility as a percentage of the target's (SemEval disqualifies below
@@ -260,10 +142,10 @@ pub struct Row {
     pub utility_of_target_pct: Option<f64>,
     /// 95 % intervals of every score from the row bootstrap (when the summary has its rows).
     pub intervals: Option<Scored<Interval>>,
-    /// 95 % intervals of the memorization metrics and PrivLeak, from the same resamples (when
-    /// the summary has their values).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memorization_intervals: Option<MemorizationIntervals>,
+    /// 95 % intervals of the metrics, from the same resamples, by key (a metric that cannot
+    /// be redrawn has none).
+    #[serde(default)]
+    pub metric_intervals: BTreeMap<String, Interval>,
     /// A method's standing among the methods over its seeds (see [`Leaderboard::rank`]).
     pub standing: Option<Standing>,
     /// The probes' outcomes (see [`Leaderboard::set_probes`]).
@@ -286,53 +168,41 @@ pub struct Leaderboard {
     pub checks: Checks,
     synthetic: bool,
     quiz: bool,
+    metrics: Metrics,
+    metric_columns: Vec<MetricColumn>,
 }
 
 impl Leaderboard {
-    /// An empty board; `synthetic` and `quiz` say what its notes must explain.
-    pub fn new(synthetic: bool, quiz: bool, checks: Checks) -> Self {
+    /// An empty board with a column for each of `metrics`; `synthetic` and `quiz` say what
+    /// its notes must explain.
+    pub fn new(synthetic: bool, quiz: bool, checks: Checks, metrics: &Metrics) -> Self {
         Leaderboard {
             rows: Vec::new(),
             checks,
             synthetic,
             quiz,
+            metric_columns: metrics.columns(),
+            metrics: metrics.clone(),
         }
     }
 
-    /// Adds (or replaces) the row of `summary`.
+    /// Adds (or replaces) the row of `summary`, each metric measured against `gold` where it
+    /// needs the gold model.
     pub fn push(&mut self, summary: &EvalSummary, gold: Option<&EvalSummary>) {
-        let forget_quality =
-            gold.and_then(|g| forget_quality(&summary.forget_nlls, &g.forget_nlls).ok());
-        let privleak = match (
-            summary.memorization.min_k_auc,
-            gold.and_then(|g| g.memorization.min_k_auc),
-        ) {
-            (Some(a), Some(g)) => Some(privleak(a, g)),
-            _ => None,
-        };
         let sample = &summary.sample;
         let resamples =
             (!sample.rows.is_empty()).then(|| Resamples::draw(sample, BootstrapConfig::default()));
         let intervals = resamples
             .as_ref()
             .map(|resamples| bootstrap_with(sample, resamples).intervals);
-        let memorization_intervals = resamples.as_ref().and_then(|resamples| {
-            memorization_intervals(
-                &summary.memorization,
-                &summary.memorization_sample,
-                sample,
-                resamples,
-                gold.map(|g| (&g.memorization, &g.memorization_sample, &g.sample)),
-            )
-        });
+        let (metrics, metric_intervals) = self.metrics.evaluate(summary, gold, resamples.as_ref());
         let row = Row {
             summary: summary.clone(),
-            forget_quality,
-            privleak,
+            metrics,
             wall_seconds: summary.train_seconds + summary.eval_seconds,
             utility_of_target_pct: None,
             intervals,
-            memorization_intervals,
+            metric_intervals,
             standing: None,
             probes: None,
         };
@@ -425,9 +295,15 @@ impl Leaderboard {
             .collect()
     }
 
+    /// Every column, in CSV order: the 12 task scores, the protocol's aggregates, the
+    /// metrics, time, uncertainty and the probes.
+    pub fn columns(&self) -> Vec<Column> {
+        columns::columns(&self.metric_columns)
+    }
+
     /// The Markdown tables (scores, then memorization and privacy).
     pub fn markdown_table(&self) -> String {
-        let columns = columns();
+        let columns = self.columns();
         let mut md = String::new();
         for (i, (_, shown)) in self.layout(&columns).into_iter().enumerate() {
             if i > 0 {
@@ -463,7 +339,7 @@ impl Leaderboard {
         let path = out.join("leaderboard.md");
         std::fs::write(&path, md).map_err(BenchError::io(&path))?;
 
-        let columns = columns();
+        let columns = self.columns();
         let path = out.join("leaderboard.csv");
         let csv_error = |e: csv::Error| BenchError::Config(format!("{}: {e}", path.display()));
         let mut writer = csv::Writer::from_path(&path).map_err(csv_error)?;
@@ -486,9 +362,8 @@ impl Leaderboard {
             .map(|row| {
                 let mut value = serde_json::to_value(row).unwrap_or_default();
                 if let Some(object) = value.as_object_mut() {
-                    object.remove("forget_nlls");
                     object.remove("sample");
-                    object.remove("memorization_sample");
+                    object.remove("outputs");
                     object.remove("loss_curve");
                 }
                 value
@@ -498,6 +373,7 @@ impl Leaderboard {
             &out.join("leaderboard.json"),
             &serde_json::json!({
                 "rows": rows,
+                "metrics": self.metric_columns,
                 "checks": self.checks,
                 "checks_passed": self.checks.passed(),
                 "notes": self.notes(),
@@ -508,11 +384,13 @@ impl Leaderboard {
     }
 
     /// The board `write` left in `out/leaderboard.json` (without what that file leaves out:
-    /// forget NLLs, per-row samples and loss curves).
+    /// per-row samples and outputs, loss curves; rows pushed into it get no metric).
     pub fn read(out: &Path) -> Result<Self, BenchError> {
         #[derive(Deserialize)]
         struct Written {
             rows: Vec<Row>,
+            #[serde(default)]
+            metrics: Vec<MetricColumn>,
             checks: Checks,
             #[serde(default)]
             synthetic: bool,
@@ -528,6 +406,8 @@ impl Leaderboard {
             checks: written.checks,
             synthetic: written.synthetic,
             quiz: written.quiz,
+            metrics: Metrics::none(),
+            metric_columns: written.metrics,
         })
     }
 }

@@ -19,12 +19,12 @@
 //!   [`Observer`].
 //!
 //! ```no_run
-//! use lume_bench::{BenchConfig, BenchInputs, run_bench};
+//! use lume_bench::{BenchConfig, BenchInputs, Metrics, run_bench};
 //! use lume_unlearn::{Registry, Silent};
 //!
 //! let config = BenchConfig { methods: vec!["ga".into(), "npo".into()], ..BenchConfig::default() };
 //! let inputs = BenchInputs { out: "lume-bench".into(), ..BenchInputs::default() };
-//! let outcome = run_bench(&config, &inputs, &Registry::builtin(), &mut Silent)?;
+//! let outcome = run_bench(&config, &inputs, &Registry::builtin(), &Metrics::builtin(), &mut Silent)?;
 //! println!("{}", outcome.board.markdown_table());
 //! # Ok::<(), lume_bench::BenchError>(())
 //! ```
@@ -35,6 +35,7 @@ mod config;
 mod error;
 mod evaluation;
 mod leaderboard;
+mod metric;
 mod observer;
 mod outputs;
 mod pipeline;
@@ -43,6 +44,7 @@ mod probes;
 mod provenance;
 mod report;
 mod stage;
+mod summary;
 mod training;
 mod uncertainty;
 
@@ -56,9 +58,11 @@ pub use evaluation::{
     evaluate_shard, score_outputs,
 };
 pub use leaderboard::{
-    COLUMN_LEGEND, Check, Checks, Column, EvalSummary, Format, Leaderboard, Memorization,
-    MemorizationIntervals, MemorizationSample, ModelRole, Row, Table, columns,
-    memorization_intervals,
+    COLUMN_LEGEND, Check, Checks, Column, Format, Leaderboard, ModelRole, Row, Table,
+};
+pub use metric::{
+    ForgetAnswers, ForgetQuality, Measure, MembershipAttack, Metric, MetricColumn, Metrics,
+    PrivLeak,
 };
 pub use observer::{Observer, Work};
 pub use outputs::{Strictness, read_checked};
@@ -71,5 +75,6 @@ pub use probes::{
 pub use provenance::{OutputLock, checkpoint_digest, regular_file};
 pub use report::{Generation, ReportRow, RunFolder, render_report, write_report};
 pub use stage::{Stage, fingerprint};
+pub use summary::{EvalSummary, StoredDocument, StoredOutputs, StoredRow};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};
 pub use uncertainty::{EvalDir, compare_outputs, write_resamples};

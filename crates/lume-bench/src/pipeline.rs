@@ -16,12 +16,14 @@ use lume_unlearn::{Registry, UnlearningMethod};
 use crate::config::{BenchConfig, RunConfig};
 use crate::error::{BenchError, Context};
 use crate::evaluation::{EvalInputs, EvalSettings, evaluate_checkpoint};
-use crate::leaderboard::{Checks, EvalSummary, Leaderboard, ModelRole};
+use crate::leaderboard::{Checks, Leaderboard, ModelRole};
+use crate::metric::Metrics;
 use crate::observer::{Observer, Work};
 use crate::plots::write_plots;
 use crate::provenance::{DigestCache, LOCK_FILE, OutputLock};
 use crate::report::write_report;
 use crate::stage::{Stage, fingerprint};
+use crate::summary::{EvalSummary, SUMMARY_VERSION};
 use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
 
 mod data;
@@ -56,8 +58,9 @@ pub struct BenchOutcome {
     pub seconds: f64,
 }
 
-/// Runs the benchmark of `config` with the methods of `registry`: every method is built
-/// before any work starts, so a bad name or key fails at once.
+/// Runs the benchmark of `config` with the methods of `registry` and a leaderboard column for
+/// each of `metrics`: every method is built before any work starts, so a bad name or key fails
+/// at once.
 ///
 /// Writes under `inputs.out`: `bench_config.toml`, `data/`, `models/<name>/` (checkpoint,
 /// inference outputs, `evaluation_results.json`), `leaderboard.{md,csv,json}` after every
@@ -66,6 +69,7 @@ pub fn run_bench(
     config: &BenchConfig,
     inputs: &BenchInputs,
     registry: &Registry,
+    metrics: &Metrics,
     observer: &mut dyn Observer,
 ) -> Result<BenchOutcome, BenchError> {
     let planned = plan(config, registry)?;
@@ -96,7 +100,7 @@ pub fn run_bench(
     let gold = run.evaluate(ModelRole::Gold, &gold_dir, &gold_hash)?;
 
     let checks = Checks::new(&target, &gold, &config.checks);
-    let mut board = Leaderboard::new(data.synthetic, data.quiz, checks);
+    let mut board = Leaderboard::new(data.synthetic, data.quiz, checks, metrics);
     board.push(&target, Some(&gold));
     board.push(&gold, Some(&gold));
     run.observer.checks(&board.checks);
@@ -340,7 +344,12 @@ impl<'a> Run<'a> {
         inputs: EvalInputs<'_>,
         settings: EvalSettings,
     ) -> Result<EvalSummary, BenchError> {
-        let stage = Stage::new(out, "bench_eval.json", hash);
+        // A summary cached in another layout is redone, not misread.
+        let stage = Stage::new(
+            out,
+            "bench_eval.json",
+            fingerprint(&(hash, SUMMARY_VERSION)),
+        );
         if let Some(summary) = stage.finished::<EvalSummary>() {
             self.observer.stage(role.name(), Work::Evaluation, true);
             return Ok(summary);

@@ -8,8 +8,10 @@ mod page;
 use std::path::{Path, PathBuf};
 
 use crate::error::BenchError;
-use crate::leaderboard::{Checks, EvalSummary, Leaderboard};
+use crate::leaderboard::{Checks, Leaderboard};
+use crate::metric::Metrics;
 use crate::plots::{Plot, render_plots};
+use crate::summary::EvalSummary;
 
 pub use drill::{Generation, ReportRow};
 
@@ -82,8 +84,8 @@ impl RunFolder {
         let mmlu = dir.join("mmlu_metrics.json");
         let report = crate::outputs::score_checked(dir, mmlu.is_file().then_some(mmlu.as_path()))?;
         // No gold model here, so no forget quality: the NLLs are not needed.
-        let summary = EvalSummary::scored(&name, &report, Vec::new());
-        let mut board = Leaderboard::new(false, false, Checks(Vec::new()));
+        let summary = EvalSummary::scored(&name, &report);
+        let mut board = Leaderboard::new(false, false, Checks(Vec::new()), &Metrics::none());
         board.push(&summary, None);
         let (models, rows) = drill::gather(&[(name.clone(), dir.to_path_buf())])?;
         Ok(RunFolder {

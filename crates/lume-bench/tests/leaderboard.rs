@@ -2,9 +2,55 @@
 //! overrides round-trip through the resolved configuration.
 
 use lume_bench::{
-    BenchConfig, Checks, EvalSummary, Leaderboard, Memorization, RunConfig, columns, resolve_config,
+    BenchConfig, Checks, EvalSummary, Leaderboard, Metrics, RunConfig, StoredDocument,
+    StoredOutputs, StoredRow, resolve_config,
 };
+use lume_data::{Kind, Split, Task, TokenStats};
 use proptest::prelude::*;
+
+/// Four forget answers of four tokens: `level` 1 gets every token right with probability 1;
+/// `level` ¼ only the last, each with probability ¼ (probability, exact memorization and
+/// extraction strength all `level`). Answer NLLs `10·level + i`, apart from the token
+/// statistics, for the forget quality. Two members and five non-members of one token each,
+/// whose Min-K% (and ZLib) statistics order 9 of the 10 pairs right and Min-K%++'s 8.
+fn outputs(level: f64) -> StoredOutputs {
+    let rows = (0..4)
+        .map(|i| StoredRow {
+            id: format!("f{i}"),
+            split: Split::Forget,
+            task: Task::Task1,
+            kind: Kind::SentenceCompletion,
+            expected: String::new(),
+            generation: String::new(),
+            nll: Some(10.0 * level + f64::from(i)),
+            stats: Some(TokenStats {
+                log_probs: vec![level.ln(); 4],
+                argmax_matches: (0..4).map(|t| level == 1.0 || t == 3).collect(),
+                ..TokenStats::default()
+            }),
+        })
+        .collect();
+    let document = |id: String, log_prob: f64, expected: f64| StoredDocument {
+        id,
+        text: "the same text".into(),
+        stats: Some(TokenStats {
+            log_probs: vec![log_prob],
+            argmax_matches: vec![true],
+            expected_log_prob: vec![expected],
+            log_prob_variance: vec![1.0],
+        }),
+    };
+    StoredOutputs {
+        rows,
+        members: vec![
+            document("m0".into(), 0.0, 0.0),
+            document("m1".into(), -1.5, 1.0),
+        ],
+        nonmembers: (1..=5)
+            .map(|i| document(format!("n{i}"), -f64::from(i), 0.0))
+            .collect(),
+    }
+}
 
 fn summary(model: &str, level: f64) -> EvalSummary {
     EvalSummary {
@@ -19,20 +65,11 @@ fn summary(model: &str, level: f64) -> EvalSummary {
         mia_score: Some(0.5),
         utility: None,
         final_score: 0.5,
-        memorization: Memorization {
-            probability: Some(level),
-            exact_memorization: Some(level),
-            extraction_strength: Some(level),
-            min_k_auc: Some(0.9),
-            min_k_plus_plus_auc: Some(0.8),
-            zlib_auc: None,
-        },
-        forget_nlls: (0..4).map(|i| 10.0 * level + f64::from(i)).collect(),
         train_seconds: 60.0,
         eval_seconds: 7.6,
         loss_curve: vec![(1, 2.0), (2, 1.5)],
         sample: Default::default(),
-        memorization_sample: Default::default(),
+        outputs: outputs(level),
     }
 }
 
@@ -40,7 +77,7 @@ fn summary(model: &str, level: f64) -> EvalSummary {
 fn the_markdown_tables_keep_their_columns_and_formats() {
     let (target, gold) = (summary("target", 1.0), summary("gold", 0.25));
     let checks = Checks::new(&target, &gold, &Default::default());
-    let mut board = Leaderboard::new(true, true, checks);
+    let mut board = Leaderboard::new(true, true, checks, &Metrics::builtin());
     board.push(&target, Some(&gold));
     board.push(&gold, Some(&gold));
     let want = "\
@@ -51,8 +88,8 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
 
 | model | probability | exact mem. | extraction | Min-K% AUC | Min-K%++ AUC | ZLib AUC | forget quality | PrivLeak % | time (s) |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| target | 1.000 | 1.000 | 1.000 | 0.900 | 0.800 | – | 2.86e-2 | 0.0 | 68 |
-| gold | 0.250 | 0.250 | 0.250 | 0.900 | 0.800 | – | 1.00e0 | 0.0 | 68 |
+| target | 1.000 | 1.000 | 1.000 | 0.900 | 0.800 | 0.900 | 2.86e-2 | 0.0 | 68 |
+| gold | 0.250 | 0.250 | 0.250 | 0.900 | 0.800 | 0.900 | 1.00e0 | 0.0 | 68 |
 
 | model | final |
 |---|---:|
@@ -60,7 +97,7 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
 | gold | 0.500 |
 ";
     assert_eq!(board.markdown_table(), want);
-    let keys: Vec<String> = columns().into_iter().map(|c| c.key).collect();
+    let keys: Vec<String> = board.columns().into_iter().map(|c| c.key).collect();
     // 12 task scores, 15 aggregates and memorization columns, 8 of uncertainty, 12 of probes.
     assert_eq!(keys.len(), 12 + 15 + 8 + 12);
     assert_eq!(keys[0], "forget_task1_regurgitation");
@@ -81,7 +118,15 @@ fn the_markdown_tables_keep_their_columns_and_formats() {
     .unwrap();
     assert_eq!(json["rows"][1]["model"], "gold");
     assert!(json["rows"][0].get("forget_nlls").is_none());
+    assert!(
+        json["rows"][0].get("outputs").is_none(),
+        "stored outputs stay in the cache"
+    );
     assert!(json["rows"][0].get("probes").is_none(), "no probes, no key");
+    // Read back, the board prints the same tables: every metric's column, with no metric
+    // registered.
+    let again = Leaderboard::read(dir.path()).unwrap();
+    assert_eq!(again.markdown_table(), want);
 }
 
 #[test]
@@ -89,7 +134,7 @@ fn probes_add_a_fourth_table_with_only_the_columns_they_filled() {
     use lume_bench::{Point, ProbeResults, Quantized, Relearning};
     let (target, method) = (summary("target", 1.0), summary("ga", 0.25));
     let checks = Checks::new(&target, &method, &Default::default());
-    let mut board = Leaderboard::new(true, true, checks);
+    let mut board = Leaderboard::new(true, true, checks, &Metrics::builtin());
     board.push(&target, None);
     board.push(&method, None);
     let point = |forget, retain| Point {

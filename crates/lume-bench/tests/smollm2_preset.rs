@@ -61,7 +61,14 @@ fn the_smollm2_preset_runs_end_to_end_at_a_tiny_fraction() {
         out: out.clone(),
     };
     let registry = lume_unlearn::Registry::builtin();
-    let outcome = run_bench(&config, &inputs, &registry, &mut lume_unlearn::Silent).unwrap();
+    let outcome = run_bench(
+        &config,
+        &inputs,
+        &registry,
+        &lume_bench::Metrics::builtin(),
+        &mut lume_unlearn::Silent,
+    )
+    .unwrap();
 
     // The slice: every cell has its two rows (Task2's questions come five to a document), and
     // the membership set holds only the slice's forget documents, with as many non-members.

@@ -194,7 +194,7 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
         // The memorization metrics and PrivLeak have theirs, from the same resamples, around
         // the values the row reports; the gold model's PrivLeak against itself is 0 in every
         // resample.
-        let memorization = &row["memorization_intervals"];
+        let memorization = &row["metric_intervals"];
         for key in [
             "probability",
             "exact_memorization",
@@ -215,7 +215,7 @@ fn bench_runs_the_whole_protocol_and_reuses_what_finished() {
         }
         assert!(memorization.get("forget_quality").is_none());
     }
-    let gold_leak = &rows[1]["memorization_intervals"]["privleak"];
+    let gold_leak = &rows[1]["metric_intervals"]["privleak"];
     assert_eq!(
         (gold_leak["low"].as_f64(), gold_leak["high"].as_f64()),
         (Some(0.0), Some(0.0))

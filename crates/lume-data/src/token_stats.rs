@@ -2,7 +2,7 @@
 //! field's memorization metrics and membership-inference attacks.
 
 /// Per-token statistics of one example's counted (answer) positions.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TokenStats {
     /// `log p(label_t | prefix)` at each counted position.
     pub log_probs: Vec<f64>,

@@ -448,44 +448,6 @@ fn gd_keeps_retain_nll_below_ga_after_the_same_steps() {
     assert!(gd < ga, "retain NLL: GD {gd}, GA {ga}");
 }
 
-#[test]
-fn hyperparameter_errors_name_the_method_and_key() {
-    let mut overrides = serde_json::Map::new();
-    overrides.insert("betta".into(), serde_json::json!(1.0));
-    let err = registry()
-        .build("npo", &overrides)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("npo") && err.contains("betta") && err.contains("beta"),
-        "{err}"
-    );
-    overrides.clear();
-    overrides.insert("beta".into(), serde_json::json!("high"));
-    assert!(registry().build("npo", &overrides).is_err());
-    overrides.clear();
-    overrides.insert("lora".into(), serde_json::json!({ "rnak": 4 }));
-    let err = registry()
-        .build("lora-ties", &overrides)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("lora-ties") && err.contains("lora.rnak") && err.contains("lora.rank"),
-        "{err}"
-    );
-    let err = registry()
-        .build("sgd", &Default::default())
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(err.contains("sgd") && err.contains("seq-gd"), "{err}");
-    for factory in lume_unlearn::Registry::builtin().factories() {
-        assert!(factory.defaults().is_object(), "{}", factory.name());
-    }
-}
-
 /// Records what seq-gd was served at each step, and otherwise is seq-gd.
 struct Recording {
     inner: lume_unlearn::SequentialGd,

@@ -281,3 +281,45 @@ fn grouping_by_length_trains_on_the_same_tokens_with_less_padding() {
     assert!(sum(&plain, |r| r.padded_tokens) > 2 * real);
     assert!(grouped.iter().all(|r| r.loss.total.is_finite()));
 }
+
+#[test]
+fn hyperparameter_errors_name_the_method_and_key() {
+    let mut overrides = serde_json::Map::new();
+    overrides.insert("betta".into(), serde_json::json!(1.0));
+    let err = lume_unlearn::Registry::builtin()
+        .build("npo", &overrides)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("npo") && err.contains("betta") && err.contains("beta"),
+        "{err}"
+    );
+    overrides.clear();
+    overrides.insert("beta".into(), serde_json::json!("high"));
+    assert!(
+        lume_unlearn::Registry::builtin()
+            .build("npo", &overrides)
+            .is_err()
+    );
+    overrides.clear();
+    overrides.insert("lora".into(), serde_json::json!({ "rnak": 4 }));
+    let err = lume_unlearn::Registry::builtin()
+        .build("lora-ties", &overrides)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("lora-ties") && err.contains("lora.rnak") && err.contains("lora.rank"),
+        "{err}"
+    );
+    let err = lume_unlearn::Registry::builtin()
+        .build("sgd", &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("sgd") && err.contains("seq-gd"), "{err}");
+    for factory in lume_unlearn::Registry::builtin().factories() {
+        assert!(factory.defaults().is_object(), "{}", factory.name());
+    }
+}

@@ -3,13 +3,15 @@
 
 use lume_data::Task;
 use lume_metrics::{Interval, Scored, Standing, mean};
+use serde::{Deserialize, Serialize};
 
 use super::Row;
-use super::memorization::MEMORIZATION_COLUMNS;
+use crate::metric::MetricColumn;
 use crate::probes::{Point, Relearning};
 
 /// Which Markdown table a column is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Table {
     /// The protocol's scores.
     Scores,
@@ -32,6 +34,16 @@ impl Table {
         }
     }
 
+    /// This table as a one-element static slice (a column's `tables`).
+    fn as_static(self) -> &'static Table {
+        match self {
+            Table::Scores => &Table::Scores,
+            Table::Memorization => &Table::Memorization,
+            Table::Uncertainty => &Table::Uncertainty,
+            Table::Probes => &Table::Probes,
+        }
+    }
+
     /// A name for the table in HTML (`scores`, `memorization`, …).
     pub fn id(self) -> &'static str {
         match self {
@@ -44,7 +56,8 @@ impl Table {
 }
 
 /// How a column's value is printed in Markdown (CSV and JSON keep every digit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Three decimals.
     Fixed3,
@@ -78,8 +91,9 @@ pub type ColumnValue = dyn Fn(&Row) -> Option<f64>;
 /// How a column reads its value's 95 % interval from a row.
 pub type ColumnInterval = dyn Fn(&Row) -> Option<Interval>;
 
-/// One metric of the leaderboard: its CSV key, its Markdown header, where and how it is
-/// printed, and how a row gives its value. A new metric is one more entry of [`columns`].
+/// One column of the leaderboard: its CSV key, its Markdown header, where and how it is
+/// printed, and how a row gives its value ([`Leaderboard::columns`](super::Leaderboard::columns)
+/// lists them; a new metric is a [`Metric`](crate::Metric), not a column).
 pub struct Column {
     /// Key in `leaderboard.csv`.
     pub key: String,
@@ -126,20 +140,21 @@ impl Column {
     }
 }
 
-/// The memorization metrics, each with its interval from the same resamples.
-fn memorization_columns() -> Vec<Column> {
-    MEMORIZATION_COLUMNS
+/// The registered metrics' columns, each with its interval from the same resamples.
+fn metric_columns(metrics: &[MetricColumn]) -> Vec<Column> {
+    metrics
         .iter()
-        .enumerate()
-        .map(|(part, &(key, header))| {
-            Column::new(
-                key,
-                header,
-                &[Table::Memorization],
-                Format::Fixed3,
-                move |r| r.summary.memorization.parts()[part],
-            )
-            .with_row_interval(move |r| r.memorization_intervals?.metrics.parts()[part])
+        .map(|metric| {
+            let (key, interval_key) = (metric.key.clone(), metric.key.clone());
+            let column = Column {
+                key: metric.key.clone(),
+                header: metric.header.clone(),
+                tables: std::slice::from_ref(metric.table.as_static()),
+                format: metric.format,
+                value: Box::new(move |r: &Row| r.metrics.get(&key).copied().flatten()),
+                interval: None,
+            };
+            column.with_row_interval(move |r| r.metric_intervals.get(&interval_key).copied())
         })
         .collect()
 }
@@ -173,10 +188,10 @@ fn task_columns() -> Vec<Column> {
     columns
 }
 
-/// Every column, in CSV order: the 12 task scores, the protocol's aggregates, then
-/// memorization, privacy and time.
-pub fn columns() -> Vec<Column> {
-    use Format::{Fixed0, Fixed1, Fixed3, Scientific2};
+/// Every column, in CSV order: the 12 task scores, the protocol's aggregates, the metrics,
+/// time, uncertainty and the probes.
+pub(crate) fn columns(metrics: &[MetricColumn]) -> Vec<Column> {
+    use Format::{Fixed0, Fixed3};
     use Table::{Memorization, Scores, Uncertainty};
     let mut columns = task_columns();
     columns.extend([
@@ -212,23 +227,14 @@ pub fn columns() -> Vec<Column> {
         )
         .with_interval(|i| Some(i.final_score)),
     ]);
-    columns.extend(memorization_columns());
-    columns.extend([
-        Column::new(
-            "forget_quality",
-            "forget quality",
-            &[Memorization],
-            Scientific2,
-            |r| r.forget_quality,
-        ),
-        Column::new("privleak", "PrivLeak %", &[Memorization], Fixed1, |r| {
-            r.privleak
-        })
-        .with_row_interval(|r| r.memorization_intervals?.privleak),
-        Column::new("wall_seconds", "time (s)", &[Memorization], Fixed0, |r| {
-            Some(r.wall_seconds)
-        }),
-    ]);
+    columns.extend(metric_columns(metrics));
+    columns.push(Column::new(
+        "wall_seconds",
+        "time (s)",
+        &[Memorization],
+        Fixed0,
+        |r| Some(r.wall_seconds),
+    ));
     columns.extend(uncertainty_columns());
     columns.extend(probe_columns());
     columns

@@ -9,13 +9,14 @@ use lume_unlearn::{Registry, Schedule, TrainerConfig};
 use super::{MethodRun, Planned, Run};
 use crate::error::{BenchError, Context};
 use crate::evaluation::EvalInputs;
-use crate::leaderboard::{EvalSummary, Leaderboard, ModelRole};
+use crate::leaderboard::{Leaderboard, ModelRole};
 use crate::observer::Work;
 use crate::probes::{
     Point, Probe, ProbeResults, Quantized, Relearning, WeightFormat, fold, forget_order, ids_of,
     prefix, relearning_split, subset, with_retain,
 };
 use crate::stage::fingerprint;
+use crate::summary::EvalSummary;
 use crate::training::fine_tune;
 
 /// A model the probes start from: its folder, the hash of what made it, and its evaluation.

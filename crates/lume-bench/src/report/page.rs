@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::json;
 
 use super::RunFolder;
-use crate::leaderboard::{COLUMN_LEGEND, Column, Leaderboard, Row, Table, columns};
+use crate::leaderboard::{COLUMN_LEGEND, Column, Leaderboard, Row, Table};
 use crate::plots::escape;
 
 const STYLE: &str = include_str!("report.css");
@@ -62,7 +62,7 @@ pub(super) fn render(run: &RunFolder) -> String {
 
 /// The leaderboard's tables, one per [`Leaderboard::layout`] entry, with sortable headers.
 fn leaderboard(html: &mut String, board: &Leaderboard) {
-    let columns = columns();
+    let columns = board.columns();
     html.push_str(
         "<section id=\"leaderboard\" aria-labelledby=\"leaderboard-h\">\n\
          <h2 id=\"leaderboard-h\">Leaderboard</h2>\n\

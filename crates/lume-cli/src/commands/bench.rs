@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::progress::Terminal;
+use crate::Plugins;
 use clap::Args;
 use lume_bench::{BenchConfig, BenchInputs, Probe, resolve_config, run_bench};
 use lume_model::Precision;
-use lume_unlearn::Registry;
-
-use super::progress::Terminal;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -60,11 +59,12 @@ pub struct BenchArgs {
     print_config: bool,
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: BenchArgs, plugins: &Plugins) -> anyhow::Result<ExitCode> {
     let mut config: BenchConfig = resolve_config(args.config.as_deref(), &args.sets)?;
     if let Some(methods) = args.methods.clone() {
         config.methods = methods;
     }
+    config.add_method_defaults(&plugins.methods)?;
     config.seeds = args.seeds.unwrap_or(config.seeds);
     config.target_seeds = args.target_seeds.unwrap_or(config.target_seeds);
     if let Some(precision) = args.precision {
@@ -86,7 +86,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let outcome = run_bench(
         &config,
         &inputs,
-        &Registry::builtin(),
+        &plugins.methods,
+        &plugins.metrics,
         &mut Terminal::bench(),
     )?;
     let out = inputs.out.display();

@@ -1,12 +1,12 @@
 //! One module per `lume` subcommand.
 
-pub mod bench;
-pub mod compare;
-pub mod convert;
-pub mod data;
-pub mod eval;
-pub mod perf;
-pub mod progress;
-pub mod report;
-pub mod score;
-pub mod unlearn;
+pub(crate) mod bench;
+pub(crate) mod compare;
+pub(crate) mod convert;
+pub(crate) mod data;
+pub(crate) mod eval;
+pub(crate) mod perf;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod score;
+pub(crate) mod unlearn;

@@ -98,10 +98,9 @@ fn list_methods(registry: &Registry) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn run_unlearn(args: UnlearnArgs) -> anyhow::Result<ExitCode> {
-    let registry = Registry::builtin();
+pub fn run_unlearn(args: UnlearnArgs, registry: &Registry) -> anyhow::Result<ExitCode> {
     if args.list {
-        return Ok(list_methods(&registry));
+        return Ok(list_methods(registry));
     }
     let (Some(model), Some(data), Some(name), Some(out)) =
         (args.model, args.data, args.method, args.out)
