@@ -16,6 +16,14 @@ pub enum BenchError {
     /// The configuration is unusable (unknown key, wrong type, impossible value).
     #[error("{0}")]
     Config(String),
+    /// Writing a CSV file failed.
+    #[error("{}: {source}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// What the writer said.
+        source: csv::Error,
+    },
     /// The benchmark data is unusable.
     #[error(transparent)]
     Data(#[from] lume_data::DataError),

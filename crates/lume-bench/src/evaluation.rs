@@ -93,6 +93,7 @@ impl LanguageModel for ProtocolModel<'_> {
 }
 
 /// What one evaluation of a checkpoint gives: the scores and the raw inference.
+#[non_exhaustive]
 pub struct Evaluation {
     /// The scores of `evaluation_results.json`.
     pub report: ScoreReport,
@@ -208,6 +209,7 @@ impl FromStr for Shard {
 
 /// What one shard of an evaluation gives: its inference, and the MMLU result file (written by
 /// shard 0 only).
+#[non_exhaustive]
 pub struct ShardOutputs {
     /// Generations, losses and token statistics of the shard's rows and documents.
     pub outputs: InferenceOutputs,

@@ -56,6 +56,7 @@ impl ModelRole {
 
 /// One memorization check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Check {
     /// What is checked.
     pub what: String,
@@ -127,6 +128,7 @@ impl Checks {
 
 /// A leaderboard row: the evaluation plus every registered metric's value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Row {
     /// The model's evaluation.
     #[serde(flatten)]
@@ -341,7 +343,10 @@ impl Leaderboard {
 
         let columns = self.columns();
         let path = out.join("leaderboard.csv");
-        let csv_error = |e: csv::Error| BenchError::Config(format!("{}: {e}", path.display()));
+        let csv_error = |source| BenchError::Csv {
+            path: path.clone(),
+            source,
+        };
         let mut writer = csv::Writer::from_path(&path).map_err(csv_error)?;
         let header = std::iter::once("model").chain(columns.iter().map(|c| c.key.as_str()));
         writer.write_record(header).map_err(csv_error)?;

@@ -193,6 +193,7 @@ fn sized(drawn: &[Vec<u32>], len: usize) -> bool {
 /// How a column of metric values is described in `leaderboard.json`, so a board read back
 /// shows a plugin's column without the plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MetricColumn {
     /// [`Metric::key`].
     pub key: String,

@@ -46,6 +46,7 @@ pub struct BenchInputs {
 }
 
 /// What a benchmark run ends with.
+#[non_exhaustive]
 pub struct BenchOutcome {
     /// Every model's row, the checks and the notes (also written under `out`).
     pub board: Leaderboard,

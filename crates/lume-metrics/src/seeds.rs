@@ -27,6 +27,7 @@ pub struct Seeded {
 
 /// Where a method stands among the others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Standing {
     /// The method.
     pub name: String,

@@ -54,7 +54,7 @@ pub use precision::{Precision, UnknownPrecision};
 pub use quantization::{
     DEFAULT_GROUP_SIZE, QuantizationError, RoundToNearest, UnknownQuantization,
 };
-pub use scoring::{IGNORE_INDEX, label_log_probs, row_losses};
+pub use scoring::{label_log_probs, row_losses};
 pub use tokenizer::{EOS_TOKEN, PAD_TOKEN, TextTokenizer, TokenizerError, clean_up_tokenization};
 pub use weights::{
     HostTensors, NamedTensors, WeightsError, read_f32_safetensors, write_atomically,

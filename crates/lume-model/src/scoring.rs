@@ -4,8 +4,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::kernels::token_nll;
 
-/// The label of a position that does not count, as in Hugging Face.
-pub const IGNORE_INDEX: i64 = -100;
+use lume_data::IGNORE_INDEX;
 
 /// Per row, `log p(labels[t+1] | ids[..=t])` at every position whose shifted label counts.
 ///

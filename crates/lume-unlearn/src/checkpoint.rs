@@ -42,7 +42,7 @@ pub struct TrainerState {
 }
 
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UnlearnError> {
-    lume_model::write_atomically(path, bytes).map_err(|e| UnlearnError::Checkpoint(e.to_string()))
+    Ok(lume_model::write_atomically(path, bytes)?)
 }
 
 /// `run_dir/checkpoint-<step>`.
@@ -74,8 +74,10 @@ pub(crate) fn commit_checkpoint(
     step: usize,
     fill: impl FnOnce(&Path) -> Result<(), UnlearnError>,
 ) -> Result<PathBuf, UnlearnError> {
-    let io =
-        |p: &Path, e: std::io::Error| UnlearnError::Checkpoint(format!("{}: {e}", p.display()));
+    let io = |p: &Path, source: std::io::Error| UnlearnError::CheckpointIo {
+        path: p.to_path_buf(),
+        source,
+    };
     let tmp = run_dir.join(format!(".checkpoint-{step}.partial"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;

@@ -87,9 +87,28 @@ pub enum UnlearnError {
         /// What is wrong.
         message: String,
     },
-    /// Reading or writing a checkpoint failed.
+    /// A checkpoint's content is unusable.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// Reading or writing a checkpoint's file or folder failed.
+    #[error("checkpoint: {}: {source}", path.display())]
+    CheckpointIo {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// Saving or loading a model's weights in a checkpoint failed.
+    #[error("checkpoint: {}: {source}", path.display())]
+    Weights {
+        /// The checkpoint folder.
+        path: std::path::PathBuf,
+        /// What the model said.
+        source: lume_model::CheckpointError,
+    },
+    /// Writing a file of a checkpoint failed.
+    #[error("checkpoint: {0}")]
+    Write(#[from] lume_model::WeightsError),
     /// A method's saved state is unusable.
     #[error("method state: {0}")]
     BadState(String),

@@ -55,6 +55,7 @@ impl TrainObserver for Silent {}
 
 /// What a run returns.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TrainOutcome<M> {
     /// The trained model.
     pub model: M,
@@ -308,7 +309,10 @@ fn prepare<M: CausalModel + Module>(
     } else {
         model
             .load_checkpoint(&dir, device)
-            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", dir.display())))?
+            .map_err(|source| UnlearnError::Weights {
+                path: dir.clone(),
+                source,
+            })?
     };
     let optimizer = AdamW::load(config, &dir, &device.clone().inner())?;
     let state_path = dir.join("trainer_state.json");
@@ -478,7 +482,10 @@ fn save<M: CausalModel + Module>(
     commit_checkpoint(run_dir, state.step, |tmp| {
         model
             .save_checkpoint(tmp)
-            .map_err(|e| UnlearnError::Checkpoint(format!("{}: {e}", tmp.display())))?;
+            .map_err(|source| UnlearnError::Weights {
+                path: tmp.to_path_buf(),
+                source,
+            })?;
         if lora {
             save_adapters(model, &tmp.join(ADAPTERS_FILE))?;
         }
