@@ -19,7 +19,7 @@ use crate::probes::ProbeConfig;
 pub struct RunConfig {
     /// Longest example in tokens (prompt + answer, cut on the right).
     pub max_length: usize,
-    /// cpu, wgpu[:N] or cuda[:N].
+    /// `cpu`, `wgpu[:N]` or `cuda[:N]`.
     pub device: String,
     /// The trainer's knobs.
     pub trainer: TrainerConfig,
@@ -177,7 +177,7 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Synthetic documents per task (forget and retain together).
     pub docs_per_task: usize,
-    /// cpu, wgpu[:N] or cuda[:N].
+    /// `cpu`, `wgpu[:N]` or `cuda[:N]`.
     pub device: String,
     /// Longest training example in tokens.
     pub max_length: usize,

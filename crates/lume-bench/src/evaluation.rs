@@ -368,7 +368,8 @@ fn made(
 /// 95 % intervals of every score too, under our own key `lume.bootstrap` (the reference keys
 /// stay as they are).
 ///
-/// A folder lume wrote is checked against its manifests first (see [`read_checked`]); one in
+/// A folder lume wrote is checked against its manifests first (every file listed, none
+/// changed, none from another evaluation); one in
 /// the reference's own layout is scored as the reference scores it, and what the reference
 /// does silently there is returned to warn about ([`Strictness::Strict`] refuses it instead).
 pub fn score_outputs(

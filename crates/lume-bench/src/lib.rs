@@ -58,23 +58,21 @@ pub use evaluation::{
     evaluate_shard, score_outputs,
 };
 pub use leaderboard::{
-    COLUMN_LEGEND, Check, Checks, Column, Format, Leaderboard, ModelRole, Row, Table,
+    Check, Checks, Column, Format, Leaderboard, ModelRole, Row, Table, UTILITY_GATE_PCT,
 };
 pub use metric::{
     ForgetAnswers, ForgetQuality, Measure, MembershipAttack, Metric, MetricColumn, Metrics,
     PrivLeak,
 };
 pub use observer::{Observer, Work};
-pub use outputs::{Strictness, read_checked};
+pub use outputs::Strictness;
 pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
-pub use plots::{Plot, render_plots, write_plots};
 pub use probes::{
     Point, Probe, ProbeConfig, ProbeResults, Quantized, RelearnConfig, Relearning, WeightFormat,
-    fold, forget_order, ids_of, prefix, relearning_split, split_score, subset, with_retain,
+    fold, forget_order, prefix, relearning_split, split_score, subset, with_retain,
 };
-pub use provenance::{OutputLock, checkpoint_digest, regular_file};
-pub use report::{Generation, ReportRow, RunFolder, render_report, write_report};
-pub use stage::{Stage, fingerprint};
+pub use provenance::OutputLock;
+pub use report::{Generation, write_report};
 pub use summary::{EvalSummary, StoredDocument, StoredOutputs, StoredRow};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};
 pub use uncertainty::{EvalDir, compare_outputs, write_resamples};

@@ -103,11 +103,12 @@ impl RunFolder {
 }
 
 /// The report page of the run in `dir` (see [`RunFolder::read`]).
-pub fn render_report(dir: &Path) -> Result<String, BenchError> {
+pub(crate) fn render_report(dir: &Path) -> Result<String, BenchError> {
     Ok(page::render(&RunFolder::read(dir)?))
 }
 
-/// Writes `dir/report.html` (see [`render_report`]) and returns its path.
+/// Writes `dir/report.html`, the page of the `lume bench` or `lume eval` folder `dir`, and
+/// returns its path.
 ///
 /// ```no_run
 /// let page = lume_bench::write_report("lume-bench".as_ref())?;

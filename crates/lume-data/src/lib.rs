@@ -36,13 +36,11 @@ mod token_stats;
 mod tokenized;
 mod validate;
 
-pub use benchmark::{
-    Benchmark, MiaSet, check_records, mia_files, record_files, scan_records, split_of_file,
-};
+pub use benchmark::{Benchmark, MiaSet};
 pub use fields::Located;
 pub use files::{MAX_TEXT_FILE, open_regular, read_regular, read_regular_string};
 pub use fraction::{Fraction, FractionError};
-pub use jsonl::{MAX_LINE_BYTES, read_mia, scan_jsonl, scan_mia, write_jsonl, write_mia};
+pub use jsonl::{MAX_LINE_BYTES, read_mia, scan_jsonl, write_jsonl, write_mia};
 pub use parquet::scan_parquet;
 pub use problem::{DataError, Position, Problem, ProblemKind};
 pub use record::{IdError, Kind, MiaDocument, Record, RecordId, Split, Task};

@@ -117,7 +117,7 @@ impl PairedSampler {
 
     /// Forget batches of examples of like length (`lengths[i]`: example `i`'s tokens), so a
     /// padded batch is mostly real tokens: each epoch's shuffled order is cut into groups of
-    /// [`LENGTH_GROUP_BATCHES`] batches, each group sorted by length and cut into batches, and
+    /// 50 batches (`LENGTH_GROUP_BATCHES`), each group sorted by length and cut into batches, and
     /// the batches shuffled (Hugging Face's `group_by_length`, with a shuffled batch order).
     ///
     /// ```

@@ -90,11 +90,6 @@ impl Attack {
 /// model is certain has σ² = 0, and its z-score stays finite instead of dropping the document.
 pub const MIN_K_PLUS_PLUS_VARIANCE: f64 = 1e-6;
 
-/// The Reference attack: the example's loss minus a reference model's loss on it.
-pub fn reference_statistic(loss: f64, reference_loss: f64) -> f64 {
-    loss - reference_loss
-}
-
 /// AUC of members against non-members for loss-like statistics (members labelled 1,
 /// score = −statistic), exactly as LUME's `mia_loss_acc` on losses. GradNorm's per-sample
 /// gradient norms are loss-like too (unseen text pulls harder) and go through here as they are.

@@ -39,7 +39,7 @@ pub use aggregate::{
 };
 pub use attacks::{
     Attack, DEFAULT_MIN_K, MIN_K_PLUS_PLUS_VARIANCE, forget_quality, membership_auc, privleak,
-    reference_statistic, zlib_length,
+    zlib_length,
 };
 pub use auc::{AucError, mia_auc, mia_score, roc_auc};
 pub use bootstrap::{
@@ -47,9 +47,8 @@ pub use bootstrap::{
     bootstrap_with, cell, percentile,
 };
 pub use compare::{CompareError, Comparison, Difference, compare, holm, p_value, paired};
-pub use exact_match::{exact_match, exact_match_decided, python_strip};
+pub use exact_match::{exact_match, exact_match_decided};
 pub use inference::{InferenceError, InferenceOptions, InferenceOutputs, run_inference};
-pub use inference_io::{write_inference_csv, write_mia_csv};
 pub use ks::{KsError, KsMethod, KsResult, ks_2samp};
 pub use language_model::LanguageModel;
 pub use lume_data::TokenStats;
@@ -62,6 +61,6 @@ pub use porter::porter_stem;
 pub use rouge::{RougeScore, RougeScorer, rouge_words};
 pub use score::{
     InferenceRow, Irregularities, MmluAccuracy, Outputs, ScoreError, ScoreReport,
-    read_inference_csv, read_mia_csv, read_mmlu_metrics, read_outputs, score_dir, shards,
+    read_inference_csv, read_mmlu_metrics, read_outputs, score_dir, shards,
 };
 pub use seeds::{Seeded, Standing, TIE_LEVEL, rank};

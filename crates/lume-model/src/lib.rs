@@ -45,16 +45,14 @@ pub use evaluation::{BulkProgress, Decided};
 pub use generation::{GenerationConfig, Sampling};
 pub use gguf::{GgmlType, GgufCheckpoint, GgufError, GgufFile, MetaValue, ParseError, TensorInfo};
 pub use kernels::{
-    AdamWStep, FusedOps, adamw_update, causal_attention, composed_adamw_update,
-    composed_causal_attention, composed_rms_norm, composed_rope, composed_swiglu,
-    composed_token_nll, rms_norm, rope, swiglu, token_nll,
+    AdamWStep, FusedOps, adamw_update, causal_attention, rms_norm, rope, swiglu, token_nll,
 };
 pub use numerics::{NUMERICS_VERSION, Numerics};
 pub use precision::{Precision, UnknownPrecision};
 pub use quantization::{
     DEFAULT_GROUP_SIZE, QuantizationError, RoundToNearest, UnknownQuantization,
 };
-pub use scoring::{label_log_probs, row_losses};
+pub use scoring::row_losses;
 pub use tokenizer::{EOS_TOKEN, PAD_TOKEN, TextTokenizer, TokenizerError, clean_up_tokenization};
 pub use weights::{
     HostTensors, NamedTensors, WeightsError, read_f32_safetensors, write_atomically,

@@ -29,7 +29,8 @@ mod spinning_pool;
 mod tests;
 
 pub use adamw::AdamWStep;
-pub use composed::{
+#[cfg(test)]
+use composed::{
     composed_adamw_update, composed_causal_attention, composed_rms_norm, composed_rope,
     composed_swiglu, composed_token_nll,
 };
@@ -64,7 +65,7 @@ pub trait FusedOps: Backend {
     /// `silu(gate) · up` (see [`swiglu`]).
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, differentiable in both (see [`linear`]).
+    /// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, differentiable in both (see `linear`).
     fn linear(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -72,7 +73,7 @@ pub trait FusedOps: Backend {
     ) -> FloatTensor<Self>;
 
     /// `x · w` for a few rows of `x` `[rows, k]` and `w` `[k, n]`, without autodiff (see
-    /// [`linear`]).
+    /// `linear`).
     fn matmul_few_rows(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -80,7 +81,7 @@ pub trait FusedOps: Backend {
     ) -> FloatTensor<Self>;
 
     /// `x · tᵀ` for `x` `[rows, k]` and `t` `[n, k]` in its stored dtype, differentiable in
-    /// both (see [`tied_head`]).
+    /// both (see `tied_head`).
     fn matmul_transposed(
         x: FloatTensor<Self>,
         t: FloatTensor<Self>,

@@ -35,7 +35,7 @@ pub struct TrainerConfig {
     /// Shuffle the data each epoch.
     pub shuffle: bool,
     /// Batch forget (or training) examples of like length, so batches are mostly real
-    /// tokens rather than padding (see [`PairedSampler::grouped_by_length`]); the retain
+    /// tokens rather than padding (see [`PairedSampler::grouped_by_length`](lume_data::PairedSampler::grouped_by_length)); the retain
     /// batches paired with them are drawn as before. Off by default, as in Hugging Face's
     /// trainer.
     pub group_by_length: bool,
