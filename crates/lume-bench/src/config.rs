@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::BenchError;
 use crate::probes::ProbeConfig;
+use crate::tune::TuneConfig;
 
 /// Everything a run reads, with defaults for what the file leaves out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -210,6 +211,8 @@ pub struct BenchConfig {
     pub checks: ChecksConfig,
     /// Is it really forgotten? Relearning, quantization, successive requests, scaling.
     pub probes: ProbeConfig,
+    /// `lume tune`: the budget, the floor and the search space.
+    pub tune: TuneConfig,
 }
 
 /// Checkpoints that replace trained ones.
@@ -353,6 +356,7 @@ impl Default for BenchConfig {
             eval: EvalConfig::default(),
             checks: ChecksConfig::default(),
             probes: ProbeConfig::default(),
+            tune: TuneConfig::default(),
         }
     }
 }

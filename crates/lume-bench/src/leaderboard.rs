@@ -146,13 +146,30 @@ pub struct Row {
     pub intervals: Option<Scored<Interval>>,
     /// 95 % intervals of the metrics, from the same resamples, by key (a metric that cannot
     /// be redrawn has none).
-    #[serde(default)]
+    #[serde(
+        default,
+        alias = "memorization_intervals",
+        deserialize_with = "some_intervals"
+    )]
     pub metric_intervals: BTreeMap<String, Interval>,
     /// A method's standing among the methods over its seeds (see [`Leaderboard::rank`]).
     pub standing: Option<Standing>,
     /// The probes' outcomes (see [`Leaderboard::set_probes`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<ProbeResults>,
+}
+
+/// The intervals by key, leaving out the `null`s a board written before metrics were
+/// plugins holds.
+fn some_intervals<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Interval>, D::Error> {
+    let all = BTreeMap::<String, Option<Interval>>::deserialize(deserializer)?;
+    Ok(all.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
+}
+
+fn builtin_columns() -> Vec<MetricColumn> {
+    Metrics::builtin().columns()
 }
 
 /// SemEval-2025's utility gate: MMLU at least this percentage of the original model's.
@@ -394,7 +411,8 @@ impl Leaderboard {
         #[derive(Deserialize)]
         struct Written {
             rows: Vec<Row>,
-            #[serde(default)]
+            // A board written before metrics were plugins has the built-in ones.
+            #[serde(default = "builtin_columns")]
             metrics: Vec<MetricColumn>,
             checks: Checks,
             #[serde(default)]

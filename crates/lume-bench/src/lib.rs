@@ -46,6 +46,7 @@ mod report;
 mod stage;
 mod summary;
 mod training;
+mod tune;
 mod uncertainty;
 
 pub use config::{
@@ -66,7 +67,7 @@ pub use metric::{
 };
 pub use observer::{Observer, Work};
 pub use outputs::Strictness;
-pub use pipeline::{BenchInputs, BenchOutcome, run_bench};
+pub use pipeline::{BenchInputs, BenchOutcome, TuneOutcome, run_bench, run_tune};
 pub use probes::{
     Point, Probe, ProbeConfig, ProbeResults, Quantized, RelearnConfig, Relearning, WeightFormat,
     fold, forget_order, prefix, relearning_split, split_score, subset, with_retain,
@@ -75,4 +76,5 @@ pub use provenance::OutputLock;
 pub use report::{Generation, write_report};
 pub use summary::{EvalSummary, StoredDocument, StoredOutputs, StoredRow};
 pub use training::{DataFn, fine_tune, init_fresh_model, run_method, training_data};
+pub use tune::{Dimension, Floor, Scale, Trial, TuneConfig, TunedDifference, search_space};
 pub use uncertainty::{EvalDir, compare_outputs, write_resamples};

@@ -28,8 +28,10 @@ use crate::training::{fine_tune, init_fresh_model, run_method, training_data};
 
 mod data;
 mod probing;
+mod tuning;
 use data::{Dataset, prepare_data};
 use probing::Probed;
+pub use tuning::{TuneOutcome, run_tune};
 
 /// Where a benchmark run reads its data and writes everything.
 #[derive(Debug, Clone, Default)]
@@ -76,19 +78,7 @@ pub fn run_bench(
     let planned = plan(config, registry)?;
     let started = Instant::now();
     let out = &inputs.out;
-    let _lock = OutputLock::acquire(out, LOCK_FILE)?;
-    let models = out.join("models");
-    std::fs::create_dir_all(&models).map_err(BenchError::io(&models))?;
-    write_config(config, out)?;
-
-    let data = prepare_data(config, inputs)?;
-    let device = config.device.parse::<DeviceSpec>()?.device()?;
-    for note in &data.notes {
-        observer.note(note);
-    }
-    for warning in &data.warnings {
-        observer.warning(warning);
-    }
+    let (_lock, data, device) = open(config, inputs, observer)?;
     let mut run = Run::new(config, &data, device, out, observer)?;
     let mut targets = Vec::new();
     for t in 0..config.target_seeds {
@@ -97,15 +87,11 @@ pub fn run_bench(
         targets.push((target, gold));
     }
     let ((target_dir, target_hash), (gold_dir, gold_hash)) = targets[0].clone();
-    let target = run.evaluate(ModelRole::Target, &target_dir, &target_hash)?;
-    let gold = run.evaluate(ModelRole::Gold, &gold_dir, &gold_hash)?;
-
-    let checks = Checks::new(&target, &gold, &config.checks);
-    let mut board = Leaderboard::new(data.synthetic, data.quiz, checks, metrics);
-    board.push(&target, Some(&gold));
-    board.push(&gold, Some(&gold));
-    run.observer.checks(&board.checks);
-    board.write(out)?;
+    let (target, gold, mut board) = run.baseline(
+        metrics,
+        (&target_dir, &target_hash),
+        (&gold_dir, &gold_hash),
+    )?;
     if !board.checks.passed() && config.checks.enforce {
         write_report(out)?;
         return Ok(BenchOutcome {
@@ -136,6 +122,29 @@ pub fn run_bench(
         stopped_at_checks: false,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What every run starts with: `inputs.out` locked against another process, the
+/// configuration written there, the data prepared (its notes and warnings told), the device.
+fn open(
+    config: &BenchConfig,
+    inputs: &BenchInputs,
+    observer: &mut dyn Observer,
+) -> Result<(OutputLock, Dataset, Device), BenchError> {
+    let out = &inputs.out;
+    let lock = OutputLock::acquire(out, LOCK_FILE)?;
+    let models = out.join("models");
+    std::fs::create_dir_all(&models).map_err(BenchError::io(&models))?;
+    write_config(config, out)?;
+    let data = prepare_data(config, inputs)?;
+    let device = config.device.parse::<DeviceSpec>()?.device()?;
+    for note in &data.notes {
+        observer.note(note);
+    }
+    for warning in &data.warnings {
+        observer.warning(warning);
+    }
+    Ok((lock, data, device))
 }
 
 /// `config` as `OUT/bench_config.toml`.
@@ -275,6 +284,26 @@ impl<'a> Run<'a> {
             digests,
             made: HashMap::new(),
         })
+    }
+
+    /// The target and gold models (trained in `target` and `gold`, from inputs with those
+    /// hashes) evaluated, their memorization checks told, and the board that starts with them
+    /// (written to `OUT`).
+    fn baseline(
+        &mut self,
+        metrics: &Metrics,
+        target: (&Path, &str),
+        gold: (&Path, &str),
+    ) -> Result<(EvalSummary, EvalSummary, Leaderboard), BenchError> {
+        let target = self.evaluate(ModelRole::Target, target.0, target.1)?;
+        let gold = self.evaluate(ModelRole::Gold, gold.0, gold.1)?;
+        let checks = Checks::new(&target, &gold, &self.config.checks);
+        let mut board = Leaderboard::new(self.data.synthetic, self.data.quiz, checks, metrics);
+        board.push(&target, Some(&gold));
+        board.push(&gold, Some(&gold));
+        self.observer.checks(&board.checks);
+        board.write(self.out)?;
+        Ok((target, gold, board))
     }
 
     /// Every planned run from its target (seed s from target s mod N) and its evaluation;

@@ -7,7 +7,9 @@ use std::path::Path;
 use crate::error::BenchError;
 use crate::leaderboard::{Leaderboard, split_mean};
 
+mod frontier;
 mod probes;
+pub(crate) use frontier::write_frontier;
 
 const PALETTE: [&str; 10] = [
     "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000",
@@ -158,8 +160,8 @@ fn error_bar(svg: &mut String, a: (f64, f64), b: (f64, f64)) {
     }
 }
 
-/// Forget score against retain score, one point per model.
-fn trade_off(board: &Leaderboard) -> String {
+/// The forget-score (x) against retain-score (y) frame, its axes drawn into `body`.
+fn forget_retain_frame(body: &mut String) -> Frame {
     let frame = Frame {
         x0: 70.0,
         y0: 40.0,
@@ -168,12 +170,18 @@ fn trade_off(board: &Leaderboard) -> String {
         x: (0.0, 1.0),
         y: (0.0, 1.0),
     };
-    let mut body = String::new();
     frame.axes(
-        &mut body,
+        body,
         "forget score (mean of 6; lower = more forgotten)",
         "retain score (mean of 6)",
     );
+    frame
+}
+
+/// Forget score against retain score, one point per model.
+fn trade_off(board: &Leaderboard) -> String {
+    let mut body = String::new();
+    let frame = forget_retain_frame(&mut body);
     for (i, row) in board.rows.iter().enumerate() {
         let s = &row.summary;
         let (Some(f), Some(r)) = (split_mean(&s.scores, 0), split_mean(&s.scores, 1)) else {

@@ -223,3 +223,32 @@ fn unknown_keys_and_bad_sets_are_one_line_errors_naming_the_key() {
         .to_string();
     assert!(err.contains("expected key=value"), "{err}");
 }
+
+/// A `leaderboard.json` written before metrics were plugins (the SmolLM2 verdict's target and
+/// gold rows): read back, it shows the built-in metrics' columns with their values and
+/// intervals (`memorization_intervals` then, with `null` where there was none).
+#[test]
+fn a_board_written_before_metric_plugins_reads_with_its_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/leaderboard_before_metric_plugins.json"
+        ),
+        dir.path().join("leaderboard.json"),
+    )
+    .unwrap();
+    let board = Leaderboard::read(dir.path()).unwrap();
+    let target = &board.rows[0];
+    assert_eq!(target.metrics["min_k_auc"], Some(0.85));
+    assert_eq!(target.metrics["privleak"], Some(-71.15384614016271));
+    let leak = target.metric_intervals["privleak"];
+    assert_eq!(
+        (leak.low, leak.high),
+        (-95.35147989272892, -43.417615862296316)
+    );
+    assert!(!target.metric_intervals.contains_key("forget_quality"));
+    let md = board.markdown_table();
+    assert!(md.contains("| Min-K% AUC |"), "{md}");
+    assert!(md.contains("| -71.2 |"), "{md}");
+}

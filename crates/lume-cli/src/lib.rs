@@ -59,6 +59,9 @@ enum Command {
     /// Run the whole benchmark: data, tokenizer, target and gold models, every method,
     /// evaluation, leaderboard and plots (the embedded synthetic default unless --data).
     Bench(commands::bench::BenchArgs),
+    /// Tune every method with the same budget under the same floor (retain score, MMLU):
+    /// a TPE search each, the chosen settings re-run with fresh seeds, the trade-off frontier.
+    Tune(commands::tune::TuneArgs),
     /// Write DIR/report.html: leaderboard, checks, plots and every generation of a `lume bench`
     /// or `lume eval` folder, in one page that opens from disk.
     Report(commands::report::ReportArgs),
@@ -105,6 +108,7 @@ pub fn run_from(
         Command::Report(args) => commands::report::run(args),
         Command::Perf(args) => commands::perf::run(args),
         Command::Bench(args) => commands::bench::run(args, &plugins),
+        Command::Tune(args) => commands::tune::run(args, &plugins),
         Command::Train(args) => commands::unlearn::run_train(args),
         Command::Unlearn(args) => commands::unlearn::run_unlearn(args, &plugins.methods),
     };

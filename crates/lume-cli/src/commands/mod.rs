@@ -9,4 +9,5 @@ pub(crate) mod perf;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod score;
+pub(crate) mod tune;
 pub(crate) mod unlearn;
