@@ -9,7 +9,7 @@ use crate::leaderboard::{Leaderboard, split_mean};
 
 mod frontier;
 mod probes;
-pub(crate) use frontier::write_frontier;
+pub(crate) use frontier::{frontier_plot, write_frontier};
 
 const PALETTE: [&str; 10] = [
     "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000",

@@ -68,7 +68,8 @@ impl RunFolder {
             .collect();
         // Drawn again from the leaderboard, never read from disk: the page embeds only what
         // lume renders itself, so a tampered `plots/*.svg` cannot put script in it.
-        let plots = render_plots(&board);
+        let mut plots = render_plots(&board);
+        plots.extend(crate::plots::frontier_plot(dir)?);
         let (models, rows) = drill::gather(&found)?;
         Ok(RunFolder {
             name,

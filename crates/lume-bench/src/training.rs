@@ -286,6 +286,8 @@ pub fn run_method(
             "wall_seconds": started.elapsed().as_secs_f64(),
             "resumed_at": outcome.resumed_at,
             "steps": outcome.history,
+            "selection": outcome.selection,
+            "selected_step": outcome.selected_step,
         }),
     )?;
     write_json(

@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::BenchConfig;
 use crate::error::{BenchError, write_json};
 
+/// Steps between checkpoint selection's evaluations by default: a few per epoch at the
+/// embedded default's scale (a few dozen forget rows in batches of 4).
+pub(crate) const DEFAULT_SELECT_EVERY: usize = 8;
+
 /// The `[tune]` table of a [`BenchConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +41,11 @@ pub struct TuneConfig {
     pub utility_floor: f64,
     /// Seed of the search.
     pub seed: u64,
+    /// Checkpoint selection inside every tuned run (the trials and the chosen setting's
+    /// seeds): every this many steps, score the forget and retain examples teacher-forced and
+    /// keep the step with the lowest forget score whose retain score is at least
+    /// `retain_floor` of the target's ([`lume_unlearn::Selection`]); 0: keep the last step.
+    pub select_every: usize,
     /// Ranges by method and key (`[tune.space.npo] beta = [0.05, 1.0]`), over the declared
     /// ones.
     pub space: BTreeMap<String, BTreeMap<String, [f64; 2]>>,
@@ -50,6 +59,7 @@ impl Default for TuneConfig {
             retain_floor: 0.9,
             utility_floor: 0.75,
             seed: 0,
+            select_every: DEFAULT_SELECT_EVERY,
             space: BTreeMap::new(),
         }
     }
@@ -166,7 +176,8 @@ pub fn search_space(
     Ok(space)
 }
 
-/// `config` with `method`'s table set to `values` (by [`Dimension::key`]).
+/// `config` with `method`'s table set to `values` (by [`Dimension::key`]), and checkpoint
+/// selection on when `config.tune.select_every` asks for it.
 pub(crate) fn with_values(
     config: &BenchConfig,
     method: &str,
@@ -174,7 +185,28 @@ pub(crate) fn with_values(
     values: &[f64],
 ) -> BenchConfig {
     let mut config = config.clone();
+    // The table of `lume_unlearn::Selection`.
+    let select = (config.tune.select_every > 0).then(|| {
+        toml::Value::Table(toml::Table::from_iter([
+            (
+                "every".to_string(),
+                toml::Value::Integer(config.tune.select_every as i64),
+            ),
+            (
+                "retain_floor".to_string(),
+                toml::Value::Float(config.tune.retain_floor),
+            ),
+        ]))
+    });
     let table = config.method.entry(method.to_string()).or_default();
+    if let Some(select) = select
+        && let Some(trainer) = table
+            .entry("trainer")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+    {
+        trainer.insert("select".into(), select);
+    }
     for (dimension, &value) in space.iter().zip(values) {
         let toml_value = match dimension.scale {
             Scale::Integer => toml::Value::Integer(value as i64),
@@ -216,6 +248,12 @@ pub struct Trial {
     pub meets_floor: bool,
     /// Training steps' real tokens (from `train_history.json`).
     pub tokens: u64,
+    /// Optimizer steps the run took.
+    #[serde(default)]
+    pub steps: usize,
+    /// The step whose weights checkpoint selection kept (`None`: the last).
+    #[serde(default)]
+    pub selected_step: Option<usize>,
     /// Training plus evaluation time.
     pub seconds: f64,
 }
@@ -296,6 +334,8 @@ pub(crate) fn write_trials(
             "utility",
             "meets_floor",
             "chosen",
+            "kept_step",
+            "steps",
             "tokens",
             "seconds",
         ])
@@ -318,6 +358,8 @@ pub(crate) fn write_trials(
                 show(trial.utility),
                 trial.meets_floor.to_string(),
                 is_chosen.to_string(),
+                trial.selected_step.map_or(String::new(), |s| s.to_string()),
+                trial.steps.to_string(),
                 trial.tokens.to_string(),
                 format!("{:.1}", trial.seconds),
             ])
@@ -345,17 +387,19 @@ pub(crate) fn write_trials(
     std::fs::write(&path, text).map_err(BenchError::io(&path))
 }
 
-/// Real tokens of the training run in `dir` (its `train_history.json`), 0 when unknown.
-pub(crate) fn trained_tokens(dir: &Path) -> u64 {
-    let Ok(text) = std::fs::read_to_string(dir.join("train_history.json")) else {
-        return 0;
+/// What the training run in `dir` did, from its `train_history.json`: real tokens, steps,
+/// and the step checkpoint selection kept (zeros and `None` when unknown).
+pub(crate) fn trained(dir: &Path) -> (u64, usize, Option<usize>) {
+    let json = std::fs::read_to_string(dir.join("train_history.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    let Some(json) = json else {
+        return (0, 0, None);
     };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return 0;
-    };
-    json["steps"].as_array().map_or(0, |steps| {
-        steps.iter().filter_map(|s| s["tokens"].as_u64()).sum()
-    })
+    let steps = json["steps"].as_array().map_or(&[][..], Vec::as_slice);
+    let tokens = steps.iter().filter_map(|s| s["tokens"].as_u64()).sum();
+    let selected = json["selected_step"].as_u64().map(|s| s as usize);
+    (tokens, steps.len(), selected)
 }
 
 #[cfg(test)]

@@ -557,6 +557,30 @@ fn tune_gives_every_method_the_same_budget_and_reuses_its_trials() {
             let retain = t["retain"].as_f64().unwrap();
             assert_eq!(t["meets_floor"].as_bool(), Some(retain >= floor), "{t}");
             assert!(t["tokens"].as_u64().unwrap() > 0, "{t}");
+            // Checkpoint selection: scored every 8 steps and after the last; the kept step is
+            // the lowest forget score above the floor among them.
+            let steps = t["steps"].as_u64().unwrap();
+            let history = read_json(&out.join(format!(
+                "models/{method}-trial{}/train_history.json",
+                t["index"]
+            )));
+            let points = history["selection"].as_array().unwrap();
+            let evaluated: Vec<u64> = points.iter().map(|p| p["step"].as_u64().unwrap()).collect();
+            let want: Vec<u64> = (1..=steps).filter(|s| s % 8 == 0 || *s == steps).collect();
+            assert_eq!(evaluated, want, "{t}");
+            let best = points
+                .iter()
+                .filter(|p| p["retain"].as_f64() >= p["floor"].as_f64())
+                .min_by(|a, b| {
+                    let f = |p: &&serde_json::Value| p["forget"].as_f64().unwrap();
+                    f(a).total_cmp(&f(b)).then(f64::total_cmp(
+                        &(a["step"].as_f64().unwrap()),
+                        &(b["step"].as_f64().unwrap()),
+                    ))
+                })
+                .map(|p| p["step"].clone());
+            assert_eq!(t["selected_step"], best.unwrap_or_default(), "{t}");
+            assert_eq!(history["selected_step"], t["selected_step"]);
         }
         let best = mine
             .iter()
@@ -580,6 +604,9 @@ fn tune_gives_every_method_the_same_budget_and_reuses_its_trials() {
                     chosen_toml["method"][method]["trainer"]["learning_rate"].as_float(),
                     Some(lr)
                 );
+                let select = &chosen_toml["method"][method]["trainer"]["select"];
+                assert_eq!(select["every"].as_integer(), Some(8));
+                assert_eq!(select["retain_floor"].as_float(), Some(0.9));
                 let row = rows
                     .iter()
                     .find(|r| r["model"] == format!("{method}-tuned-seed1"))
@@ -606,6 +633,11 @@ fn tune_gives_every_method_the_same_budget_and_reuses_its_trials() {
     assert!(
         frontier.contains("floor") && frontier.contains(">npo<"),
         "{frontier}"
+    );
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        page.contains("ringed: the setting chosen per method"),
+        "the report shows the frontier"
     );
 
     // The same budget again: every trial and every fresh seed is reused.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::UnlearnError;
 use crate::method::LossValues;
+use crate::selection::{KeptStep, SelectionPoint};
 
 /// One optimizer step, as logged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,13 @@ pub struct TrainerState {
     pub method_state: serde_json::Value,
     /// Every step so far.
     pub history: Vec<StepRecord>,
+    /// The step checkpoint selection keeps so far (its weights in `selected-<step>` beside
+    /// the checkpoints).
+    #[serde(default)]
+    pub selected: Option<KeptStep>,
+    /// Checkpoint selection's evaluations so far.
+    #[serde(default)]
+    pub selection: Vec<SelectionPoint>,
 }
 
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UnlearnError> {

@@ -28,6 +28,7 @@ mod methods;
 mod optim;
 mod refusals;
 mod schedule;
+mod selection;
 mod trainer;
 
 pub use batch::TensorBatch;
@@ -54,6 +55,7 @@ pub use optim::{
 };
 pub use refusals::{REFUSALS, refusal_for};
 pub use schedule::Schedule;
+pub use selection::{KeptStep, Selection, SelectionPoint, answer_accuracy};
 pub use trainer::{Silent, TrainObserver, TrainOutcome, TrainerConfig, UnlearnData, train};
 
 /// What a method author needs besides this crate, so that `lume-unlearn` alone is enough: the

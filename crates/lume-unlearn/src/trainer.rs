@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use lume_data::{Batch, PaddingSide, PairedBatch, PairedSampler, PairingConfig, TrainingExample};
+use lume_data::{Batch, PaddingSide, TrainingExample};
 use lume_model::CausalModel;
 
 use crate::UnlearnError;
@@ -13,15 +13,16 @@ use crate::batch::TensorBatch;
 use crate::checkpoint::{
     StepRecord, TrainerState, commit_checkpoint, latest_checkpoint, write_atomically,
 };
-use crate::lora::{
-    ADAPTERS_FILE, LoraConfig, attach_lora, load_adapters, merge_lora, save_adapters,
-};
+use crate::lora::{ADAPTERS_FILE, LoraConfig, attach_lora, load_adapters, merge_lora};
 use crate::merge::merge_models;
-use crate::method::{DataPlan, LossTerms, LossValues, StepContext, Trainable, UnlearningMethod};
+use crate::method::{LossTerms, LossValues, StepContext, Trainable, UnlearningMethod};
 use crate::optim::{AdamW, AdamWConfig, GradientBuffer, clip_coefficient, freeze};
+use crate::selection::{KeptStep, SelectionPoint, Selector, write_weights};
 
 mod config;
+mod plan;
 pub use config::TrainerConfig;
+use plan::{Step, StepPlan, every, token_counts};
 
 /// The tokenized data of a run. For fine-tuning, the training examples go in `forget`.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,8 @@ pub trait TrainObserver {
     fn on_checkpoint(&mut self, _step: usize, _dir: &Path) {}
     /// Every `eval_every` steps, with the model as it is.
     fn evaluate(&mut self, _step: usize, _model: &dyn CausalModel) {}
+    /// After each evaluation of checkpoint selection (`TrainerConfig::select`).
+    fn on_selection(&mut self, _point: &SelectionPoint) {}
 }
 
 /// An observer that does nothing.
@@ -63,83 +66,12 @@ pub struct TrainOutcome<M> {
     pub history: Vec<StepRecord>,
     /// The step the run resumed from (0: fresh).
     pub resumed_at: usize,
-}
-
-/// The micro-batches of a whole run, fixed by the seed.
-fn build_plan(
-    forget_lengths: &[usize],
-    retain_lengths: &[usize],
-    retain_per_forget: usize,
-    data_plan: DataPlan,
-    config: &TrainerConfig,
-) -> Vec<PairedBatch> {
-    let pairing = |seed| PairingConfig {
-        forget_batch_size: config.batch_size.max(1),
-        retain_per_forget,
-        shuffle: config.shuffle,
-        drop_last: false,
-        seed,
-    };
-    let forget_len = forget_lengths.len();
-    let sampler = |lengths: &[usize], seed| {
-        let sampler = PairedSampler::new(lengths.len(), retain_lengths.len(), pairing(seed));
-        if config.group_by_length {
-            sampler
-                .grouped_by_length(lengths.to_vec())
-                .retain_grouped_by_length(retain_lengths.to_vec())
-        } else {
-            sampler
-        }
-    };
-    let Some(chunk) = data_plan.chunk_size else {
-        let mut sampler = sampler(forget_lengths, config.seed);
-        return (0..config.epochs)
-            .flat_map(|_| sampler.next_epoch())
-            .collect();
-    };
-    let mut plan = Vec::new();
-    for (i, start) in (0..forget_len).step_by(chunk.max(1)).enumerate() {
-        let len = chunk.min(forget_len - start);
-        let mut sampler = sampler(
-            &forget_lengths[start..start + len],
-            config.seed.wrapping_add(i as u64),
-        );
-        for _ in 0..config.epochs {
-            plan.extend(sampler.next_epoch().into_iter().map(|mut b| {
-                b.forget.iter_mut().for_each(|f| *f += start);
-                b
-            }));
-        }
-    }
-    plan
-}
-
-/// Real and padded tokens of `micro`'s batches (forget, retain, and refusals when used).
-fn token_counts(
-    micro: &[PairedBatch],
-    data: &UnlearnData,
-    method: &dyn UnlearningMethod,
-) -> (usize, usize) {
-    let count = |examples: &[TrainingExample], indices: &[usize]| {
-        let lengths = indices.iter().map(|&i| examples[i].input_ids.len());
-        let longest = lengths.clone().max().unwrap_or(0);
-        (lengths.sum::<usize>(), longest * indices.len())
-    };
-    let mut totals = (0, 0);
-    for batch in micro {
-        let mut parts = vec![
-            count(&data.forget, &batch.forget),
-            count(&data.retain, &batch.retain),
-        ];
-        if method.needs_refusals() {
-            parts.push(count(&data.refusals, &batch.forget));
-        }
-        for (real, padded) in parts {
-            totals.0 += real;
-            totals.1 += padded;
-        }
-    }
-    totals
+    /// Checkpoint selection's evaluations, including those before a resume (empty without
+    /// `TrainerConfig::select`).
+    pub selection: Vec<SelectionPoint>,
+    /// The step whose weights `model` holds when checkpoint selection kept one (`None`: the
+    /// last step's, or a merge of variants).
+    pub selected_step: Option<usize>,
 }
 
 fn collate(
@@ -214,12 +146,15 @@ pub fn train<M: CausalModel + Module>(
     }
     let resumed_at = runs.first().map_or(0, |r| r.resumed_at);
     let history = runs.iter().flat_map(|r| r.history.clone()).collect();
+    let selection = runs.iter().flat_map(|r| r.selection.clone()).collect();
     let trained: Vec<&M> = runs.iter().map(|r| &r.model).collect();
     let merged = merge_models(model, &trained, plan.merge)?;
     Ok(TrainOutcome {
         model: merged,
         history,
         resumed_at,
+        selection,
+        selected_step: None,
     })
 }
 
@@ -278,6 +213,8 @@ struct Resumed {
     history: Vec<StepRecord>,
     step: usize,
     last_good: Option<PathBuf>,
+    selected: Option<KeptStep>,
+    selection: Vec<SelectionPoint>,
 }
 
 /// The model as it trains: with its adapters when `lora` is set, the latest checkpoint in
@@ -326,6 +263,8 @@ fn prepare<M: CausalModel + Module>(
         history: state.history,
         step,
         last_good: Some(dir),
+        selected: state.selected,
+        selection: state.selection,
     };
     Ok((frozen(model, trainable, num_layers)?, optimizer, resumed))
 }
@@ -339,71 +278,6 @@ fn frozen<M: Module>(
         (_, 0) => Err(UnlearnError::NothingToTrain),
         (model, _) => Ok(model),
     }
-}
-
-/// The micro-batches of a run grouped into optimizer steps.
-struct StepPlan {
-    micro: Vec<PairedBatch>,
-    accumulation: usize,
-    batches_per_epoch: usize,
-    total_steps: usize,
-}
-
-impl StepPlan {
-    fn new(
-        data: &UnlearnData,
-        retain_per_forget: usize,
-        data_plan: DataPlan,
-        config: &TrainerConfig,
-    ) -> Self {
-        let lengths =
-            |set: &[TrainingExample]| set.iter().map(|e| e.input_ids.len()).collect::<Vec<_>>();
-        let micro = build_plan(
-            &lengths(&data.forget),
-            &lengths(&data.retain),
-            retain_per_forget,
-            data_plan,
-            config,
-        );
-        let accumulation = config.grad_accumulation.max(1);
-        let batches_per_epoch = micro.len().div_ceil(config.epochs.max(1)).max(1);
-        let mut total_steps = micro.len().div_ceil(accumulation);
-        if let Some(max) = config.max_steps {
-            total_steps = total_steps.min(max);
-        }
-        StepPlan {
-            micro,
-            accumulation,
-            batches_per_epoch,
-            total_steps,
-        }
-    }
-
-    /// Optimizer step `step`'s micro-batches.
-    fn step<'a, M>(&'a self, step: usize, model: &'a M, reference: Option<&'a M>) -> Step<'a, M> {
-        let from = step * self.accumulation;
-        Step {
-            model,
-            reference,
-            micro: &self.micro[from..(from + self.accumulation).min(self.micro.len())],
-            step,
-            epoch: from / self.batches_per_epoch,
-        }
-    }
-}
-
-/// Whether `done` steps is a multiple of a positive `interval`.
-fn every(interval: Option<usize>, done: usize) -> bool {
-    interval.is_some_and(|n| n > 0 && done.is_multiple_of(n))
-}
-
-/// One optimizer step's worth of micro-batches.
-struct Step<'a, M> {
-    model: &'a M,
-    reference: Option<&'a M>,
-    micro: &'a [PairedBatch],
-    step: usize,
-    epoch: usize,
 }
 
 /// Runs the micro-batches of `at`, accumulating their gradients into `buffer`; returns the
@@ -480,15 +354,7 @@ fn save<M: CausalModel + Module>(
     optimizer: &AdamW,
 ) -> Result<PathBuf, UnlearnError> {
     commit_checkpoint(run_dir, state.step, |tmp| {
-        model
-            .save_checkpoint(tmp)
-            .map_err(|source| UnlearnError::Weights {
-                path: tmp.to_path_buf(),
-                source,
-            })?;
-        if lora {
-            save_adapters(model, &tmp.join(ADAPTERS_FILE))?;
-        }
+        write_weights(tmp, model, lora)?;
         optimizer.save(tmp)?;
         let json = serde_json::to_vec_pretty(state)
             .map_err(|e| UnlearnError::Checkpoint(e.to_string()))?;
@@ -513,6 +379,10 @@ fn train_run<M: CausalModel + Module>(
         .unwrap_or_else(|| config.trainable.clone());
     let plan = StepPlan::new(data, retain_per_forget, method.data_plan(), config);
     let total_steps = plan.total_steps;
+    let mut selector = config
+        .select
+        .map(|select| Selector::new(select, &model, data, &device))
+        .transpose()?;
 
     let lora = method.lora().or_else(|| config.lora.clone());
     let (mut model, mut optimizer, resumed) = prepare(
@@ -528,7 +398,19 @@ fn train_run<M: CausalModel + Module>(
         mut history,
         step: resumed_at,
         mut last_good,
+        selected,
+        selection,
     } = resumed;
+    if let (Some(selector), Some(run_dir)) = (&mut selector, run_dir) {
+        selector.resume(
+            run_dir,
+            selected,
+            selection,
+            &model,
+            lora.is_some(),
+            &device,
+        )?;
+    }
     observer.on_start(total_steps, resumed_at);
     let mut buffer = GradientBuffer::default();
     let mut last_saved = std::time::Instant::now();
@@ -563,6 +445,11 @@ fn train_run<M: CausalModel + Module>(
         if every(config.eval_every, done) {
             observer.evaluate(done, &model);
         }
+        if let Some(selector) = selector.as_mut().filter(|s| s.due(done, total_steps)) {
+            let persist = run_dir.map(|dir| (dir, lora.is_some()));
+            let point = selector.consider(done, &model, data, &device, persist)?;
+            observer.on_selection(&point);
+        }
         if let Some(run_dir) = run_dir
             && (every(config.checkpoint_every, done) || done == total_steps || due(last_saved))
         {
@@ -571,11 +458,26 @@ fn train_run<M: CausalModel + Module>(
                 total_steps,
                 method_state: method.state(),
                 history: history.clone(),
+                selected: selector.as_ref().and_then(Selector::kept_step),
+                selection: selector
+                    .as_ref()
+                    .map(|s| s.points.clone())
+                    .unwrap_or_default(),
             };
             let dir = save(run_dir, &state, &model, lora.is_some(), &optimizer)?;
+            if let Some(selector) = &selector {
+                selector.prune(run_dir)?;
+            }
             observer.on_checkpoint(done, &dir);
             last_good = Some(dir);
             last_saved = std::time::Instant::now();
+        }
+    }
+    let (mut selection, mut selected_step) = (Vec::new(), None);
+    if let Some(selector) = selector {
+        selection = selector.points.clone();
+        if let Some((step, kept)) = selector.into_kept() {
+            (model, selected_step) = (kept, Some(step));
         }
     }
     if lora.is_some() {
@@ -585,5 +487,7 @@ fn train_run<M: CausalModel + Module>(
         model,
         history,
         resumed_at,
+        selection,
+        selected_step,
     })
 }

@@ -19,9 +19,7 @@ use crate::plots::{write_frontier, write_plots};
 use crate::report::write_report;
 use crate::stage::fingerprint;
 use crate::summary::EvalSummary;
-use crate::tune::{
-    Dimension, Floor, Trial, TunedDifference, search_space, trained_tokens, with_values,
-};
+use crate::tune::{Dimension, Floor, Trial, TunedDifference, search_space, trained, with_values};
 
 /// What `lume tune` found.
 #[non_exhaustive]
@@ -228,8 +226,10 @@ fn search(
         for (optimizer, &x) in optimizers.iter_mut().zip(&xs) {
             optimizer.tell(x, objective).map_err(|e| tpe_error(&e))?;
         }
+        let (tokens, steps, selected_step) = trained(&dir);
+        let kept = selected_step.map_or(String::new(), |s| format!(", step {s} of {steps} kept"));
         run.observer.note(&format!(
-            "tune {method}: trial {}/{budget}: forget {}, retain {} ({})",
+            "tune {method}: trial {}/{budget}: forget {}, retain {} ({}){kept}",
             index + 1,
             show(forget),
             show(retain),
@@ -256,7 +256,9 @@ fn search(
             retain,
             utility: summary.utility,
             meets_floor,
-            tokens: trained_tokens(&dir),
+            tokens,
+            steps,
+            selected_step,
             seconds: summary.train_seconds + summary.eval_seconds,
         });
     }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{colour, document, escape, forget_retain_frame};
+use serde::Deserialize;
+
+use super::{Plot, colour, document, escape, forget_retain_frame};
 use crate::error::BenchError;
 use crate::tune::{Floor, Trial};
 
@@ -102,4 +104,34 @@ pub(crate) fn write_frontier(
     std::fs::create_dir_all(&dir).map_err(BenchError::io(&dir))?;
     let path = dir.join("frontier.svg");
     std::fs::write(&path, frontier(trials, chosen, floor)).map_err(BenchError::io(&path))
+}
+
+/// What the report's frontier says about itself.
+const CAPTION: &str = "`lume tune`'s trials: forget score against retain score (left and up \
+     is better: forgets more, keeps more); ringed: the setting chosen per method; dashed: the \
+     retain floor.";
+
+/// The frontier of the tune in `out` (drawn again from `tune/trials.json`, never read as SVG),
+/// when `out` holds one.
+pub(crate) fn frontier_plot(out: &Path) -> Result<Option<Plot>, BenchError> {
+    #[derive(Deserialize)]
+    struct Written {
+        floor: Floor,
+        trials: Vec<Trial>,
+        chosen: BTreeMap<String, Option<usize>>,
+    }
+    let path = out.join("tune").join("trials.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = lume_data::read_regular_string(&path).map_err(BenchError::io(&path))?;
+    let written: Written = serde_json::from_str(&text).map_err(|e| BenchError::Outputs {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(Plot {
+        file: "frontier.svg".into(),
+        svg: frontier(&written.trials, &written.chosen, &written.floor),
+        caption: CAPTION,
+    }))
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use lume_bench::{Checks, Observer, Work};
 use lume_model::BulkProgress;
-use lume_unlearn::{StepRecord, TrainObserver};
+use lume_unlearn::{SelectionPoint, StepRecord, TrainObserver};
 
 /// How often a progress line is written when standard error is not a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(30);
@@ -191,6 +191,31 @@ impl TrainObserver for Terminal {
                 self.finish(false);
             }
         }
+    }
+
+    fn on_selection(&mut self, point: &SelectionPoint) {
+        let line = self.selection_line(point);
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if self.log.is_some() => self.log(true, || line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Terminal {
+    fn selection_line(&self, point: &SelectionPoint) -> String {
+        let verdict = if point.kept {
+            "kept"
+        } else if point.retain < point.floor {
+            "below the floor"
+        } else {
+            "not better"
+        };
+        format!(
+            "{}: step {}: forget {:.3}, retain {:.3} (floor {:.3}): {verdict}",
+            self.model, point.step, point.forget, point.retain, point.floor
+        )
     }
 }
 

@@ -7,6 +7,7 @@ use crate::lora::LoraConfig;
 use crate::method::Trainable;
 use crate::optim::AdamWConfig;
 use crate::schedule::Schedule;
+use crate::selection::Selection;
 
 /// Every knob of a training run. Defaults follow open-unlearning's unlearning runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,9 @@ pub struct TrainerConfig {
     pub checkpoint_minutes: Option<f64>,
     /// Call the observer's evaluation every this many steps.
     pub eval_every: Option<usize>,
+    /// Checkpoint selection: score the run every few steps and return the best eligible
+    /// step's weights instead of the last's (see [`Selection`]); `None`: the last step's.
+    pub select: Option<Selection>,
     /// Train LoRA adapters instead of the weights, merged into them at the end (a method's
     /// own adapters take precedence).
     pub lora: Option<LoraConfig>,
@@ -78,6 +82,7 @@ impl Default for TrainerConfig {
             checkpoint_every: None,
             checkpoint_minutes: Some(5.0),
             eval_every: None,
+            select: None,
             lora: None,
             precision: Precision::F32,
         }
