@@ -78,3 +78,62 @@ pub fn kill_midway(args: &[&str], started: impl Fn() -> bool, within: Duration, 
         args[0]
     );
 }
+
+/// `lume` with `args`.
+pub fn lume(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lume"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `out`'s standard output, after asserting that it succeeded.
+pub fn stdout_of(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON file at `path`.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Two documents per task and a model of a few thousand parameters: seconds, not minutes.
+pub const TINY: &str = r#"
+docs_per_task = 2
+max_length = 512
+methods = ["ga", "gd", "seq-gd", "lora-ties"]
+[model]
+vocab_size = 400
+hidden_size = 32
+layers = 2
+heads = 2
+kv_heads = 2
+intermediate_size = 64
+[target]
+learning_rate = 1e-2
+epochs = 120
+warmup_steps = 5
+[gold]
+learning_rate = 1e-2
+epochs = 60
+warmup_steps = 5
+[unlearn]
+epochs = 2
+[eval]
+max_new_tokens = 200
+[method.ga.trainer]
+learning_rate = 1e-3
+[method.lora-ties.lora]
+rank = 2
+[method.seq-gd]
+chunk_size = 2
+retain_per_forget = 1
+last_layers = 1
+"#;
