@@ -39,16 +39,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from cpu import cpu_line
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_line():
-    """The CPU's model and the flags that decide the kernels."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown")
-    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
-    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
-    return f"{model}; {os.cpu_count()} CPUs; flags: {' '.join(f for f in wanted if f in flags)}"
 
 
 def sample(data: Path, rows: int, docs: int, seed: int, out: Path):

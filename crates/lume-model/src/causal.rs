@@ -8,9 +8,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::Precision;
 use crate::config::ModelConfig;
 use crate::decoder::{ForwardOutput, Model, UnsupportedPrecision, from_start};
+use crate::{Precision, WeightDtype};
 
 /// Why a model could not write or read a checkpoint: any error its own format gives.
 pub type CheckpointError = Box<dyn std::error::Error + Send + Sync>;
@@ -66,6 +66,17 @@ pub trait CausalModel {
         }
     }
 
+    /// The same model for reading only, as a frozen reference: the default keeps it as it is;
+    /// [`Model`] in bf16 precision stores the matrices of its products in bf16, the rounding
+    /// those products apply anyway (the same numbers in half the memory, each weight packed
+    /// once).
+    fn frozen(self) -> Self
+    where
+        Self: Sized,
+    {
+        self
+    }
+
     /// Number of decoder layers.
     fn num_layers(&self) -> usize;
 
@@ -119,6 +130,18 @@ impl CausalModel for Model {
 
     fn with_precision(self, precision: Precision) -> Result<Self, UnsupportedPrecision> {
         Model::with_precision(self, precision)
+    }
+
+    fn frozen(self) -> Self {
+        if self.precision() != Precision::Bf16 {
+            return self;
+        }
+        // The embedding table stays: its lookups are no product, and bf16 products round
+        // only their operands (a tied head rounds the table as it reads it).
+        let embeddings = self.embed_tokens.clone();
+        let mut frozen = self.with_weight_dtype(WeightDtype::Bf16);
+        frozen.embed_tokens = embeddings;
+        frozen
     }
 
     fn num_layers(&self) -> usize {

@@ -86,7 +86,9 @@ impl ModuleMapper for CastMatrices {
             return param;
         }
         let (id, tensor, mapper) = param.consume();
-        Param::from_mapped_value(id, tensor.cast(self.0), mapper)
+        let cast = tensor.clone().cast(self.0);
+        crate::kernels::carry_codes(&tensor, &cast);
+        Param::from_mapped_value(id, cast, mapper)
     }
 }
 
@@ -150,6 +152,38 @@ mod tests {
                 );
                 assert!(worst > 0.0, "{dtype}: the weights were not cast");
             }
+        }
+    }
+
+    /// A frozen reference in bf16 precision stores its matrices in bf16: the rounding its
+    /// products apply anyway, so its logits are the unfrozen model's to the bit.
+    #[test]
+    fn a_frozen_bf16_model_gives_the_same_logits() {
+        use crate::{CausalModel, Precision};
+        let config = ModelConfig::llama(LlamaShape {
+            vocab_size: 300,
+            hidden_size: 64,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            intermediate_size: 128,
+            max_positions: 64,
+        })
+        .expect("config");
+        let device = DeviceSpec::Cpu.device().expect("cpu");
+        let model = Model::random(config, 5, &device)
+            .with_precision(Precision::Bf16)
+            .expect("bf16 on the CPU");
+        let frozen = model.clone().frozen();
+        assert_eq!(
+            frozen.layers[0].mlp.up_proj.weight.val().dtype(),
+            burn::tensor::DType::BF16
+        );
+        // 3 tokens take the few-rows kernel, 12 the packed product.
+        for ids in [vec![5, 17, 42], (0..12).map(|i| i * 23 % 300).collect()] {
+            let (want, got) = (logits(&model, &ids), logits(&frozen, &ids));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{} tokens", ids.len());
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever a kernel or formula change moves any output of the engine or the trainer
 /// (even in the last bit). `tests/numerics.rs` holds a tiny model's committed outputs and fails
 /// when they move while this stays the same.
-pub const NUMERICS_VERSION: u32 = 2;
+pub const NUMERICS_VERSION: u32 = 3;
 
 /// The numerics a result was computed with.
 ///
@@ -16,7 +16,7 @@ pub const NUMERICS_VERSION: u32 = 2;
 /// let n = lume_model::Numerics::current();
 /// assert_eq!(n.version, lume_model::NUMERICS_VERSION);
 /// assert!(["avx512", "avx2", "portable"].contains(&n.kernel_path.as_str()));
-/// assert!(["avx512_bf16", "portable"].contains(&n.bf16_path.as_str()));
+/// assert!(["avx512_bf16", "avx512_fma", "portable"].contains(&n.bf16_path.as_str()));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Numerics {
@@ -24,8 +24,9 @@ pub struct Numerics {
     pub version: u32,
     /// The SIMD path of the CPU kernels on this machine: `avx512`, `avx2` or `portable`.
     pub kernel_path: String,
-    /// The path of bf16 products ([`Precision::Bf16`](crate::Precision)): `avx512_bf16` or
-    /// `portable`. Results in f32 do not depend on it, but every key holds it.
+    /// The path of bf16 products ([`Precision::Bf16`](crate::Precision)): `avx512_bf16`,
+    /// `avx512_fma` or `portable` (the same numbers up to how the hardware flushes
+    /// subnormals). Results in f32 do not depend on it, but every key holds it.
     pub bf16_path: String,
     /// The version of `lume-model`.
     pub lume_version: String,
@@ -37,7 +38,7 @@ impl Numerics {
         Numerics {
             version: NUMERICS_VERSION,
             kernel_path: crate::kernels::simd::simd_path().to_owned(),
-            bf16_path: crate::kernels::simd::bf16_dot_path().to_owned(),
+            bf16_path: crate::kernels::simd::bf16_path().name().to_owned(),
             lume_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }

@@ -11,6 +11,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::decoder::Model;
+use crate::kernels::WeightCodes;
 
 /// Per-group symmetric round-to-nearest (RTN) quantization, the GPTQ-free baseline scheme.
 ///
@@ -23,8 +24,10 @@ use crate::decoder::Model;
 ///
 /// Applied to the seven projections of every decoder block (q, k, v, o, gate, up, down), as
 /// GPTQ and AWQ do; embeddings, norms and an untied output head keep their precision. The
-/// model keeps computing in f32 on the de-quantized values (fake quantization), so the
-/// numbers are those of an integer kernel with f32 accumulation, up to summation order.
+/// model computes on the de-quantized values (fake quantization), so the numbers are those of
+/// an integer kernel with f32 accumulation, up to summation order; on the CPU, decoding (up to
+/// 16 rows a product) reads the integer codes themselves, a byte per weight, which is what
+/// makes 8-bit decoding faster than bf16 (`lume perf --quantize int8`).
 ///
 /// Written `int8`, `int4` (group size 128) or `int4-g64`:
 ///
@@ -119,33 +122,59 @@ impl RoundToNearest {
 
     /// One group's values after quantization and de-quantization.
     pub fn round_group(self, group: &[f32]) -> Vec<f32> {
-        let absmax = group.iter().fold(0f32, |m, w| m.max(w.abs()));
-        if absmax == 0.0 {
+        let scale = self.scale(group);
+        if scale == 0.0 {
             return group.to_vec();
         }
+        group.iter().map(|&w| self.code(w, scale) * scale).collect()
+    }
+
+    /// A group's scale, `max |w| / q`; 0 for a group of zeros.
+    fn scale(self, group: &[f32]) -> f32 {
+        group.iter().fold(0f32, |m, w| m.max(w.abs())) / self.max_code()
+    }
+
+    /// The integer code of `w` in a group of scale `scale` (not 0).
+    fn code(self, w: f32, scale: f32) -> f32 {
         let q = self.max_code();
-        let scale = absmax / q;
-        group
-            .iter()
-            .map(|&w| (w / scale).round_ties_even().clamp(-q, q) * scale)
-            .collect()
+        (w / scale).round_ties_even().clamp(-q, q)
     }
 
     /// A row-major `[inputs, outputs]` matrix (Burn's layout of a projection) rounded group by
     /// group along the inputs of each output column.
     pub fn round_matrix(self, values: &[f32], inputs: usize, outputs: usize) -> Vec<f32> {
-        let mut rounded = values.to_vec();
+        decoded(&self.codes(values, inputs, outputs), values)
+    }
+
+    /// The integer codes and scales of a row-major `[inputs, outputs]` matrix.
+    fn codes(self, values: &[f32], inputs: usize, outputs: usize) -> WeightCodes {
+        let group_size = self.group_size.max(1);
+        let groups = inputs.div_ceil(group_size);
+        let mut codes = vec![0i8; inputs * outputs];
+        let mut scales = vec![0f32; groups * outputs];
         let mut column = Vec::with_capacity(inputs);
         for o in 0..outputs {
             column.clear();
             column.extend((0..inputs).map(|i| values[i * outputs + o]));
-            for (g, group) in column.chunks(self.group_size).enumerate() {
-                for (j, w) in self.round_group(group).into_iter().enumerate() {
-                    rounded[(g * self.group_size + j) * outputs + o] = w;
+            for (g, group) in column.chunks(group_size).enumerate() {
+                let scale = self.scale(group);
+                scales[g * outputs + o] = scale;
+                if scale == 0.0 {
+                    continue;
+                }
+                for (j, &w) in group.iter().enumerate() {
+                    // In [−127, 127] (8 bits) or [−7, 7] (4 bits): exact as i8.
+                    codes[(g * group_size + j) * outputs + o] = self.code(w, scale) as i8;
                 }
             }
         }
-        rounded
+        WeightCodes {
+            codes,
+            scales,
+            group: group_size,
+            k: inputs,
+            n: outputs,
+        }
     }
 
     fn round_linear(
@@ -166,15 +195,55 @@ impl RoundToNearest {
             .into_data()
             .try_to_vec_as::<f32>()
             .map_err(|e| error(format!("{e:?}")))?;
-        let rounded = self.round_matrix(&values, inputs, outputs);
+        let codes = self.codes(&values, inputs, outputs);
+        let rounded = decoded(&codes, &values);
         let tensor = Tensor::<2>::from_data(TensorData::new(rounded, [inputs, outputs]), &device)
             .cast(dtype);
+        // Decoding on the CPU reads the codes, a byte per weight (see `kernels/codes.rs`).
+        crate::kernels::attach_codes(&tensor, codes);
         linear.weight = Param::from_tensor(tensor);
         Ok(())
     }
 }
 
+/// `values` with each weight of a group of non-zero scale replaced by `code · scale`.
+fn decoded(codes: &WeightCodes, values: &[f32]) -> Vec<f32> {
+    let mut rounded = values.to_vec();
+    for (i, row) in rounded.chunks_exact_mut(codes.n).enumerate() {
+        let scales = &codes.scales[(i / codes.group) * codes.n..][..codes.n];
+        let row_codes = &codes.codes[i * codes.n..][..codes.n];
+        for ((w, &code), &scale) in row.iter_mut().zip(row_codes).zip(scales) {
+            // A group of zeros keeps its values.
+            if scale != 0.0 {
+                *w = f32::from(code) * scale;
+            }
+        }
+    }
+    rounded
+}
+
 impl Model {
+    /// How many weight matrices decoding reads through integer codes (those rounded by
+    /// [`Model::round_to_nearest`] on the CPU backend); 0 elsewhere.
+    pub fn integer_matrices(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|block| {
+                let attention = &block.self_attn;
+                [
+                    &attention.q_proj,
+                    &attention.k_proj,
+                    &attention.v_proj,
+                    &attention.o_proj,
+                    &block.mlp.gate_proj,
+                    &block.mlp.up_proj,
+                    &block.mlp.down_proj,
+                ]
+            })
+            .filter(|linear| crate::kernels::has_codes(&linear.weight.val()))
+            .count()
+    }
+
     /// The same model with the projections of every block rounded by `scheme` (see
     /// [`RoundToNearest`]); the values keep their dtype.
     pub fn round_to_nearest(mut self, scheme: RoundToNearest) -> Result<Self, QuantizationError> {

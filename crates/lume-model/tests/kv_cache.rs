@@ -1,9 +1,12 @@
 //! Incremental decoding through the KV cache gives the logits of a full forward pass, also
 //! after the cache has grown past its first capacity and for left-padded batches (whose cached
-//! keys the attention kernel reads in place, rows apart in memory).
+//! keys the attention kernel reads in place, rows apart in memory), and for quantized weights
+//! (decoding reads their integer codes, the full forward their de-quantized values).
 
 use burn::tensor::{Int, Tensor, TensorData};
-use lume_model::{DeviceSpec, KvCache, LlamaShape, Model, ModelConfig, WeightDtype};
+use lume_model::{
+    DeviceSpec, KvCache, LlamaShape, Model, ModelConfig, RoundToNearest, WeightDtype,
+};
 
 /// The device `LUME_TEST_DEVICE` names (the CPU when unset).
 fn test_device() -> burn::tensor::Device {
@@ -30,15 +33,37 @@ fn cached_decoding_matches_the_full_forward_past_the_cache_capacity() {
     })
     .expect("shape");
     let device = test_device();
-    // Half-precision weights are a CPU kernel's business; other backends run f32 here.
-    let dtypes: &[WeightDtype] =
-        if DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap() == DeviceSpec::Cpu {
-            &[WeightDtype::F32, WeightDtype::Bf16]
-        } else {
-            &[WeightDtype::F32]
+    // Half-precision weights and integer codes are a CPU kernel's business; other backends run
+    // f32 here. Quantized, decoding reads the blocks' codes and the full forward their
+    // de-quantized values; bf16 storage rounds the latter (not the former) to bf16.
+    let on_cpu = DeviceSpec::from_env("LUME_TEST_DEVICE").unwrap() == DeviceSpec::Cpu;
+    let variants: &[(WeightDtype, Option<&str>, f32)] = if on_cpu {
+        &[
+            (WeightDtype::F32, None, 1e-4),
+            (WeightDtype::Bf16, None, 1e-4),
+            (WeightDtype::F32, Some("int8-g16"), 1e-4),
+            (WeightDtype::F32, Some("int4"), 1e-4),
+            (WeightDtype::Bf16, Some("int8"), 2e-2),
+        ]
+    } else {
+        &[(WeightDtype::F32, None, 1e-4)]
+    };
+    for &(dtype, quantize, tolerance) in variants {
+        let model = Model::random(config.clone(), 7, &device);
+        let model = match quantize {
+            Some(scheme) => {
+                let scheme: RoundToNearest = scheme.parse().unwrap();
+                let model = model.round_to_nearest(scheme).unwrap();
+                let model = model.with_weight_dtype(dtype);
+                assert_eq!(
+                    model.integer_matrices(),
+                    2 * 7,
+                    "{scheme}: codes on every projection"
+                );
+                model
+            }
+            None => model.with_weight_dtype(dtype),
         };
-    for &dtype in dtypes {
-        let model = Model::random(config.clone(), 7, &device).with_weight_dtype(dtype);
         // Row 0: 3 left-padding tokens then a 4-token prompt; row 1: a 7-token prompt. Then
         // 90 tokens, one per step: the cache starts with room for 64 positions and grows.
         let (b, prompt, steps) = (2usize, 7usize, 90usize);
@@ -105,8 +130,8 @@ fn cached_decoding_matches_the_full_forward_past_the_cache_capacity() {
                 let got = &got[row * vocab..][..vocab];
                 for (g, w) in got.iter().zip(want) {
                     assert!(
-                        (g - w).abs() < 1e-4,
-                        "{dtype:?}, row {row}, position {j}: {g} vs {w}"
+                        (g - w).abs() < tolerance,
+                        "{dtype:?} {quantize:?}, row {row}, position {j}: {g} vs {w}"
                     );
                 }
             }

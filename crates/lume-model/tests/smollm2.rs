@@ -485,3 +485,59 @@ fn bf16_products_stay_as_close_to_f32_as_transformers_in_bf16() {
     eprintln!("MIA AUC: lume bf16 {lume_auc}, transformers f32 {f32_auc}");
     assert_eq!(lume_auc, f32_auc);
 }
+
+/// 8-bit decoding as `lume eval --precision bf16 --quantize int8` runs it: the blocks'
+/// projections rounded to int8 (decoding reads their codes, a byte per weight), the head and
+/// the products in bf16. Its stated accuracy: answer NLLs within 0.05 of f32's on average on
+/// the real rows (transformers-f32's numbers, `fixtures/make_smollm2_bf16.py`); its greedy
+/// generations are counted against f32's and reported.
+#[test]
+#[cfg_attr(
+    not(lume_smollm2),
+    ignore = "needs SmolLM2: LUME_SMOLLM2_GGUF=$(scripts/smollm2.sh)"
+)]
+fn eight_bit_decoding_keeps_answer_nlls_within_a_twentieth_of_f32() {
+    let Some(path) = gguf_path() else { return };
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let mut engine = Engine::load(&path, device).unwrap();
+    engine.model = engine
+        .model
+        .clone()
+        .round_to_nearest("int8".parse().unwrap())
+        .unwrap()
+        .with_weight_dtype(Precision::Bf16.weight_storage(WeightDtype::F32).unwrap())
+        .with_precision(Precision::Bf16)
+        .unwrap();
+    let layers = engine.model.layers.len();
+    assert_eq!(
+        engine.model.integer_matrices(),
+        7 * layers,
+        "decoding reads every projection's codes"
+    );
+    let fixture = bf16_fixture();
+    let rows = fixture["rows"].as_array().unwrap();
+    let f = |v: &Value| v.as_f64().unwrap();
+    let mut distances = Vec::new();
+    for row in rows {
+        let nll = engine
+            .example_stats(&answer_example(row))
+            .unwrap()
+            .mean_nll()
+            .unwrap();
+        distances.push((nll - f(&row["nll_f32"])).abs());
+    }
+    let mean = distances.iter().sum::<f64>() / distances.len() as f64;
+    let (median, max) = median_max(distances);
+    let prompts: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["prompt_ids"])).collect();
+    let generation = GenerationConfig::greedy(&engine.model.config, 32);
+    let generated = engine.model.generate(&prompts, &generation).unwrap();
+    let equal = (0..rows.len())
+        .filter(|&i| generated[i] == ids(&rows[i]["generated_f32"]))
+        .count();
+    eprintln!(
+        "int8 decoding: answer NLL distance to f32 mean {mean:.3}, median {median:.3}, max \
+         {max:.3}; greedy generations equal to f32's in {equal} of {}",
+        rows.len()
+    );
+    assert!(mean < 0.05, "answer NLLs move by {mean} on average");
+}

@@ -373,7 +373,7 @@ fn train_run<M: CausalModel + Module>(
     let model = model.with_precision(config.precision)?;
     let (device, retain_per_forget) = preflight(&model, method, data, config)?;
     let num_layers = model.num_layers();
-    let reference = method.needs_reference().then(|| model.valid());
+    let reference = method.needs_reference().then(|| model.valid().frozen());
     let trainable = method
         .trainable(num_layers)
         .unwrap_or_else(|| config.trainable.clone());

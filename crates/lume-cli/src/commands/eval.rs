@@ -56,7 +56,9 @@ pub struct EvalArgs {
     precision: Precision,
     /// Round the blocks' projections to integers first (per-group symmetric round-to-nearest:
     /// int8, int4, or int4-g64 for groups of 64 inputs; default group 128) and evaluate the
-    /// de-quantized model, as the quantization probe of `lume bench --probes` does.
+    /// de-quantized model, as the quantization probe of `lume bench --probes` does. On the CPU,
+    /// decoding then reads the integer codes, a byte per weight: with `--precision bf16`, 8-bit
+    /// decoding (answer NLLs 0.017 from f32's on average on SmolLM2's real rows).
     #[arg(long, value_name = "SCHEME")]
     quantize: Option<lume_model::RoundToNearest>,
     /// Output folder (the reference layout, plus evaluation_results.json).

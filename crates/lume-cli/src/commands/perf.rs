@@ -64,6 +64,10 @@ pub struct PerfArgs {
     /// f32 sums; decoding then stores the weights in bf16).
     #[arg(long, default_value = "f32")]
     precision: Precision,
+    /// Round the blocks' projections to integers before decoding (int8, int4, int4-g64; see
+    /// `lume eval --quantize`): decoding then reads a byte per weight of those matrices.
+    #[arg(long, value_name = "SCHEME")]
+    quantize: Option<lume_model::RoundToNearest>,
     /// Seed of the weights and token ids.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -153,6 +157,10 @@ fn decode_tokens_per_second(
 ) -> anyhow::Result<(f64, usize)> {
     let model = Model::random(config.clone(), args.seed, &spec.device()?);
     let params = model.num_params();
+    let model = match args.quantize {
+        Some(scheme) => model.round_to_nearest(scheme)?,
+        None => model,
+    };
     let model = model
         .with_weight_dtype(args.precision.weight_storage(args.weights_dtype)?)
         .with_precision(args.precision)?;
@@ -206,6 +214,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         "engine": format!("lume {} (burn, {})", env!("CARGO_PKG_VERSION"), spec),
         "weights_dtype": args.weights_dtype.to_string(),
         "precision": args.precision.to_string(),
+        "quantize": args.quantize.map(|q| q.to_string()),
         "numerics": Numerics::current(),
         "params": params,
         "lora_rank": args.lora,

@@ -5,16 +5,17 @@
 //! inner dimension, the layout of AVX512-BF16's `vdpbf16ps`: one instruction adds
 //! `a₂ᵢ·b₂ᵢ + a₂ᵢ₊₁·b₂ᵢ₊₁` to each of 16 f32 lanes, twice the multiply-adds of an f32 FMA. A
 //! tile of [`MR`] rows × [`NR`] columns keeps its 24 accumulators in registers while it walks
-//! the inner dimension. Where the CPU has no bf16 dot product (or `LUME_KERNELS=portable`
-//! asks for the portable path), the same packed operands run a portable tile that adds the
-//! two products in the instruction's order (odd element first, then even, each an f32 sum of
-//! an exact bf16 product), so both paths give the same numbers up to how the hardware flushes
-//! subnormals.
+//! the inner dimension. Where that instruction is slower than two FMAs (Intel's cores, see
+//! `simd::bf16_path`), an FMA tile widens the same packed operands in registers; where the CPU
+//! has neither (or `LUME_KERNELS=portable` asks for the portable path), a portable tile does.
+//! Both add the two products in the instruction's order (odd element first, then even, each
+//! an f32 sum of an exact bf16 product), so every path gives the same numbers up to how the
+//! hardware flushes subnormals.
 
 use std::mem::MaybeUninit;
 
 use super::product::{Destination, Operand};
-use super::simd::{bf16_dot_path, simd_dispatch};
+use super::simd::{Bf16Path, bf16_path, simd_dispatch};
 use super::spinning_pool::{SPLIT_FROM, for_parts};
 use rayon::prelude::*;
 
@@ -274,7 +275,7 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let pairs = k.div_ceil(2);
     let (packed_a, packed_b) = (pack(a, m, k, MR, Threads::for_rows(m)), &b.words);
-    let native = bf16_dot_path() == "avx512_bf16";
+    let path = bf16_path();
     // Blocked as GotoBLAS blocks: each part owns a range of column panels, walked in blocks
     // whose slice of `DEPTH` pairs stays in its core's L2 while every row panel's slice (in
     // L1) passes by it; the sums of a tile carry over from one slice of the depth to the next
@@ -284,12 +285,27 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     let fit = (L2_BYTES / (depth * NR * 4)).max(1);
     let dst = Destination(out.as_mut_ptr());
     in_parts(Threads::for_rows(m), column_panels, m * k * n, |c0, c1| {
+        // The FMA tile's row panel slice, widened once for the column panels of a block.
+        let mut wide_a = vec![
+            0.0f32;
+            if path == Bf16Path::Fma {
+                depth * MR * 2
+            } else {
+                0
+            }
+        ];
         for block in (c0..c1).step_by(fit) {
             let panels = block..(block + fit).min(c1);
             for p0 in (0..pairs).step_by(depth) {
                 let p1 = (p0 + depth).min(pairs);
                 for (row_panel, panel_a) in packed_a.chunks_exact(pairs * MR).enumerate() {
                     let slice_a = &panel_a[p0 * MR..p1 * MR];
+                    let wide_a = &mut wide_a[..if path == Bf16Path::Fma {
+                        slice_a.len() * 2
+                    } else {
+                        0
+                    }];
+                    widen_pairs(slice_a, wide_a);
                     let (row0, rows) = (row_panel * MR, MR.min(m - row_panel * MR));
                     for column_panel in panels.clone() {
                         let panel_b = &packed_b[column_panel * pairs * NR..][..pairs * NR];
@@ -307,7 +323,7 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
                                 }
                             }
                         }
-                        run_tile(native, slice_a, slice_b, &mut tile);
+                        run_tile(path, slice_a, wide_a, slice_b, &mut tile);
                         for (r, sums) in tile.iter().take(rows).enumerate() {
                             unsafe {
                                 let to = dst.at((row0 + r) * n + col0);
@@ -324,17 +340,35 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     out
 }
 
-/// Adds the product of packed slices to `tile`, on the native path where the CPU has it.
+/// Adds the product of packed slices to `tile` on `path`; `wide_a` is `slice_a` widened by
+/// [`widen_pairs`] for the FMA tile (empty on the others).
 #[inline(always)]
-fn run_tile(native: bool, slice_a: &[u32], slice_b: &[u32], tile: &mut [[f32; NR]; MR]) {
+fn run_tile(
+    path: Bf16Path,
+    slice_a: &[u32],
+    wide_a: &[f32],
+    slice_b: &[u32],
+    tile: &mut [[f32; NR]; MR],
+) {
     #[cfg(target_arch = "x86_64")]
-    if native {
-        // SAFETY: `native` is set only where `bf16_dot_path` found AVX512-BF16 and AVX-512F.
-        unsafe { native::tile(slice_a, slice_b, tile) };
-        return;
+    match path {
+        // SAFETY (both): `bf16_path` chose these paths only where the CPU has AVX-512F, and
+        // AVX512-BF16 for `Dot`.
+        Bf16Path::Dot => return unsafe { native::tile(slice_a, slice_b, tile) },
+        Bf16Path::Fma => return unsafe { native::fma_tile(wide_a, slice_b, tile) },
+        Bf16Path::Portable => {}
     }
-    let _ = native;
+    let _ = (path, wide_a);
     portable_tile(slice_a, slice_b, tile);
+}
+
+/// Each packed pair of `a` as two f32, the odd element then the even one, for the FMA tile
+/// (`wide` is empty on the other paths: nothing to do).
+fn widen_pairs(a: &[u32], wide: &mut [f32]) {
+    for (pair, out) in a.iter().zip(wide.chunks_exact_mut(2)) {
+        out[0] = f32::from_bits(pair & 0xffff_0000);
+        out[1] = f32::from_bits(pair << 16);
+    }
 }
 
 simd_dispatch! {
@@ -358,8 +392,9 @@ simd_dispatch! {
 #[cfg(target_arch = "x86_64")]
 mod native {
     use std::arch::x86_64::{
-        __m512, __m512bh, __m512i, _mm512_dpbf16_ps, _mm512_loadu_ps, _mm512_loadu_si512,
-        _mm512_set1_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
+        __m512, __m512bh, __m512i, _mm512_and_si512, _mm512_castsi512_ps, _mm512_dpbf16_ps,
+        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
     };
 
     use super::{MR, NR};
@@ -390,6 +425,56 @@ mod native {
                 let pair = bits(_mm512_set1_epi32(pair as i32));
                 sums[0] = _mm512_dpbf16_ps(sums[0], pair, b0);
                 sums[1] = _mm512_dpbf16_ps(sums[1], pair, b1);
+            }
+        }
+        for (out, sums) in tile.iter_mut().zip(&acc) {
+            // SAFETY: each output row holds 32 f32, two vectors.
+            unsafe {
+                _mm512_storeu_ps(out.as_mut_ptr(), sums[0]);
+                _mm512_storeu_ps(out.as_mut_ptr().add(16), sums[1]);
+            }
+        }
+    }
+
+    /// Adds the product of packed slices to `tile` with FMAs: the pairs of `b` widened in
+    /// registers (a shift and a mask), those of `a` already widened (`widen_pairs`), broadcast
+    /// from memory. Each sum adds the odd product, then the even one, as `vdpbf16ps` and the
+    /// portable tile do; a product of two bf16 values is exact in f32, so each FMA rounds as
+    /// their addition does.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn fma_tile(wide_a: &[f32], panel_b: &[u32], tile: &mut [[f32; NR]; MR]) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for (sums, row) in acc.iter_mut().zip(tile.iter()) {
+            // SAFETY: each row holds 32 f32, two vectors; the loads are unaligned.
+            unsafe {
+                sums[0] = _mm512_loadu_ps(row.as_ptr());
+                sums[1] = _mm512_loadu_ps(row.as_ptr().add(16));
+            }
+        }
+        let high = _mm512_set1_epi32(0xffff_0000_u32 as i32);
+        for (a, b) in wide_a.chunks_exact(2 * MR).zip(panel_b.chunks_exact(NR)) {
+            // SAFETY: `b` holds NR = 32 words, two 16-word vectors; the loads are unaligned.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_si512(b.as_ptr().cast()),
+                    _mm512_loadu_si512(b.as_ptr().add(16).cast()),
+                )
+            };
+            let (odd0, even0) = (
+                _mm512_castsi512_ps(_mm512_and_si512(b0, high)),
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b0)),
+            );
+            let (odd1, even1) = (
+                _mm512_castsi512_ps(_mm512_and_si512(b1, high)),
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b1)),
+            );
+            for (sums, pair) in acc.iter_mut().zip(a.chunks_exact(2)) {
+                let (odd, even) = (_mm512_set1_ps(pair[0]), _mm512_set1_ps(pair[1]));
+                sums[0] = _mm512_fmadd_ps(even, even0, _mm512_fmadd_ps(odd, odd0, sums[0]));
+                sums[1] = _mm512_fmadd_ps(even, even1, _mm512_fmadd_ps(odd, odd1, sums[1]));
             }
         }
         for (out, sums) in tile.iter_mut().zip(&acc) {
@@ -514,6 +599,43 @@ mod tests {
             portable_tile(&a, &b, &mut portable);
             for (n, p) in native.iter().flatten().zip(portable.iter().flatten()) {
                 assert!((n - p).abs() <= 1e-5 * p.abs().max(1.0), "{n} vs {p}");
+            }
+        }
+    }
+
+    /// The FMA tile against the portable one, bit for bit (both add exact products in the same
+    /// order), where the CPU has AVX-512F; the build marks the test ignored elsewhere
+    /// (`lume_avx512_cpu`).
+    #[test]
+    #[cfg_attr(
+        not(lume_avx512_cpu),
+        ignore = "this CPU has no AVX-512F (read from /proc/cpuinfo at build time)"
+    )]
+    fn fma_tile_matches_the_portable_tile_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx512f"),
+                "built for a CPU with AVX-512F, run on one without"
+            );
+            let pairs = 301;
+            let word = |i: usize| {
+                let x = (i as u32).wrapping_mul(2_654_435_761);
+                u32::from(round_to_bf16((x % 1999) as f32 / 997.0 - 1.0))
+                    | u32::from(round_to_bf16(((x >> 11) % 1997) as f32 / 991.0 - 1.0)) << 16
+            };
+            let a: Vec<u32> = (0..pairs * super::MR).map(word).collect();
+            let b: Vec<u32> = (0..pairs * super::NR).map(|i| word(i + 7777)).collect();
+            let mut wide = vec![0.0; a.len() * 2];
+            super::widen_pairs(&a, &mut wide);
+            let start: [[f32; super::NR]; super::MR] =
+                std::array::from_fn(|r| std::array::from_fn(|c| (r * 37 + c) as f32 / 64.0));
+            let (mut fma, mut portable) = (start, start);
+            // SAFETY: the CPU has AVX-512F (asserted above).
+            unsafe { super::native::fma_tile(&wide, &b, &mut fma) };
+            portable_tile(&a, &b, &mut portable);
+            for (f, p) in fma.iter().flatten().zip(portable.iter().flatten()) {
+                assert_eq!(f.to_bits(), p.to_bits(), "{f} vs {p}");
             }
         }
     }

@@ -10,6 +10,7 @@ use super::FusedOps;
 use super::adamw::{self, AdamWStep};
 use super::attention::{self, AttentionShape};
 use super::bf16::{PackedB, product_packed};
+use super::codes;
 use super::cross_entropy;
 use super::elementwise;
 use super::matvec;
@@ -420,6 +421,13 @@ impl FusedOps for Flex {
         let x = as_f32(x);
         let rounded = rounded_for(precision, f32_slice(&x));
         let x = rounded.as_deref().unwrap_or(f32_slice(&x));
+        if let Some(codes) = codes::codes_of(&w) {
+            return output(
+                codes::matmul_few_rows_codes(x, &codes, rows),
+                [rows, n],
+                dtype,
+            );
+        }
         let w = weight_for(precision, w);
         // Half-precision weights are read as they are stored, widened in the kernel.
         let w = match w.dtype() {

@@ -21,6 +21,13 @@ impl WeightElement for f32 {
     }
 }
 
+impl WeightElement for i8 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from(self)
+    }
+}
+
 impl WeightElement for bf16 {
     #[inline(always)]
     fn widen(self) -> f32 {
@@ -58,6 +65,17 @@ pub(crate) struct Block {
     x_stride: usize,
 }
 
+impl Block {
+    pub(crate) fn new(rows: usize, k: usize, n: usize, x_stride: usize) -> Self {
+        Block {
+            rows,
+            k,
+            n,
+            x_stride,
+        }
+    }
+}
+
 /// Adds `x · w` to `acc` `[rows, n]`, compiled for each weight element type.
 pub(crate) trait Columns: WeightElement {
     fn columns(acc: &mut [f32], x: &[f32], w: &[Self], block: Block);
@@ -75,7 +93,7 @@ macro_rules! columns_for {
     )*};
 }
 
-columns_for!(f32 => columns_f32, bf16 => columns_bf16, f16 => columns_f16);
+columns_for!(f32 => columns_f32, bf16 => columns_bf16, f16 => columns_f16, i8 => columns_i8);
 
 /// `x · w` for `x` `[rows, k]` and `w` `[k, n]`, row-major: `[rows, n]`. The rows of `w`
 /// are split between the [`SpinningPool`]'s threads, so that each streams one contiguous
@@ -195,7 +213,8 @@ fn columns_kernel<W: WeightElement>(acc: &mut [f32], x: &[f32], w: &[W], block: 
     // Four weight rows per pass over the accumulators: one load and store of them per four
     // multiply-adds, so the loop streams the weight instead of waiting on L1.
     let row = |kk: usize| &w[kk * n..(kk + 1) * n];
-    let half = size_of::<W>() == 2;
+    // Narrower than f32: half-precision weights and integer codes.
+    let half = size_of::<W>() < 4;
     let mut kk = 0;
     while kk + 4 <= k {
         let (w0, w1, w2, w3) = (row(kk), row(kk + 1), row(kk + 2), row(kk + 3));

@@ -15,6 +15,7 @@ mod adamw;
 mod attention;
 mod autodiff;
 mod bf16;
+mod codes;
 mod composed;
 mod cross_entropy;
 mod dispatch;
@@ -27,8 +28,10 @@ pub(crate) mod simd;
 mod spinning_pool;
 #[cfg(test)]
 mod tests;
+mod weight_cache;
 
 pub use adamw::AdamWStep;
+pub(crate) use codes::{WeightCodes, attach_codes, carry_codes, has_codes};
 #[cfg(test)]
 use composed::{
     composed_adamw_update, composed_causal_attention, composed_rms_norm, composed_rope,

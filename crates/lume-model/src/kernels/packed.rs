@@ -2,26 +2,17 @@
 //!
 //! With `Precision::Bf16`, inference stores the weights in bf16 and never changes them, yet
 //! every product would pack its weight again: on a scoring batch of a few hundred tokens,
-//! packing SmolLM2's weights cost as much as multiplying them. The cache keys a packed weight by
-//! its tensor's storage and layout and holds a reference to that storage, so the key cannot be
-//! reused by another tensor while the entry lives; an entry goes once the cache holds the only
-//! reference (the model let go of the weight). Training's weights are f32 and change every
-//! step: they are packed per product and never cached.
+//! packing SmolLM2's weights cost as much as multiplying them. Training's weights are f32 and
+//! change every step: they are packed per product and never cached.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use burn_flex::FlexTensor;
 
 use super::bf16::PackedB;
+use super::weight_cache::WeightCache;
 
-struct Entry {
-    storage: Arc<burn::tensor::Bytes>,
-    layout: String,
-    transposed: bool,
-    packed: Arc<PackedB>,
-}
-
-static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+static PACKED: WeightCache<PackedB> = WeightCache::new();
 
 /// The packed form of `w` (read as `wᵀ` when `transposed`), made by `pack` on the first call for
 /// this tensor.
@@ -30,54 +21,7 @@ pub(crate) fn packed_weight(
     transposed: bool,
     pack: impl FnOnce() -> PackedB,
 ) -> Arc<PackedB> {
-    let storage = w.data_arc();
-    let layout = format!("{:?}", w.layout());
-    let found = |cache: &[Entry]| {
-        cache
-            .iter()
-            .find(|e| {
-                Arc::ptr_eq(&e.storage, &storage)
-                    && e.layout == layout
-                    && e.transposed == transposed
-            })
-            .map(|e| Arc::clone(&e.packed))
-    };
-    if let Some(packed) = found(&lock()) {
-        return packed;
-    }
-    // Packed outside the lock: another thread's products go on meanwhile.
-    let packed = Arc::new(pack());
-    let mut cache = lock();
-    if let Some(packed) = found(&cache) {
-        return packed;
-    }
-    // An entry whose tensor is gone is referenced by the cache's entries alone (a weight read
-    // both ways has two).
-    let held: Vec<usize> = cache
-        .iter()
-        .map(|e| {
-            cache
-                .iter()
-                .filter(|o| Arc::ptr_eq(&o.storage, &e.storage))
-                .count()
-        })
-        .collect();
-    let mut held = held.into_iter();
-    cache.retain(|e| Arc::strong_count(&e.storage) > held.next().unwrap_or(0));
-    cache.push(Entry {
-        storage,
-        layout,
-        transposed,
-        packed: Arc::clone(&packed),
-    });
-    packed
-}
-
-/// The cache, also after a panic elsewhere (its entries stay consistent: each is pushed whole).
-fn lock() -> std::sync::MutexGuard<'static, Vec<Entry>> {
-    CACHE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    PACKED.get_or_insert_with(w, transposed, pack)
 }
 
 #[cfg(test)]
