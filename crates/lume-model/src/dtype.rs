@@ -115,9 +115,8 @@ mod tests {
         out.into_data().try_to_vec().expect("f32 logits")
     }
 
-    #[test]
-    fn half_precision_weights_keep_logits_close() {
-        let config = ModelConfig::llama(LlamaShape {
+    fn tiny_config() -> ModelConfig {
+        ModelConfig::llama(LlamaShape {
             vocab_size: 300,
             hidden_size: 64,
             layers: 2,
@@ -126,7 +125,12 @@ mod tests {
             intermediate_size: 128,
             max_positions: 64,
         })
-        .expect("config");
+        .expect("config")
+    }
+
+    #[test]
+    fn half_precision_weights_keep_logits_close() {
+        let config = tiny_config();
         let device = DeviceSpec::Cpu.device().expect("cpu");
         let reference = Model::random(config, 3, &device);
         // 5 tokens take the streaming kernel, 12 the matmul with widened weights.
@@ -160,16 +164,7 @@ mod tests {
     #[test]
     fn a_frozen_bf16_model_gives_the_same_logits() {
         use crate::{CausalModel, Precision};
-        let config = ModelConfig::llama(LlamaShape {
-            vocab_size: 300,
-            hidden_size: 64,
-            layers: 2,
-            heads: 4,
-            kv_heads: 2,
-            intermediate_size: 128,
-            max_positions: 64,
-        })
-        .expect("config");
+        let config = tiny_config();
         let device = DeviceSpec::Cpu.device().expect("cpu");
         let model = Model::random(config, 5, &device)
             .with_precision(Precision::Bf16)

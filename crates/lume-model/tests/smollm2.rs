@@ -372,6 +372,36 @@ fn bf16_fixture() -> Value {
 
 /// The area under the ROC curve of "member" for losses (lower loss: member), ties counting
 /// half.
+/// The real checkpoint computing in bf16 (weights stored in bf16), its projections first
+/// rounded by `quantize`.
+fn bf16_engine(path: &Path, quantize: Option<lume_model::RoundToNearest>) -> Engine {
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let mut engine = Engine::load(path, device).unwrap();
+    let model = match quantize {
+        Some(scheme) => engine.model.clone().round_to_nearest(scheme).unwrap(),
+        None => engine.model.clone(),
+    };
+    engine.model = model
+        .with_weight_dtype(Precision::Bf16.weight_storage(WeightDtype::F32).unwrap())
+        .with_precision(Precision::Bf16)
+        .unwrap();
+    engine
+}
+
+/// Per row of the bf16 fixture, the distance of `engine`'s answer NLL to transformers-f32's.
+fn nll_distances(engine: &mut Engine, rows: &[Value]) -> Vec<f64> {
+    rows.iter()
+        .map(|row| {
+            let nll = engine
+                .example_stats(&answer_example(row))
+                .unwrap()
+                .mean_nll()
+                .unwrap();
+            (nll - row["nll_f32"].as_f64().unwrap()).abs()
+        })
+        .collect()
+}
+
 fn auc(members: &[f64], nonmembers: &[f64]) -> f64 {
     let mut wins = 0.0;
     for m in members {
@@ -403,29 +433,19 @@ fn median_max(mut values: Vec<f64>) -> (f64, f64) {
 fn bf16_products_stay_as_close_to_f32_as_transformers_in_bf16() {
     // `fixtures/make_smollm2_bf16.py`: transformers in f32 and in bf16 on the same rows.
     let Some(path) = gguf_path() else { return };
-    let device = DeviceSpec::Cpu.device().unwrap();
-    let mut engine = Engine::load(&path, device).unwrap();
-    engine.model = engine
-        .model
-        .clone()
-        .with_weight_dtype(Precision::Bf16.weight_storage(WeightDtype::F32).unwrap())
-        .with_precision(Precision::Bf16)
-        .unwrap();
+    let mut engine = bf16_engine(&path, None);
     let fixture = bf16_fixture();
     let rows = fixture["rows"].as_array().unwrap();
     assert!(rows.len() >= 32, "{} rows", rows.len());
     let f = |v: &Value| v.as_f64().unwrap();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for row in rows {
-        let nll = engine
-            .example_stats(&answer_example(row))
-            .unwrap()
-            .mean_nll()
-            .unwrap();
-        ours.push((nll - f(&row["nll_f32"])).abs());
-        theirs.push((f(&row["nll_bf16"]) - f(&row["nll_f32"])).abs());
-    }
-    let (ours, theirs) = (median_max(ours), median_max(theirs));
+    let theirs = rows
+        .iter()
+        .map(|row| (f(&row["nll_bf16"]) - f(&row["nll_f32"])).abs())
+        .collect();
+    let (ours, theirs) = (
+        median_max(nll_distances(&mut engine, rows)),
+        median_max(theirs),
+    );
     eprintln!(
         "answer NLL distance to f32, median / max: lume bf16 {:.2e} / {:.2e}, transformers bf16 \
          {:.2e} / {:.2e}",
@@ -498,16 +518,7 @@ fn bf16_products_stay_as_close_to_f32_as_transformers_in_bf16() {
 )]
 fn eight_bit_decoding_keeps_answer_nlls_within_a_twentieth_of_f32() {
     let Some(path) = gguf_path() else { return };
-    let device = DeviceSpec::Cpu.device().unwrap();
-    let mut engine = Engine::load(&path, device).unwrap();
-    engine.model = engine
-        .model
-        .clone()
-        .round_to_nearest("int8".parse().unwrap())
-        .unwrap()
-        .with_weight_dtype(Precision::Bf16.weight_storage(WeightDtype::F32).unwrap())
-        .with_precision(Precision::Bf16)
-        .unwrap();
+    let mut engine = bf16_engine(&path, Some("int8".parse().unwrap()));
     let layers = engine.model.layers.len();
     assert_eq!(
         engine.model.integer_matrices(),
@@ -516,16 +527,7 @@ fn eight_bit_decoding_keeps_answer_nlls_within_a_twentieth_of_f32() {
     );
     let fixture = bf16_fixture();
     let rows = fixture["rows"].as_array().unwrap();
-    let f = |v: &Value| v.as_f64().unwrap();
-    let mut distances = Vec::new();
-    for row in rows {
-        let nll = engine
-            .example_stats(&answer_example(row))
-            .unwrap()
-            .mean_nll()
-            .unwrap();
-        distances.push((nll - f(&row["nll_f32"])).abs());
-    }
+    let distances = nll_distances(&mut engine, rows);
     let mean = distances.iter().sum::<f64>() / distances.len() as f64;
     let (median, max) = median_max(distances);
     let prompts: Vec<Vec<u32>> = rows.iter().map(|r| ids(&r["prompt_ids"])).collect();

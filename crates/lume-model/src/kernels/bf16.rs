@@ -569,6 +569,20 @@ mod tests {
         }
     }
 
+    /// A row panel and a column panel of `pairs` packed pairs of values in [−1, 1].
+    #[cfg(target_arch = "x86_64")]
+    fn packed_panels(pairs: usize) -> (Vec<u32>, Vec<u32>) {
+        let word = |i: usize| {
+            let x = (i as u32).wrapping_mul(2_654_435_761);
+            u32::from(round_to_bf16((x % 1999) as f32 / 997.0 - 1.0))
+                | u32::from(round_to_bf16(((x >> 11) % 1997) as f32 / 991.0 - 1.0)) << 16
+        };
+        (
+            (0..pairs * super::MR).map(word).collect(),
+            (0..pairs * super::NR).map(|i| word(i + 7777)).collect(),
+        )
+    }
+
     /// The native tile against the portable one on the same packed panels, where the CPU has
     /// bf16 dot products; the build marks the test ignored elsewhere (`lume_bf16_cpu`), so it
     /// never passes by skipping.
@@ -584,14 +598,7 @@ mod tests {
                 std::arch::is_x86_feature_detected!("avx512bf16"),
                 "built for a CPU with AVX512-BF16, run on one without"
             );
-            let pairs = 57;
-            let word = |i: usize| {
-                let x = (i as u32).wrapping_mul(2_654_435_761);
-                u32::from(round_to_bf16((x % 1999) as f32 / 997.0 - 1.0))
-                    | u32::from(round_to_bf16(((x >> 11) % 1997) as f32 / 991.0 - 1.0)) << 16
-            };
-            let a: Vec<u32> = (0..pairs * super::MR).map(word).collect();
-            let b: Vec<u32> = (0..pairs * super::NR).map(|i| word(i + 7777)).collect();
+            let (a, b) = packed_panels(57);
             let (mut native, mut portable) =
                 ([[0.0; super::NR]; super::MR], [[0.0; super::NR]; super::MR]);
             // SAFETY: the CPU has AVX512-BF16 (asserted above).
@@ -618,14 +625,7 @@ mod tests {
                 std::arch::is_x86_feature_detected!("avx512f"),
                 "built for a CPU with AVX-512F, run on one without"
             );
-            let pairs = 301;
-            let word = |i: usize| {
-                let x = (i as u32).wrapping_mul(2_654_435_761);
-                u32::from(round_to_bf16((x % 1999) as f32 / 997.0 - 1.0))
-                    | u32::from(round_to_bf16(((x >> 11) % 1997) as f32 / 991.0 - 1.0)) << 16
-            };
-            let a: Vec<u32> = (0..pairs * super::MR).map(word).collect();
-            let b: Vec<u32> = (0..pairs * super::NR).map(|i| word(i + 7777)).collect();
+            let (a, b) = packed_panels(301);
             let mut wide = vec![0.0; a.len() * 2];
             super::widen_pairs(&a, &mut wide);
             let start: [[f32; super::NR]; super::MR] =

@@ -18,7 +18,7 @@ use burn::backend::{BackendTensor, DispatchTensorKind};
 use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 
-use super::matvec::{Block, Columns};
+use super::matvec::{Block, Columns, sum_parts};
 use super::spinning_pool::in_parts;
 use super::weight_cache::WeightCache;
 
@@ -110,14 +110,7 @@ pub(crate) fn matmul_few_rows_codes(x: &[f32], w: &WeightCodes, rows: usize) -> 
         }
         acc
     });
-    let mut partials = partials.into_iter().map(|(_, p)| p);
-    let mut out = partials.next().unwrap_or_default();
-    for partial in partials {
-        for (o, p) in out.iter_mut().zip(partial) {
-            *o += p;
-        }
-    }
-    out
+    sum_parts(partials)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! | op | `flex`, autodiff | `flex`, inference | other backends |
 //! |---|---|---|---|
 //! | `token_nll`, `causal_attention`, `swiglu`, `rms_norm`, `rope` | fused | fused | composed |
-//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`; bf16: `bf16.rs`) | ≤ 16 rows (≤ 64 with half-precision weights, ≤ 4 in bf16): few-rows kernel; more: fused (bf16: weight packed once) | Burn's matmul |
+//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`; bf16: `bf16.rs`) | ≤ 16 rows (≤ 64 with half-precision weights, ≤ 4 in bf16): few-rows kernel (a quantized weight's integer codes where attached, `codes.rs`); more: fused (bf16: weight packed once) | Burn's matmul |
 //! | `tied_head` (`x · tableᵀ`) | fused | fused (≤ 16 rows, ≤ 4 in bf16: the table streamed in its stored dtype) | composed |
 //! | `adamw_update` | composed | fused | composed |
 //!

@@ -121,6 +121,12 @@ pub(crate) fn matmul_few_rows<W: Columns + Sync>(
         );
         acc
     });
+    sum_parts(partials)
+}
+
+/// The sum of the parts' partial products, in the parts' order (so the same whichever thread
+/// ran each).
+pub(crate) fn sum_parts(partials: Vec<(usize, Vec<f32>)>) -> Vec<f32> {
     let mut partials = partials.into_iter().map(|(_, p)| p);
     let mut out = partials.next().unwrap_or_default();
     for partial in partials {
