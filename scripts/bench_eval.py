@@ -31,6 +31,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -116,10 +117,14 @@ def transformers_batched(hf: Path, rows, docs, new_tokens, batch=8, dtype="f32")
 
 
 def lume_eval(lume: Path, hf: Path, data: Path, out: Path, new_tokens: int, extra):
+    # A previous run's outputs (other settings or another lume) would make `lume eval` refuse.
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     proc = subprocess.run([str(lume), "eval", "--model", str(hf), "--data", str(data), "--mia", str(data / "mia"),
                            "--max-new-tokens", str(new_tokens), "--out", str(out), *extra],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"lume eval exited with {proc.returncode}:\n{proc.stderr}")
     seconds = time.perf_counter() - start
     gens, nlls, mia = {}, {}, {}
     for name in ["forget_0.csv", "retain_0.csv"]:

@@ -252,7 +252,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             max_new_tokens: 256,
-            batch_size: 16,
+            batch_size: 32,
             stop_decided: false,
             mmlu_shots: 5,
             mmlu_questions: None,

@@ -29,7 +29,7 @@ impl Default for InferenceOptions {
     fn default() -> Self {
         InferenceOptions {
             max_new_tokens: 256,
-            batch_size: 16,
+            batch_size: 32,
             stop_decided: false,
         }
     }

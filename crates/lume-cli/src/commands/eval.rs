@@ -37,7 +37,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
     /// Generation slots (continuous batching: a finished row's slot takes the next prompt).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// End a question's generation once its exact match can no longer be 1: the same scores,
     /// shorter stored generations [default: generate as the reference evaluator does].

@@ -100,7 +100,19 @@ simd_dispatch! {
                 continue;
             }
             future.fill(0.0);
-            let inv = 1.0 / exp_in_place(scores, max(scores));
+            // The sum starts at the first real key: a decoding slot's left padding (how far
+            // its keys sit from the start of the shared cache, which depends on the other
+            // slots) must not move its keys between the sum's lanes, or its numbers would
+            // depend on the rows decoding beside it. The padding's probabilities are 0.
+            let first_real = if key_real.is_empty() {
+                0
+            } else {
+                key_real[row * n..row * n + visible].iter().position(|&r| r).unwrap_or(0)
+            };
+            let shift = max(scores);
+            let (padding, scores) = scores.split_at_mut(first_real);
+            padding.fill(0.0);
+            let inv = 1.0 / exp_in_place(scores, shift);
             for x in scores.iter_mut() {
                 *x *= inv;
             }
@@ -183,18 +195,22 @@ pub(crate) struct PositionsView<'a> {
 }
 
 impl PositionsView<'_> {
+    /// Position `j` of batch row `b`: every key/value head, `[kv_heads, d]`.
     #[inline(always)]
-    fn head(&self, b: usize, j: usize, kv: usize, s: &AttentionShape) -> &[f32] {
-        let d = s.head_dim;
-        &self.data[b * self.batch_stride + (j * s.kv_heads + kv) * d..][..d]
+    fn position(&self, b: usize, j: usize, s: &AttentionShape) -> &[f32] {
+        let width = s.kv_heads * s.head_dim;
+        &self.data[b * self.batch_stride + j * width..][..width]
     }
 }
 
 /// The forward pass for a few queries `q` `[batch, queries, heads, d]` (contiguous), straight
 /// from the projections' layouts. Returns `[batch, queries, heads, d]`. Same masking and
-/// softmax as [`softmax_in_place`]. The score rows (one per batch row, head and query) are
-/// split between decoding's spinning threads, which would otherwise wait through it; each row
-/// is computed the same way whichever thread takes it.
+/// softmax as [`softmax_in_place`]. The work goes in units of one batch row and query, all
+/// heads together: each cached position's keys (and values) of every head are read once, in
+/// one run, and the cache is walked in order — a head at a time would read it once per query
+/// head (grouped-query attention), in short strided pieces. The units are split between
+/// decoding's spinning threads, which would otherwise wait through it; each score row adds the
+/// same terms in the same order whichever unit and thread computes it.
 pub(crate) fn attend_few_queries(
     q: &[f32],
     k: PositionsView<'_>,
@@ -202,66 +218,190 @@ pub(crate) fn attend_few_queries(
     key_real: &[bool],
     s: AttentionShape,
 ) -> Vec<f32> {
-    let (rows, d) = (s.batch * s.heads * s.queries, s.head_dim);
-    let parts = in_parts(rows, rows * s.keys * d, |first, end| {
-        // Raw scores `[rows, keys]` of score rows `first..end`, the layout the softmax reads.
-        let mut scores = vec![0.0f32; (end - first) * s.keys];
-        query_key_scores(&mut scores, first, q, k, &s);
-        softmax_rows(&mut scores, first, key_real, &s);
-        let mut out = vec![0.0f32; (end - first) * d];
-        weighted_values(&mut out, &scores, first, v, &s);
+    let (d, n, heads) = (s.head_dim, s.keys, s.heads);
+    let units = s.batch * s.queries;
+    let parts = in_parts(units, units * heads * n * d, |first, end| {
+        let mut out = vec![0.0f32; (end - first) * heads * d];
+        let mut scores = vec![0.0f32; heads * n];
+        for (u, out) in (first..end).zip(out.chunks_exact_mut(heads * d)) {
+            let (b, i) = (u / s.queries, u % s.queries);
+            let query = &q[u * heads * d..][..heads * d];
+            unit_scores(&mut scores, b, s.visible(i), query, k, &s);
+            for (h, row) in scores.chunks_exact_mut(n).enumerate() {
+                softmax_rows(row, (b * heads + h) * s.queries + i, key_real, &s);
+            }
+            unit_values(out, &scores, b, v, &s);
+        }
         out
     });
-    let mut out = vec![0.0f32; rows * d];
-    for (first, part) in parts {
-        for (offset, head) in part.chunks_exact(d).enumerate() {
-            let r = first + offset;
-            let ((b, i), (h, _)) = (s.locate(r), heads_of(r, &s));
-            out[((b * s.queries + i) * s.heads + h) * d..][..d].copy_from_slice(head);
-        }
-    }
-    out
-}
-
-/// The head a score row `[batch, heads, queries]` belongs to, and its key/value head.
-#[inline(always)]
-fn heads_of(r: usize, s: &AttentionShape) -> (usize, usize) {
-    let h = (r / s.queries) % s.heads;
-    (h, h / s.group())
+    // A unit's heads are its rows of `[batch, queries, heads, d]`, and the parts come in order.
+    parts.into_iter().flat_map(|(_, part)| part).collect()
 }
 
 simd_dispatch! {
-    /// Raw scores of score rows `first..` (as many as `scores` holds).
-    fn query_key_scores(scores: &mut [f32], first: usize, q: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
-        let d = s.head_dim;
-        for (offset, row) in scores.chunks_exact_mut(s.keys).enumerate() {
-            let r = first + offset;
-            let (b, i) = s.locate(r);
-            let (h, kv) = heads_of(r, s);
-            let query = &q[((b * s.queries + i) * s.heads + h) * d..][..d];
-            for (j, score) in row[..s.visible(i)].iter_mut().enumerate() {
-                *score = dot(query, k.head(b, j, kv, s));
+    /// Raw scores `[heads, keys]` of one batch row `b` and query (`query` `[heads, d]`) over
+    /// its first `visible` keys.
+    fn unit_scores(scores: &mut [f32], b: usize, visible: usize, query: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
+        let (n, d, group) = (s.keys, s.head_dim, s.group());
+        for j in 0..visible {
+            let keys = k.position(b, j, s);
+            for (h, query) in query.chunks_exact(d).enumerate() {
+                scores[h * n + j] = dot(query, &keys[h / group * d..][..d]);
             }
         }
     }
 }
 
 simd_dispatch! {
-    /// `out` `[rows, d]`: the attention output of score rows `first..`, row by row.
-    fn weighted_values(out: &mut [f32], probs: &[f32], first: usize, v: PositionsView<'_>, s: &AttentionShape) {
-        let d = s.head_dim;
-        for (offset, (probs, o)) in probs.chunks_exact(s.keys).zip(out.chunks_exact_mut(d)).enumerate() {
-            let r = first + offset;
-            let (b, _) = s.locate(r);
-            let (_, kv) = heads_of(r, s);
-            // Future keys have probability 0, except in a fully masked row's uniform softmax.
-            for (j, &p) in probs.iter().enumerate() {
+    /// `out` `[heads, d]`: one batch row's attention outputs, given its probabilities
+    /// `[heads, keys]`.
+    fn unit_values(out: &mut [f32], probs: &[f32], b: usize, v: PositionsView<'_>, s: &AttentionShape) {
+        let (n, d, group) = (s.keys, s.head_dim, s.group());
+        for j in 0..n {
+            let values = v.position(b, j, s);
+            for (h, o) in out.chunks_exact_mut(d).enumerate() {
+                // Future keys have probability 0, except in a fully masked row's uniform softmax.
+                let p = probs[h * n + j];
                 if p != 0.0 {
-                    for (o, &x) in o.iter_mut().zip(v.head(b, j, kv, s)) {
+                    for (o, &x) in o.iter_mut().zip(&values[h / group * d..][..d]) {
                         *o = p.mul_add(x, *o);
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A score row at a time, each reading its own key/value head: the computation the
+    /// grouped units must reproduce bit for bit.
+    fn row_by_row(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        key_real: &[bool],
+        s: AttentionShape,
+    ) -> Vec<f32> {
+        let (n, d) = (s.keys, s.head_dim);
+        let view = PositionsView {
+            data: k,
+            batch_stride: n * s.kv_heads * d,
+        };
+        let values = PositionsView { data: v, ..view };
+        let mut out = vec![0.0f32; s.batch * s.queries * s.heads * d];
+        for b in 0..s.batch {
+            for h in 0..s.heads {
+                for i in 0..s.queries {
+                    let r = (b * s.heads + h) * s.queries + i;
+                    let kv = h / s.group();
+                    let query = &q[((b * s.queries + i) * s.heads + h) * d..][..d];
+                    let mut row = vec![0.0f32; n];
+                    for (j, x) in row[..s.visible(i)].iter_mut().enumerate() {
+                        *x = dot(query, &view.position(b, j, &s)[kv * d..][..d]);
+                    }
+                    softmax_rows(&mut row, r, key_real, &s);
+                    let o = &mut out[((b * s.queries + i) * s.heads + h) * d..][..d];
+                    for (j, &p) in row.iter().enumerate() {
+                        if p != 0.0 {
+                            for (o, &x) in
+                                o.iter_mut().zip(&values.position(b, j, &s)[kv * d..][..d])
+                            {
+                                *o = p.mul_add(x, *o);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn grouped_heads_give_the_row_by_row_outputs_bit_for_bit() {
+        let mut state = 7u32;
+        let mut draw = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
+        };
+        for (heads, kv_heads, queries) in [(6, 2, 1), (6, 2, 3), (4, 4, 1), (3, 1, 2)] {
+            let s = AttentionShape {
+                batch: 3,
+                queries,
+                keys: 9,
+                heads,
+                kv_heads,
+                head_dim: 20,
+            };
+            let q: Vec<f32> = (0..s.batch * queries * heads * s.head_dim)
+                .map(|_| draw())
+                .collect();
+            let kv_len = s.batch * s.keys * kv_heads * s.head_dim;
+            let k: Vec<f32> = (0..kv_len).map(|_| draw()).collect();
+            let v: Vec<f32> = (0..kv_len).map(|_| draw()).collect();
+            // Row 1 left-padded by two keys, row 2 with every key masked.
+            let key_real: Vec<bool> = (0..s.batch * s.keys)
+                .map(|x| match x / s.keys {
+                    1 => x % s.keys >= 2,
+                    2 => false,
+                    _ => true,
+                })
+                .collect();
+            let view = |data| PositionsView {
+                data,
+                batch_stride: s.keys * kv_heads * s.head_dim,
+            };
+            let grouped = attend_few_queries(&q, view(&k), view(&v), &key_real, s);
+            let expected = row_by_row(&q, &k, &v, &key_real, s);
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&grouped),
+                bits(&expected),
+                "{heads} heads, {kv_heads} kv, {queries} queries"
+            );
+        }
+    }
+
+    /// A decoding slot's output is the same, bit for bit, however many masked positions sit
+    /// before its keys in the shared cache (left padding, set by the other slots).
+    #[test]
+    fn a_rows_output_does_not_depend_on_its_left_padding() {
+        let (heads, kv_heads, d, real) = (4, 2, 16, 37);
+        let mut state = 3u32;
+        let mut draw = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1 << 24) as f32 * 8.0 - 4.0
+        };
+        let q: Vec<f32> = (0..heads * d).map(|_| draw()).collect();
+        let k: Vec<f32> = (0..real * kv_heads * d).map(|_| draw()).collect();
+        let v: Vec<f32> = (0..real * kv_heads * d).map(|_| draw()).collect();
+        let padded = |pad: usize| {
+            let s = AttentionShape {
+                batch: 1,
+                queries: 1,
+                keys: pad + real,
+                heads,
+                kv_heads,
+                head_dim: d,
+            };
+            let filler = vec![9.0f32; pad * kv_heads * d];
+            let (k, v) = (
+                [filler.clone(), k.clone()].concat(),
+                [filler, v.clone()].concat(),
+            );
+            let key_real: Vec<bool> = (0..pad + real).map(|j| j >= pad).collect();
+            let view = |data| PositionsView {
+                data,
+                batch_stride: (pad + real) * kv_heads * d,
+            };
+            let out = attend_few_queries(&q, view(&k), view(&v), &key_real, s);
+            out.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        let alone = padded(0);
+        for pad in [1, 3, 15, 16, 21] {
+            assert_eq!(padded(pad), alone, "{pad} positions of left padding");
         }
     }
 }

@@ -5,8 +5,8 @@
 //! | op | `flex`, autodiff | `flex`, inference | other backends |
 //! |---|---|---|---|
 //! | `token_nll`, `causal_attention`, `swiglu`, `rms_norm`, `rope` | fused | fused | composed |
-//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`; bf16: `bf16.rs`) | ≤ 16 rows (≤ 64 with half-precision weights, ≤ 4 in bf16): few-rows kernel (a quantized weight's integer codes where attached, `codes.rs`); more: fused (bf16: weight packed once) | Burn's matmul |
-//! | `tied_head` (`x · tableᵀ`) | fused | fused (≤ 16 rows, ≤ 4 in bf16: the table streamed in its stored dtype) | composed |
+//! | `linear` (`[rows, k] · [k, n]`) | fused (`gemm`; bf16: `bf16.rs`) | f32: ≤ 64 rows few-rows kernel (the weight streamed in its stored dtype), more fused; bf16: fused, the weight packed once, at every row count; a quantized weight's integer codes (`codes.rs`) are read for ≤ 64 rows in f32, ≤ 4 in bf16 | Burn's matmul |
+//! | `tied_head` (`x · tableᵀ`) | fused | fused (f32, ≤ 64 rows: the table streamed in its stored dtype; bf16: packed once) | composed |
 //! | `adamw_update` | composed | fused | composed |
 //!
 //! "Fused" is the `FusedOps` kernel of the `flex` backend (with its own backward under
@@ -24,22 +24,23 @@ use super::composed::{
 use super::{AdamWStep, FusedOps};
 use crate::Precision;
 
-/// Rows up to which [`linear`] streams the weight itself when decoding: measured on SmolLM2-135M
-/// with 16 generation slots, streaming 16 rows decoded 1.25× faster than `gemm` (which packs
-/// the whole weight for every product).
-pub(crate) const FEW_ROWS: usize = 16;
+/// Rows up to which [`linear`] streams the weight itself in f32 inference (decoding's
+/// products): each row's sums are then the same whatever rows share the product (`gemm`'s are
+/// not), so a slot's generation does not depend on how many slots decode, up to this many.
+/// Measured on SmolLM2-135M: 16 slots decoded 1.25× faster than with `gemm` (which packs the
+/// whole weight for every product); 32 slots 159 tokens/s against 165 with `gemm` beyond 16
+/// rows (Intel Xeon, 2026-12-07). With half-precision weights the general product would first
+/// widen a copy of the whole weight (a 32-token prompt's prefill with bf16 weights: 50–59 ms
+/// streamed instead of 74).
+pub(crate) const FEW_ROWS: usize = 64;
 
-/// The same for weights stored in half precision: the general product would first widen a
-/// copy of the whole weight, so streaming it pays off for more rows (measured at SmolLM2's
-/// shape: a 32-token prompt's prefill with bf16 weights took 50–59 ms instead of 74).
-pub(crate) const HALF_FEW_ROWS: usize = 64;
-
-/// Rows up to which bf16 products stream the weight (`Precision::Bf16`): beyond a few rows the
-/// packed bf16 product, whose weight is packed once (`packed.rs`), does the multiply-adds at
-/// twice the f32 rate while streaming the same bytes. Measured with `lume perf` at SmolLM2's
-/// shape (AVX512-BF16 EPYC, 2 cores): 16 decoding slots 405 tokens/s packed against 255
-/// streamed; one slot 69 against 60.
-pub(crate) const BF16_FEW_ROWS: usize = 4;
+/// Rows up to which a bf16 product reads a quantized weight's integer codes rather than its
+/// packed de-quantized bf16 values: a byte a weight is the faster read for a few rows (batch-1
+/// decoding at SmolLM2's shape 94 tokens/s against 60), the packed tiles' multiply-adds from
+/// about 16 rows (274 tokens/s against 242; 32 rows 330 against 248; Intel Xeon, 2026-12-07).
+/// The two differ in the last bits, so an 8-bit model's bf16 generations can change with the
+/// number of slots (`docs/guarantees.md`).
+pub(crate) const BF16_CODES_ROWS: usize = 4;
 
 /// A fused operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +83,7 @@ pub(crate) fn kernel(op: Op, device: &Device, rows: usize) -> Kernel {
         (_, false, _) => Kernel::Composed,
         (Op::AdamW, true, true) => Kernel::Composed,
         (Op::Linear, true, false) if rows <= FEW_ROWS => Kernel::FewRows,
-        (Op::HalfLinear, true, false) if rows <= HALF_FEW_ROWS => Kernel::FewRows,
+        (Op::HalfLinear, true, false) if rows <= FEW_ROWS => Kernel::FewRows,
         (
             Op::TokenNll
             | Op::CausalAttention
@@ -186,7 +187,15 @@ fn product(weight: Tensor<2>, x: Tensor<2>, precision: Precision) -> Tensor<2> {
     let narrowed = weight.dtype() != x.dtype();
     let op = if narrowed { Op::HalfLinear } else { Op::Linear };
     let route = match kernel(op, &x.device(), rows) {
-        Kernel::FewRows if precision == Precision::Bf16 && rows > BF16_FEW_ROWS => Kernel::Fused,
+        // bf16 products take the packed tiles (`bf16.rs`) whatever the rows, so a row's sums do
+        // not depend on how many rows decode beside it (with 1 row as fast as streaming the
+        // weight, within noise; from 2 rows faster); only a few rows read integer codes.
+        Kernel::FewRows
+            if precision == Precision::Bf16
+                && !(rows <= BF16_CODES_ROWS && super::codes::has_codes(&weight)) =>
+        {
+            Kernel::Fused
+        }
         route => route,
     };
     // bf16 products read a bf16 weight as it is stored (packed once, `packed.rs`).

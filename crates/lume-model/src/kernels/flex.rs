@@ -458,14 +458,9 @@ impl FusedOps for Flex {
         let dtype = x.dtype();
         let ([rows, k], [n, _]) = (x.shape().dims(), t.shape().dims());
         let x = as_f32(x);
-        let few_rows = match precision {
-            Precision::F32 => super::dispatch::FEW_ROWS,
-            Precision::Bf16 => super::dispatch::BF16_FEW_ROWS,
-        };
-        let out = if rows <= few_rows {
-            let rounded = rounded_for(precision, f32_slice(&x));
-            let x = rounded.as_deref().unwrap_or(f32_slice(&x));
-            let t = weight_for(precision, t);
+        // bf16 products take the packed tiles at every row count, as `linear` does.
+        let out = if precision == Precision::F32 && rows <= super::dispatch::FEW_ROWS {
+            let x = f32_slice(&x);
             let t = match t.dtype() {
                 DType::BF16 | DType::F16 => t.to_contiguous(),
                 _ => as_f32(t),

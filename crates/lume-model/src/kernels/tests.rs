@@ -244,23 +244,18 @@ fn rope_kernel_matches_composed() {
 
 #[test]
 fn linear_of_a_few_rows_equals_the_matmul() {
-    use super::dispatch::{FEW_ROWS, HALF_FEW_ROWS};
+    use super::dispatch::FEW_ROWS;
     let device = DeviceSpec::Cpu.device().expect("cpu");
     let layer = burn::nn::LinearConfig::new(160, 1100).init(&device);
     let with_weight = |weight: Tensor<2>| burn::nn::Linear {
         weight: burn::module::Param::from_tensor(weight),
         bias: layer.bias.clone(),
     };
-    // Half-precision weights stream for more rows; both routes equal the widened product.
+    // Half-precision weights stream as they are stored; both routes equal the widened product.
     let narrowed = with_weight(layer.weight.val().cast(DType::BF16));
     let widened = with_weight(narrowed.weight.val().cast(DType::F32));
     let cases = [(&layer, &layer, [1, 3, FEW_ROWS, FEW_ROWS + 1], "f32")];
-    let half = [(
-        &narrowed,
-        &widened,
-        [1, FEW_ROWS + 1, HALF_FEW_ROWS, HALF_FEW_ROWS + 1],
-        "bf16",
-    )];
+    let half = [(&narrowed, &widened, [1, 17, FEW_ROWS, FEW_ROWS + 1], "bf16")];
     for (fast_layer, plain_layer, row_counts, dtype) in cases.into_iter().chain(half) {
         for rows in row_counts {
             let x = Tensor::<3>::random([1, rows, 160], Distribution::Normal(0.0, 1.0), &device);
@@ -369,6 +364,56 @@ fn bf16_linear_is_the_product_of_rounded_operands_forward_and_backward() {
             1e-5,
             &format!("bf16, {rows} rows, bf16 weights"),
         );
+    }
+}
+
+/// Decoding's products give a row the same bits whatever rows share the product (f32 up to
+/// `FEW_ROWS` rows, bf16 at any count; weights stored as `lume eval` stores them), so a slot's
+/// generation does not depend on how many slots decode beside it.
+#[test]
+fn a_rows_decoding_products_do_not_depend_on_the_rows_beside_it() {
+    use super::dispatch::FEW_ROWS;
+    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let (k, n) = (576, 1100);
+    let layer = burn::nn::LinearConfig::new(k, n).init(&device);
+    let stored = burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(layer.weight.val().cast(DType::BF16)),
+        bias: layer.bias.clone(),
+    };
+    let table = Tensor::<2>::random([n, k], Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<2>::random([70, k], Distribution::Normal(0.0, 1.0), &device);
+    let bits = |t: Tensor<2>| -> Vec<u32> {
+        values(t.slice([0..1, 0..n]))
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let cases = [
+        (&layer, table.clone(), Precision::F32, FEW_ROWS),
+        (&stored, table.cast(DType::BF16), Precision::Bf16, 70),
+    ];
+    for (layer, table, precision, most) in cases {
+        let linear = |rows: usize| {
+            let x = x.clone().slice([0..rows, 0..k]).unsqueeze::<3>();
+            bits(super::linear(layer, x, precision).squeeze_dim(0))
+        };
+        let head = |rows: usize| {
+            let x = x.clone().slice([0..rows, 0..k]);
+            bits(super::tied_head(x, table.clone(), precision))
+        };
+        let (linear_alone, head_alone) = (linear(1), head(1));
+        for rows in [2, 3, 5, 12, 13, 16, 17, 32, most] {
+            assert_eq!(
+                linear(rows),
+                linear_alone,
+                "{precision:?} linear, {rows} rows"
+            );
+            assert_eq!(
+                head(rows),
+                head_alone,
+                "{precision:?} tied head, {rows} rows"
+            );
+        }
     }
 }
 
