@@ -181,10 +181,13 @@ simd_dispatch! {
             }
         } else if cs == 1 {
             // Depth contiguous: each line read along the depth, its words spread `width` apart.
+            // The words are rounded into a contiguous run first (a loop the compiler
+            // vectorizes; rounding in the strided loop was scalar), then spread.
+            let mut run = vec![0u32; pairs];
             for (panel, panel_out) in out.chunks_exact_mut(pairs * width).enumerate() {
                 let base = first + panel * width;
                 for l in 0..width {
-                    let mut words = panel_out[l..].iter_mut().step_by(width);
+                    let words = panel_out[l..].iter_mut().step_by(width);
                     if base + l >= lines {
                         words.for_each(|w| {
                             w.write(0);
@@ -192,13 +195,15 @@ simd_dispatch! {
                         continue;
                     }
                     let row = &view.data[(base + l) * rs..][..depth];
-                    // The row's pairs first: `zip` would otherwise take (and lose) the word
-                    // of an odd depth's last element.
-                    for (two, w) in row.chunks_exact(2).zip(&mut words) {
-                        w.write(pair(two[0], two[1]));
+                    let halves = row.chunks_exact(2);
+                    if let [last] = halves.remainder() {
+                        run[pairs - 1] = pair(*last, 0.0);
                     }
-                    if let (Some(w), [last]) = (words.next(), row.chunks_exact(2).remainder()) {
-                        w.write(pair(*last, 0.0));
+                    for (two, word) in halves.zip(run.iter_mut()) {
+                        *word = pair(two[0], two[1]);
+                    }
+                    for (w, &word) in words.zip(&run) {
+                        w.write(word);
                     }
                 }
             }
