@@ -83,33 +83,28 @@ simd_dispatch! {
             let (row, i) = s.locate(first + offset);
             let visible = s.visible(i);
             let (scores, future) = p.split_at_mut(visible);
-            let mut any_real = key_real.is_empty();
-            if key_real.is_empty() {
-                for x in scores.iter_mut() {
-                    *x *= scale;
-                }
-            } else {
-                for (x, &real) in scores.iter_mut().zip(&key_real[row * n..row * n + visible]) {
-                    *x = if real { *x * scale } else { f32::MIN };
-                    any_real |= real;
-                }
-            }
-            if !any_real {
-                // Every score is f32::MIN: the softmax is uniform over all keys.
-                p.fill(1.0 / n as f32);
-                continue;
-            }
-            future.fill(0.0);
+            let real = (!key_real.is_empty()).then(|| &key_real[row * n..row * n + visible]);
             // The sum starts at the first real key: a decoding slot's left padding (how far
             // its keys sit from the start of the shared cache, which depends on the other
             // slots) must not move its keys between the sum's lanes, or its numbers would
-            // depend on the rows decoding beside it. The padding's probabilities are 0.
-            let first_real = if key_real.is_empty() {
-                0
-            } else {
-                key_real[row * n..row * n + visible].iter().position(|&r| r).unwrap_or(0)
+            // depend on the rows decoding beside it.
+            let Some(first_real) = real.map_or(Some(0), |real| real.iter().position(|&r| r))
+            else {
+                // Every score would be f32::MIN: the softmax is uniform over all keys.
+                p.fill(1.0 / n as f32);
+                continue;
             };
+            match real {
+                None => scores.iter_mut().for_each(|x| *x *= scale),
+                Some(real) => {
+                    for (x, &real) in scores.iter_mut().zip(real) {
+                        *x = if real { *x * scale } else { f32::MIN };
+                    }
+                }
+            }
+            future.fill(0.0);
             let shift = max(scores);
+            // The padding's probabilities are 0.
             let (padding, scores) = scores.split_at_mut(first_real);
             padding.fill(0.0);
             let inv = 1.0 / exp_in_place(scores, shift);
