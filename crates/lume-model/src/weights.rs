@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::ModelConfig;
@@ -294,18 +295,34 @@ impl Loader<'_> {
     fn linear(&mut self, linear: &mut Linear, name: &str, bias: bool) {
         let (s, d) = self.take(&format!("{name}.weight"));
         let (rows, cols) = (s[0], s[1]);
-        let mut t = vec![0.0f32; d.len()];
-        for r in 0..rows {
-            for c in 0..cols {
-                t[c * rows + r] = d[r * cols + c];
-            }
-        }
         linear.weight = Param::from_tensor(Tensor::from_data(
-            TensorData::new(t, [cols, rows]),
+            TensorData::new(transposed(&d, rows, cols), [cols, rows]),
             self.device,
         ));
         linear.bias = bias.then(|| self.vector(&format!("{name}.bias")));
     }
+}
+
+/// `d` `[rows, cols]` transposed to `[cols, rows]`, on every core, in blocks of 64 columns
+/// whose output rows stay in cache while the input is read row by row (element by element,
+/// loading SmolLM2 spent a third of its time here).
+fn transposed(d: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 64;
+    let mut t = vec![0.0f32; d.len()];
+    if rows == 0 {
+        return t;
+    }
+    t.par_chunks_mut(BLOCK * rows)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let (c0, width) = (block * BLOCK, out.len() / rows);
+            for r in 0..rows {
+                for (c, &v) in d[r * cols + c0..][..width].iter().enumerate() {
+                    out[c * rows + r] = v;
+                }
+            }
+        });
+    t
 }
 
 impl Model {

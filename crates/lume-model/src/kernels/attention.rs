@@ -11,6 +11,9 @@ use rayon::prelude::*;
 use super::simd::{dot, exp_in_place, max, simd_dispatch};
 use super::spinning_pool::in_parts;
 
+mod blocked;
+pub(crate) use blocked::attend_blocked;
+
 /// Sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AttentionShape {
@@ -78,40 +81,66 @@ pub(crate) fn softmax_in_place(scores: &mut [f32], key_real: &[bool], s: Attenti
 
 simd_dispatch! {
     fn softmax_rows(rows: &mut [f32], first: usize, key_real: &[bool], s: &AttentionShape) {
-        let (n, scale) = (s.keys, s.scale());
-        for (offset, p) in rows.chunks_exact_mut(n).enumerate() {
+        for (offset, p) in rows.chunks_exact_mut(s.keys).enumerate() {
             let (row, i) = s.locate(first + offset);
-            let visible = s.visible(i);
-            let (scores, future) = p.split_at_mut(visible);
-            let real = (!key_real.is_empty()).then(|| &key_real[row * n..row * n + visible]);
-            // The sum starts at the first real key: a decoding slot's left padding (how far
-            // its keys sit from the start of the shared cache, which depends on the other
-            // slots) must not move its keys between the sum's lanes, or its numbers would
-            // depend on the rows decoding beside it.
-            let Some(first_real) = real.map_or(Some(0), |real| real.iter().position(|&r| r))
-            else {
-                // Every score would be f32::MIN: the softmax is uniform over all keys.
-                p.fill(1.0 / n as f32);
-                continue;
-            };
-            match real {
-                None => scores.iter_mut().for_each(|x| *x *= scale),
-                Some(real) => {
-                    for (x, &real) in scores.iter_mut().zip(real) {
-                        *x = if real { *x * scale } else { f32::MIN };
-                    }
-                }
-            }
-            future.fill(0.0);
-            let shift = max(scores);
-            // The padding's probabilities are 0.
-            let (padding, scores) = scores.split_at_mut(first_real);
-            padding.fill(0.0);
-            let inv = 1.0 / exp_in_place(scores, shift);
-            for x in scores.iter_mut() {
-                *x *= inv;
+            softmax_row(p, row, i, key_real, s);
+        }
+    }
+}
+
+simd_dispatch! {
+    /// The score rows `[queries, width]` of batch row `b`'s queries from `first`, as
+    /// [`softmax_in_place`] turns them into probabilities (each row seeing at most `width` keys).
+    fn softmax_block(
+        rows: &mut [f32],
+        width: usize,
+        b: usize,
+        first: usize,
+        key_real: &[bool],
+        s: &AttentionShape,
+    ) {
+        for (offset, p) in rows.chunks_exact_mut(width).enumerate() {
+            softmax_row(p, b, first + offset, key_real, s);
+        }
+    }
+}
+
+/// The raw scores `p` of batch row `row`'s query `i` over at least the keys it sees, turned
+/// into probabilities in place: scaled by `1/√d`, masked (future keys, keys `key_real` marks
+/// `false`), softmax. The same numbers whatever the row's length past its visible keys.
+#[inline(always)]
+fn softmax_row(p: &mut [f32], row: usize, i: usize, key_real: &[bool], s: &AttentionShape) {
+    let (n, scale) = (s.keys, s.scale());
+    let visible = s.visible(i);
+    let width = p.len();
+    let (scores, future) = p.split_at_mut(visible);
+    let real = (!key_real.is_empty()).then(|| &key_real[row * n..row * n + visible]);
+    // The sum starts at the first real key: a decoding slot's left padding (how far its keys
+    // sit from the start of the shared cache, which depends on the other slots) must not move
+    // its keys between the sum's lanes, or its numbers would depend on the rows decoding
+    // beside it.
+    let Some(first_real) = real.map_or(Some(0), |real| real.iter().position(|&r| r)) else {
+        // Every score would be f32::MIN: the softmax is uniform over the row (a padding
+        // query's, whose output no real token reads).
+        p.fill(1.0 / width as f32);
+        return;
+    };
+    match real {
+        None => scores.iter_mut().for_each(|x| *x *= scale),
+        Some(real) => {
+            for (x, &real) in scores.iter_mut().zip(real) {
+                *x = if real { *x * scale } else { f32::MIN };
             }
         }
+    }
+    future.fill(0.0);
+    let shift = max(scores);
+    // The padding's probabilities are 0.
+    let (padding, scores) = scores.split_at_mut(first_real);
+    padding.fill(0.0);
+    let inv = 1.0 / exp_in_place(scores, shift);
+    for x in scores.iter_mut() {
+        *x *= inv;
     }
 }
 

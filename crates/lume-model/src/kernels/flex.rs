@@ -527,13 +527,14 @@ impl FusedOps for Flex {
         key_real: Vec<bool>,
     ) -> FlexTensor {
         let s = attention_shape(&q, &k);
-        if s.queries > attention::FEW_QUERIES {
-            return attention_forward(q, k, v, &key_real).0;
-        }
         let dtype = q.dtype();
         let (q, k, v) = (as_f32(q), positions_view(k), positions_view(v));
-        let out =
-            attention::attend_few_queries(f32_slice(&q), view_of(&k), view_of(&v), &key_real, s);
+        let (q, k, v) = (f32_slice(&q), view_of(&k), view_of(&v));
+        let out = if s.queries > attention::FEW_QUERIES {
+            attention::attend_blocked(q, k, v, &key_real, s)
+        } else {
+            attention::attend_few_queries(q, k, v, &key_real, s)
+        };
         output(out, [s.batch, s.queries, s.heads, s.head_dim], dtype)
     }
 

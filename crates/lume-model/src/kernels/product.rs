@@ -170,7 +170,7 @@ unsafe impl<T> Sync for Destination<T> {}
 ///
 /// # Safety
 /// `a` and `b` must hold `[m, k]` and `[k, n]` views, and `dst` room for the output.
-unsafe fn gemm_into(
+pub(crate) unsafe fn gemm_into(
     dst: *mut f32,
     dst_row_stride: usize,
     a: Operand<'_>,

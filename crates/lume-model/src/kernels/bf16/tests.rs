@@ -1,5 +1,6 @@
-use super::tile::portable_tile;
-use super::{Operand, product_bf16, round_to_bf16, widen};
+use super::tile::{Sums, portable_tile, run_tile};
+use super::{MR, NR, Operand, product_bf16, round_to_bf16, widen};
+use crate::kernels::simd::Bf16Path;
 use proptest::prelude::*;
 
 /// The exact product of the operands rounded to bf16, in f64.
@@ -100,20 +101,14 @@ fn native_tile_matches_the_portable_tile() {
             "built for a CPU with AVX512-BF16, run on one without"
         );
         let (a, b) = packed_panels(57);
-        let mut portable = [[0.0; super::NR]; super::MR];
+        let mut portable = [[0.0; NR]; MR];
         portable_tile(&a, &b, &mut portable);
-        for height in [1, 2, 4, 8, super::MR] {
-            let mut native = [[0.0; super::NR]; super::MR];
-            // SAFETY: the CPU has AVX512-BF16 (asserted above).
-            unsafe {
-                match height {
-                    1 => super::tile::native::tile::<1>(&a, &b, &mut native),
-                    2 => super::tile::native::tile::<2>(&a, &b, &mut native),
-                    4 => super::tile::native::tile::<4>(&a, &b, &mut native),
-                    8 => super::tile::native::tile::<8>(&a, &b, &mut native),
-                    _ => super::tile::native::tile::<{ super::MR }>(&a, &b, &mut native),
-                }
-            }
+        // Each height, and 3 rows (a tile of 4 whose last row is left alone).
+        for height in [1, 2, 3, 4, 8, MR] {
+            let mut native = [[0.0; NR]; MR];
+            let sums = sums_of(&mut native, height, NR, true);
+            // SAFETY: the CPU has AVX512-BF16 (asserted above); `sums` covers `native`.
+            unsafe { run_tile(Bf16Path::Dot, &a, &[], &b, sums) };
             for (r, (n, p)) in native.iter().zip(&portable).enumerate() {
                 for (n, p) in n.iter().zip(p) {
                     let want = if r < height { *p } else { 0.0 };
@@ -124,6 +119,17 @@ fn native_tile_matches_the_portable_tile() {
                 }
             }
         }
+    }
+}
+
+/// `rows × cols` of `tile` as a tile's sums.
+fn sums_of(tile: &mut [[f32; NR]; MR], rows: usize, cols: usize, fresh: bool) -> Sums {
+    Sums {
+        at: tile.as_mut_ptr().cast(),
+        stride: NR,
+        rows,
+        cols,
+        fresh,
     }
 }
 
@@ -145,30 +151,36 @@ fn fma_tile_matches_the_portable_tile_bit_for_bit() {
         let (a, b) = packed_panels(301);
         let mut wide = vec![0.0; a.len() * 2];
         super::tile::widen_pairs(&a, &mut wide);
-        let start: [[f32; super::NR]; super::MR] =
+        let start: [[f32; NR]; MR] =
             std::array::from_fn(|r| std::array::from_fn(|c| (r * 37 + c) as f32 / 64.0));
-        let mut portable = start;
-        portable_tile(&a, &b, &mut portable);
-        // Shorter tiles (a panel's last rows) give the same rows and leave the others.
-        for height in [1, 2, 4, 8, super::MR] {
+        // Shorter tiles (a panel's last rows), narrower ones (its last columns) and fresh ones
+        // (the first slice of the depth) give the same sums and leave the rest of the output.
+        for (height, cols, fresh) in [
+            (1, NR, false),
+            (2, NR, false),
+            (3, NR, false),
+            (4, 20, false),
+            (8, NR, true),
+            (MR, NR, false),
+            (MR, 7, true),
+        ] {
+            let mut portable = if fresh { [[0.0; NR]; MR] } else { start };
+            portable_tile(&a, &b, &mut portable);
             let mut fma = start;
-            // SAFETY: the CPU has AVX-512F (asserted above).
-            unsafe {
-                match height {
-                    1 => super::tile::native::fma_tile::<1>(&wide, &b, &mut fma),
-                    2 => super::tile::native::fma_tile::<2>(&wide, &b, &mut fma),
-                    4 => super::tile::native::fma_tile::<4>(&wide, &b, &mut fma),
-                    8 => super::tile::native::fma_tile::<8>(&wide, &b, &mut fma),
-                    _ => super::tile::native::fma_tile::<{ super::MR }>(&wide, &b, &mut fma),
-                }
-            }
+            let sums = sums_of(&mut fma, height, cols, fresh);
+            // SAFETY: the CPU has AVX-512F (asserted above); `sums` covers `fma`.
+            unsafe { run_tile(Bf16Path::Fma, &a, &wide, &b, sums) };
             for (r, (f, p)) in fma.iter().zip(&portable).enumerate() {
-                let want = if r < height { p } else { &start[r] };
-                for (f, w) in f.iter().zip(want) {
+                for (c, (f, p)) in f.iter().zip(p).enumerate() {
+                    let want = if r < height && c < cols {
+                        p
+                    } else {
+                        &start[r][c]
+                    };
                     assert_eq!(
                         f.to_bits(),
-                        w.to_bits(),
-                        "height {height}, row {r}: {f} vs {w}"
+                        want.to_bits(),
+                        "height {height}, {cols} columns, row {r}, column {c}: {f} vs {want}"
                     );
                 }
             }

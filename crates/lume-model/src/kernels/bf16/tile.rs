@@ -4,50 +4,80 @@
 use super::{MR, NR, widen};
 use crate::kernels::simd::{Bf16Path, simd_dispatch};
 
-/// Adds the product of packed slices to the first `rows` rows of `tile` on `path`; `wide_a` is
-/// `slice_a` widened by [`widen_pairs`] for the FMA tile (empty on the others). A panel of
+/// A native kernel's tile of the least height (1, 2, 4, 8 or `MR`) that covers `rows`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_height {
+    ($rows:expr, $kernel:ident($($arg:expr),*)) => {
+        match $rows {
+            0..=1 => native::$kernel::<1>($($arg),*),
+            2 => native::$kernel::<2>($($arg),*),
+            3..=4 => native::$kernel::<4>($($arg),*),
+            5..=8 => native::$kernel::<8>($($arg),*),
+            _ => native::$kernel::<MR>($($arg),*),
+        }
+    };
+}
+
+/// Where a tile's sums live in the product's output: `rows × cols` elements from `at`, rows
+/// `stride` elements apart. `fresh` when this slice of the depth is the first: the sums start
+/// from zero and the output is not read (it is not written yet).
+#[derive(Clone, Copy)]
+pub(super) struct Sums {
+    pub(super) at: *mut f32,
+    pub(super) stride: usize,
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) fresh: bool,
+}
+
+/// Adds the product of packed slices to `sums` on `path`; `wide_a` is `slice_a` widened by
+/// [`widen_pairs`] for the FMA tile (empty on the others). The native tiles keep the sums in
+/// registers between the output's rows and columns (masked loads and stores at its edges)
+/// rather than a tile on the stack zeroed and copied in and out row by row (those `memmove`
+/// calls were 5 % of scoring SmolLM2). A panel of
 /// fewer rows runs a tile of 1, 2, 4 or 8 rows where that covers them: one decoding slot would
 /// otherwise pay for 12 rows, and 16 slots (a panel of 12 and one of 4) for 24. Each row's sums
 /// are the same whatever the tile's height.
+///
+/// # Safety
+/// The CPU must have `path`'s instructions (as [`super::bf16_path`] chose it), and `sums` must
+/// describe `rows ≤ MR` rows of `cols ≤ NR` elements inside one allocation that no other
+/// thread touches meanwhile, written already unless `fresh`.
 #[inline(always)]
-pub(super) fn run_tile(
+pub(super) unsafe fn run_tile(
     path: Bf16Path,
-    rows: usize,
     slice_a: &[u32],
     wide_a: &[f32],
     slice_b: &[u32],
-    tile: &mut [[f32; NR]; MR],
+    sums: Sums,
 ) {
     #[cfg(target_arch = "x86_64")]
     match path {
-        // SAFETY (both): `bf16_path` chose these paths only where the CPU has AVX-512F, and
-        // AVX512-BF16 for `Dot`.
-        Bf16Path::Dot => {
-            return unsafe {
-                match rows {
-                    0..=1 => native::tile::<1>(slice_a, slice_b, tile),
-                    2 => native::tile::<2>(slice_a, slice_b, tile),
-                    3..=4 => native::tile::<4>(slice_a, slice_b, tile),
-                    5..=8 => native::tile::<8>(slice_a, slice_b, tile),
-                    _ => native::tile::<MR>(slice_a, slice_b, tile),
-                }
-            };
-        }
-        Bf16Path::Fma => {
-            return unsafe {
-                match rows {
-                    0..=1 => native::fma_tile::<1>(wide_a, slice_b, tile),
-                    2 => native::fma_tile::<2>(wide_a, slice_b, tile),
-                    3..=4 => native::fma_tile::<4>(wide_a, slice_b, tile),
-                    5..=8 => native::fma_tile::<8>(wide_a, slice_b, tile),
-                    _ => native::fma_tile::<MR>(wide_a, slice_b, tile),
-                }
-            };
-        }
+        // SAFETY (both): the caller's contract (the CPU has AVX-512F, and AVX512-BF16 for
+        // `Dot`; `sums` as described).
+        Bf16Path::Dot => return unsafe { by_height!(sums.rows, tile(slice_a, slice_b, sums)) },
+        Bf16Path::Fma => return unsafe { by_height!(sums.rows, fma_tile(wide_a, slice_b, sums)) },
         Bf16Path::Portable => {}
     }
-    let _ = (path, rows, wide_a);
-    portable_tile(slice_a, slice_b, tile);
+    let _ = (path, wide_a);
+    let mut tile = [[0.0f32; NR]; MR];
+    let Sums {
+        at,
+        stride,
+        rows,
+        cols,
+        fresh,
+    } = sums;
+    // SAFETY (both): the caller's contract.
+    if !fresh {
+        for (r, row) in tile.iter_mut().take(rows).enumerate() {
+            unsafe { std::ptr::copy_nonoverlapping(at.add(r * stride), row.as_mut_ptr(), cols) };
+        }
+    }
+    portable_tile(slice_a, slice_b, &mut tile);
+    for (r, row) in tile.iter().take(rows).enumerate() {
+        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), at.add(r * stride), cols) };
+    }
 }
 
 /// Each packed pair of `a` as two f32, the odd element then the even one, for the FMA tile
@@ -80,25 +110,26 @@ simd_dispatch! {
 #[cfg(target_arch = "x86_64")]
 pub(super) mod native {
     use std::arch::x86_64::{
-        __m512, __m512bh, __m512i, _mm512_and_si512, _mm512_castsi512_ps, _mm512_dpbf16_ps,
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
+        __m512, __m512bh, __m512i, __mmask16, _mm512_and_si512, _mm512_castsi512_ps,
+        _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_slli_epi32,
     };
 
-    use super::{MR, NR};
+    use super::{MR, NR, Sums};
 
-    /// Adds the product of packed slices to the first `R` rows of `tile` with `vdpbf16ps`.
+    /// Adds the product of packed slices to `sums` (at most `R` rows) with `vdpbf16ps`.
     ///
     /// # Safety
-    /// The CPU must have AVX512-BF16 and AVX-512F.
+    /// The CPU must have AVX512-BF16 and AVX-512F; `sums` as [`super::run_tile`] requires.
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(in crate::kernels::bf16) unsafe fn tile<const R: usize>(
         panel_a: &[u32],
         panel_b: &[u32],
-        tile: &mut [[f32; NR]; MR],
+        sums: Sums,
     ) {
-        // SAFETY: the caller's CPU has AVX-512F (this function's contract).
-        let mut acc = unsafe { load::<R>(tile) };
+        // SAFETY: this function's contract.
+        let mut acc = unsafe { load::<R>(sums) };
         for (a, b) in panel_a.chunks_exact(MR).zip(panel_b.chunks_exact(NR)) {
             // SAFETY: `b` holds NR = 32 words, two 16-word vectors; the loads are unaligned.
             let (b0, b1): (__m512bh, __m512bh) = unsafe {
@@ -114,27 +145,27 @@ pub(super) mod native {
             }
         }
         // SAFETY: as above.
-        unsafe { store(&acc, tile) };
+        unsafe { store(&acc, sums) };
     }
 
-    /// Adds the product of packed slices to `tile` with FMAs: the pairs of `b` widened in
+    /// Adds the product of packed slices to `sums` with FMAs: the pairs of `b` widened in
     /// registers (a shift and a mask), those of `a` already widened (`widen_pairs`), broadcast
     /// from memory. Each sum adds the odd product, then the even one, as `vdpbf16ps` and the
     /// portable tile do; a product of two bf16 values is exact in f32, so each FMA rounds as
     /// their addition does.
     ///
-    /// Only the first `R` rows of `tile` are read and written.
+    /// Only the `sums.rows ≤ R` rows of `sums` are read and written.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F.
+    /// The CPU must have AVX-512F; `sums` as [`super::run_tile`] requires.
     #[target_feature(enable = "avx512f")]
     pub(in crate::kernels::bf16) unsafe fn fma_tile<const R: usize>(
         wide_a: &[f32],
         panel_b: &[u32],
-        tile: &mut [[f32; NR]; MR],
+        sums: Sums,
     ) {
-        // SAFETY: the caller's CPU has AVX-512F (this function's contract).
-        let mut acc = unsafe { load::<R>(tile) };
+        // SAFETY: this function's contract.
+        let mut acc = unsafe { load::<R>(sums) };
         let high = _mm512_set1_epi32(0xffff_0000_u32 as i32);
         for (a, b) in wide_a.chunks_exact(2 * MR).zip(panel_b.chunks_exact(NR)) {
             // SAFETY: `b` holds NR = 32 words, two 16-word vectors; the loads are unaligned.
@@ -159,39 +190,53 @@ pub(super) mod native {
             }
         }
         // SAFETY: as above.
-        unsafe { store(&acc, tile) };
+        unsafe { store(&acc, sums) };
     }
 
-    /// The first `R` rows of `tile` as accumulators.
+    /// Which of each half's 16 columns lie inside the output.
+    fn masks(cols: usize) -> (__mmask16, __mmask16) {
+        let mask = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
+        (mask(cols), mask(cols.saturating_sub(16)))
+    }
+
+    /// The rows of `sums` as accumulators (zeros where fresh or past its rows).
     ///
     /// # Safety
-    /// The CPU must have AVX-512F.
+    /// The CPU must have AVX-512F; `sums` as [`super::run_tile`] requires.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn load<const R: usize>(tile: &[[f32; NR]; MR]) -> [[__m512; 2]; R] {
+    unsafe fn load<const R: usize>(sums: Sums) -> [[__m512; 2]; R] {
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        for (sums, row) in acc.iter_mut().zip(tile.iter()) {
-            // SAFETY: each row holds 32 f32, two vectors; the loads are unaligned.
+        if sums.fresh {
+            return acc;
+        }
+        let (m0, m1) = masks(sums.cols);
+        for (r, row) in acc.iter_mut().take(sums.rows).enumerate() {
+            // SAFETY: row `r` holds `cols` elements; masked lanes are not read (and cannot
+            // fault), so the second half's address may lie past the allocation.
             unsafe {
-                sums[0] = _mm512_loadu_ps(row.as_ptr());
-                sums[1] = _mm512_loadu_ps(row.as_ptr().add(16));
+                let at = sums.at.add(r * sums.stride);
+                row[0] = _mm512_maskz_loadu_ps(m0, at);
+                row[1] = _mm512_maskz_loadu_ps(m1, at.wrapping_add(16));
             }
         }
         acc
     }
 
-    /// Writes the accumulators back to the first `R` rows of `tile`.
+    /// Writes the accumulators back to the rows of `sums`.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F.
+    /// The CPU must have AVX-512F; `sums` as [`super::run_tile`] requires.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn store<const R: usize>(acc: &[[__m512; 2]; R], tile: &mut [[f32; NR]; MR]) {
-        for (out, sums) in tile.iter_mut().zip(acc) {
-            // SAFETY: each output row holds 32 f32, two vectors; the stores are unaligned.
+    unsafe fn store<const R: usize>(acc: &[[__m512; 2]; R], sums: Sums) {
+        let (m0, m1) = masks(sums.cols);
+        for (r, row) in acc.iter().take(sums.rows).enumerate() {
+            // SAFETY: as in `load`, for stores.
             unsafe {
-                _mm512_storeu_ps(out.as_mut_ptr(), sums[0]);
-                _mm512_storeu_ps(out.as_mut_ptr().add(16), sums[1]);
+                let at = sums.at.add(r * sums.stride);
+                _mm512_mask_storeu_ps(at, m0, row[0]);
+                _mm512_mask_storeu_ps(at.wrapping_add(16), m1, row[1]);
             }
         }
     }
