@@ -36,7 +36,7 @@ impl<'a> Operand<'a> {
     }
 
     /// The same view starting `offset` elements further into `data`.
-    fn offset(self, offset: usize) -> Self {
+    pub(crate) fn offset(self, offset: usize) -> Self {
         Operand {
             data: &self.data[offset..],
             ..self
@@ -122,6 +122,7 @@ pub(crate) fn product(a: Operand<'_>, b: Operand<'_>, m: usize, k: usize, n: usi
                     m,
                     k,
                     to - from,
+                    false,
                 );
             } else {
                 gemm_into(
@@ -132,6 +133,7 @@ pub(crate) fn product(a: Operand<'_>, b: Operand<'_>, m: usize, k: usize, n: usi
                     to - from,
                     k,
                     n,
+                    false,
                 );
             }
         }
@@ -166,10 +168,13 @@ unsafe impl<T> Send for Destination<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Destination<T> {}
 
-/// `dst = a · b` on the calling thread, for `dst` `[m, n]` at row stride `dst_row_stride`.
+/// `dst = a · b` (or `dst += a · b` when `accumulate`) on the calling thread, for `dst`
+/// `[m, n]` at row stride `dst_row_stride`.
 ///
 /// # Safety
-/// `a` and `b` must hold `[m, k]` and `[k, n]` views, and `dst` room for the output.
+/// `a` and `b` must hold `[m, k]` and `[k, n]` views, and `dst` room for the output (written
+/// already when `accumulate`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_into(
     dst: *mut f32,
     dst_row_stride: usize,
@@ -178,6 +183,7 @@ pub(crate) unsafe fn gemm_into(
     m: usize,
     k: usize,
     n: usize,
+    accumulate: bool,
 ) {
     // SAFETY: the caller's contract.
     unsafe {
@@ -188,14 +194,14 @@ pub(crate) unsafe fn gemm_into(
             dst,
             1,
             dst_row_stride as isize,
-            false,
+            accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
             a.row_stride as isize,
             b.data.as_ptr(),
             b.col_stride as isize,
             b.row_stride as isize,
-            0.0f32,
+            if accumulate { 1.0 } else { 0.0 },
             1.0f32,
             false,
             false,

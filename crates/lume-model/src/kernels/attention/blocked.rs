@@ -22,6 +22,12 @@ use crate::kernels::product::{Destination, Operand, gemm_into};
 /// over the cores and that a block's scores (`32 × keys`) stay in L2.
 const QUERY_BLOCK: usize = 32;
 
+/// Keys per product of probabilities and values, added in order. `gemm` splits a longer inner
+/// dimension into equal blocks (of at least 512, depending on the CPU's caches), so a row's
+/// sums would be grouped by the length of the longest row of its batch; in pieces of a fixed
+/// length each piece is one block, and a padded row only adds pieces of zeros.
+const KEY_PIECE: usize = 256;
+
 /// The forward pass for `q` `[batch, queries, heads, d]` (contiguous) over the keys and values
 /// of `k` and `v`: `[batch, queries, heads, d]`. Same masking and softmax as
 /// [`super::softmax_in_place`]; a padding query whose keys are all masked gets the mean of the
@@ -94,13 +100,25 @@ pub(crate) fn attend_blocked(
             // unit alone writes its block's rows of head `h` in `out` (`rows × d` at row
             // stride `heads × d`, inside the `len` elements).
             unsafe {
-                gemm_into(scores.as_mut_ptr(), seen, query, keys, rows, d, seen);
+                gemm_into(scores.as_mut_ptr(), seen, query, keys, rows, d, seen, false);
             }
             softmax_block(scores, seen, b, first, key_real, &s);
-            // SAFETY: as above.
-            unsafe {
-                let probs = Operand::rows(scores, seen);
-                gemm_into(dst.at(at), heads * d, probs, values, rows, seen, d);
+            let probs = Operand::rows(scores, seen);
+            for j in (0..seen).step_by(KEY_PIECE) {
+                let piece = KEY_PIECE.min(seen - j);
+                // SAFETY: as above; keys `j..j + piece` of the probabilities and the values.
+                unsafe {
+                    gemm_into(
+                        dst.at(at),
+                        heads * d,
+                        probs.offset(j),
+                        values.offset(j * width),
+                        rows,
+                        piece,
+                        d,
+                        j > 0,
+                    );
+                }
             }
         },
     );
@@ -177,7 +195,7 @@ mod tests {
     #[test]
     fn a_rows_output_does_not_depend_on_the_padding_after_it() {
         let (heads, kv_heads, d) = (6, 2, 16);
-        for (real, padded) in [(40, 70), (300, 520)] {
+        for (real, padded) in [(40, 70), (300, 520), (700, 1100)] {
             let mut draw = draws(5);
             let q: Vec<f32> = (0..padded * heads * d).map(|_| draw()).collect();
             let k: Vec<f32> = (0..padded * kv_heads * d).map(|_| draw()).collect();
