@@ -10,8 +10,9 @@
 //! did the whole square, and the layout copies, the zero-filled outputs and their realignment
 //! ran on the calling thread while the other cores waited.
 //!
-//! A row's numbers depend only on its own tokens: its blocks start at its first query and end
-//! at its last key, whatever the length of the longest row it is padded to.
+//! A row's numbers depend only on its own tokens: its blocks start at its first query, and
+//! their sums over keys go in pieces of a fixed length, whatever the length of the longest row
+//! it is padded to (the keys after its own only add zeros).
 
 use rayon::prelude::*;
 
@@ -30,8 +31,8 @@ const KEY_PIECE: usize = 256;
 
 /// The forward pass for `q` `[batch, queries, heads, d]` (contiguous) over the keys and values
 /// of `k` and `v`: `[batch, queries, heads, d]`. Same masking and softmax as
-/// [`super::softmax_in_place`]; a padding query whose keys are all masked gets the mean of the
-/// values it sees.
+/// [`super::softmax_in_place`]; a padding query whose keys are all masked gets the mean of its
+/// block's values (no real token reads it).
 ///
 /// # Panics
 /// If `q`, `k` or `v` is shorter than `s` says (a programming error of the caller).
