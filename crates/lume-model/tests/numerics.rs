@@ -29,7 +29,9 @@ fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/numerics.json")
 }
 
-/// Logits of a batch of two (the general product) and of one row (the few-rows kernel).
+/// Logits of a batch of two (the general product), of one row (the few-rows kernel), and the
+/// last positions of one long row (sums over more keys than one piece of the blocked
+/// attention).
 fn logits(precision: Precision) -> Vec<f32> {
     let config = ModelConfig::llama(LlamaShape {
         vocab_size: 40,
@@ -38,7 +40,7 @@ fn logits(precision: Precision) -> Vec<f32> {
         heads: 4,
         kv_heads: 2,
         intermediate_size: 48,
-        max_positions: 64,
+        max_positions: 320,
     })
     .unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
@@ -50,14 +52,16 @@ fn logits(precision: Precision) -> Vec<f32> {
         )
         .with_precision(precision)
         .unwrap();
-    let ids: Vec<i64> = (0..24).map(|i| (i * 7 + 3) % 40).collect();
+    let ids: Vec<i64> = (0..300).map(|i| (i * 7 + 3) % 40).collect();
     let mut out = Vec::new();
-    for (rows, cols) in [(2, 12), (1, 9)] {
+    for (rows, cols, last) in [(2, 12, 12), (1, 9, 9), (1, 300, 4)] {
         let batch = Tensor::<2, Int>::from_data(
             TensorData::new(ids[..rows * cols].to_vec(), [rows, cols]),
             &device,
         );
         let logits = model.forward(batch, None, false).logits;
+        let [_, _, vocab] = logits.dims();
+        let logits = logits.slice([0..rows, cols - last..cols, 0..vocab]);
         out.extend(logits.into_data().try_to_vec::<f32>().unwrap());
     }
     out
