@@ -232,9 +232,13 @@ impl PositionsView<'_> {
 /// softmax as [`softmax_in_place`]. The work goes in units of one batch row and query, all
 /// heads together: each cached position's keys (and values) of every head are read once, in
 /// one run, and the cache is walked in order — a head at a time would read it once per query
-/// head (grouped-query attention), in short strided pieces. The units are split between
-/// decoding's spinning threads, which would otherwise wait through it; each score row adds the
-/// same terms in the same order whichever unit and thread computes it.
+/// head (grouped-query attention), in short strided pieces. With fewer units than threads
+/// (batch-1 decoding), each unit's heads are cut into as many pieces. The units are split
+/// between decoding's spinning threads, which would otherwise wait through it; each score row
+/// adds the same terms in the same order whichever unit, piece and thread computes it.
+///
+/// Keys that `key_real` marks `false` are not read: a decoding slot's left padding (set by the
+/// longest slot beside it) costs nothing.
 pub(crate) fn attend_few_queries(
     q: &[f32],
     k: PositionsView<'_>,
@@ -244,17 +248,29 @@ pub(crate) fn attend_few_queries(
 ) -> Vec<f32> {
     let (d, n, heads) = (s.head_dim, s.keys, s.heads);
     let units = s.batch * s.queries;
-    let parts = in_parts(units, units * heads * n * d, |first, end| {
-        let mut out = vec![0.0f32; (end - first) * heads * d];
+    let threads = super::spinning_pool::SpinningPool::global().parts();
+    let pieces = if units < threads {
+        threads.div_ceil(units).min(heads)
+    } else {
+        1
+    };
+    let parts = in_parts(units * pieces, units * heads * n * d, |first, end| {
+        let mut out = Vec::with_capacity((end - first).div_ceil(pieces) * heads * d);
         let mut scores = vec![0.0f32; heads * n];
-        for (u, out) in (first..end).zip(out.chunks_exact_mut(heads * d)) {
+        for item in first..end {
+            let (u, piece) = (item / pieces, item % pieces);
             let (b, i) = (u / s.queries, u % s.queries);
-            let query = &q[u * heads * d..][..heads * d];
-            unit_scores(&mut scores, b, s.visible(i), query, k, &s);
-            for (h, row) in scores.chunks_exact_mut(n).enumerate() {
+            let (h0, h1) = (heads * piece / pieces, heads * (piece + 1) / pieces);
+            let query = &q[(u * heads + h0) * d..(u * heads + h1) * d];
+            let real = (!key_real.is_empty()).then(|| &key_real[b * n..(b + 1) * n]);
+            let scores = &mut scores[..(h1 - h0) * n];
+            unit_scores(scores, b, s.visible(i), real, h0, query, k, &s);
+            for (h, row) in (h0..h1).zip(scores.chunks_exact_mut(n)) {
                 softmax_rows(row, (b * heads + h) * s.queries + i, key_real, &s);
             }
-            unit_values(out, &scores, b, v, &s);
+            let start = out.len();
+            out.resize(start + (h1 - h0) * d, 0.0);
+            unit_values(&mut out[start..], scores, b, h0, v, &s);
         }
         out
     });
@@ -263,23 +279,28 @@ pub(crate) fn attend_few_queries(
 }
 
 simd_dispatch! {
-    /// Raw scores `[heads, keys]` of one batch row `b` and query (`query` `[heads, d]`) over
-    /// its first `visible` keys.
-    fn unit_scores(scores: &mut [f32], b: usize, visible: usize, query: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
+    /// Raw scores `[heads, keys]` of one batch row `b` and query (`query` `[heads, d]`, the
+    /// query heads from `h0`) over its first `visible` keys, those `real` marks (all when
+    /// `None`); the others are left as they are (the softmax masks them without reading).
+    fn unit_scores(scores: &mut [f32], b: usize, visible: usize, real: Option<&[bool]>, h0: usize, query: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
         let (n, d, group) = (s.keys, s.head_dim, s.group());
-        for j in 0..visible {
+        let first = real.map_or(Some(0), |real| real[..visible].iter().position(|&r| r));
+        for j in first.unwrap_or(visible)..visible {
+            if real.is_some_and(|real| !real[j]) {
+                continue;
+            }
             let keys = k.position(b, j, s);
             for (h, query) in query.chunks_exact(d).enumerate() {
-                scores[h * n + j] = dot(query, &keys[h / group * d..][..d]);
+                scores[h * n + j] = dot(query, &keys[(h0 + h) / group * d..][..d]);
             }
         }
     }
 }
 
 simd_dispatch! {
-    /// `out` `[heads, d]`: one batch row's attention outputs, given its probabilities
-    /// `[heads, keys]`.
-    fn unit_values(out: &mut [f32], probs: &[f32], b: usize, v: PositionsView<'_>, s: &AttentionShape) {
+    /// `out` `[heads, d]`: one batch row's attention outputs of the query heads from `h0`,
+    /// given their probabilities `[heads, keys]`.
+    fn unit_values(out: &mut [f32], probs: &[f32], b: usize, h0: usize, v: PositionsView<'_>, s: &AttentionShape) {
         let (n, d, group) = (s.keys, s.head_dim, s.group());
         for j in 0..n {
             let values = v.position(b, j, s);
@@ -287,7 +308,7 @@ simd_dispatch! {
                 // Future keys have probability 0, except in a fully masked row's uniform softmax.
                 let p = probs[h * n + j];
                 if p != 0.0 {
-                    for (o, &x) in o.iter_mut().zip(&values[h / group * d..][..d]) {
+                    for (o, &x) in o.iter_mut().zip(&values[(h0 + h) / group * d..][..d]) {
                         *o = p.mul_add(x, *o);
                     }
                 }
@@ -343,6 +364,9 @@ mod tests {
         out
     }
 
+    /// Includes batch-1 shapes large enough to be split between threads (each unit's heads
+    /// in pieces) and masked keys after a row's first real one (a cache grown for a longer
+    /// slot), whose keys and values hold NaN: they must not be read.
     #[test]
     fn grouped_heads_give_the_row_by_row_outputs_bit_for_bit() {
         let mut state = 7u32;
@@ -350,32 +374,51 @@ mod tests {
             state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (state >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
         };
-        for (heads, kv_heads, queries) in [(6, 2, 1), (6, 2, 3), (4, 4, 1), (3, 1, 2)] {
+        for (batch, keys, heads, kv_heads, queries, head_dim) in [
+            (3, 9, 6, 2, 1, 20),
+            (3, 9, 6, 2, 3, 20),
+            (3, 9, 4, 4, 1, 20),
+            (3, 9, 3, 1, 2, 20),
+            (1, 300, 9, 3, 1, 64),
+            (1, 300, 9, 3, 2, 64),
+            (2, 200, 3, 3, 1, 64),
+        ] {
             let s = AttentionShape {
-                batch: 3,
+                batch,
                 queries,
-                keys: 9,
+                keys,
                 heads,
                 kv_heads,
-                head_dim: 20,
+                head_dim,
             };
-            let q: Vec<f32> = (0..s.batch * queries * heads * s.head_dim)
+            let q: Vec<f32> = (0..batch * queries * heads * head_dim)
                 .map(|_| draw())
                 .collect();
-            let kv_len = s.batch * s.keys * kv_heads * s.head_dim;
-            let k: Vec<f32> = (0..kv_len).map(|_| draw()).collect();
-            let v: Vec<f32> = (0..kv_len).map(|_| draw()).collect();
-            // Row 1 left-padded by two keys, row 2 with every key masked.
-            let key_real: Vec<bool> = (0..s.batch * s.keys)
-                .map(|x| match x / s.keys {
-                    1 => x % s.keys >= 2,
-                    2 => false,
-                    _ => true,
+            // Row 0 with a masked gap, row 1 left-padded by two keys, row 2 with every key masked.
+            let key_real: Vec<bool> = (0..batch * keys)
+                .map(|x| match x / keys {
+                    0 => !(3..6).contains(&(x % keys)),
+                    1 => x % keys >= 2,
+                    _ => false,
                 })
                 .collect();
+            let width = kv_heads * head_dim;
+            let masked = |data: Vec<f32>| -> Vec<f32> {
+                let mut data = data;
+                // Not in row 2: a fully masked row attends uniformly to every value.
+                for (p, x) in data.chunks_exact_mut(width).enumerate() {
+                    if !key_real[p] && p / keys < 2 {
+                        x.fill(f32::NAN);
+                    }
+                }
+                data
+            };
+            let kv_len = batch * keys * width;
+            let k = masked((0..kv_len).map(|_| draw()).collect());
+            let v = masked((0..kv_len).map(|_| draw()).collect());
             let view = |data| PositionsView {
                 data,
-                batch_stride: s.keys * kv_heads * s.head_dim,
+                batch_stride: keys * width,
             };
             let grouped = attend_few_queries(&q, view(&k), view(&v), &key_real, s);
             let expected = row_by_row(&q, &k, &v, &key_real, s);
@@ -383,7 +426,7 @@ mod tests {
             assert_eq!(
                 bits(&grouped),
                 bits(&expected),
-                "{heads} heads, {kv_heads} kv, {queries} queries"
+                "{batch}×{keys} keys, {heads} heads, {kv_heads} kv, {queries} queries"
             );
         }
     }

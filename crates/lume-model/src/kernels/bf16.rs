@@ -65,6 +65,23 @@ fn pack(view: Operand<'_>, lines: usize, depth: usize, width: usize, threads: Th
     let pairs = depth.div_ceil(2);
     let panels = lines.div_ceil(width);
     let len = panels * pairs * width;
+    if lines < width {
+        // One panel, mostly edge (a decoding slot's row): its lines alone are written, into
+        // zeros (the edge's words go only into sums that are not kept, but must be initialized);
+        // word by word, the edge cost as much as streaming the product's weight.
+        let mut packed = vec![0u32; len];
+        let out = packed.as_mut_slice();
+        // SAFETY: `u32` and `MaybeUninit<u32>` have the same layout; every word is initialized.
+        let out = unsafe { &mut *(std::ptr::from_mut(out) as *mut [MaybeUninit<u32>]) };
+        let shape = Packing {
+            first: 0,
+            lines,
+            depth,
+            width,
+        };
+        pack_group(out, view, shape, true);
+        return packed;
+    }
     let mut packed: Vec<u32> = Vec::with_capacity(len);
     // Groups of several panels, so that a view whose lines are contiguous (a row of `b` or a
     // column of `a`) is read in long runs rather than one strided word group per panel.
@@ -85,7 +102,7 @@ fn pack(view: Operand<'_>, lines: usize, depth: usize, width: usize, threads: Th
                 depth,
                 width,
             };
-            pack_group(out, view, shape);
+            pack_group(out, view, shape, false);
         }
     });
     // SAFETY: `pack_group` wrote every word of every group (zeros past the edges).
@@ -151,7 +168,8 @@ fn pair(low: f32, high: f32) -> u32 {
 }
 
 simd_dispatch! {
-    fn pack_group(out: &mut [MaybeUninit<u32>], view: Operand<'_>, shape: Packing) {
+    /// `zeroed`: `out` holds zeros already, so the lines past the edge are left as they are.
+    fn pack_group(out: &mut [MaybeUninit<u32>], view: Operand<'_>, shape: Packing, zeroed: bool) {
         let Packing { first, lines, depth, width } = shape;
         let pairs = depth.div_ceil(2);
         let element = |l: usize, d: usize| {
@@ -192,6 +210,9 @@ simd_dispatch! {
                 for l in 0..width {
                     let words = panel_out[l..].iter_mut().step_by(width);
                     if base + l >= lines {
+                        if zeroed {
+                            break;
+                        }
                         words.for_each(|w| {
                             w.write(0);
                         });
@@ -267,6 +288,11 @@ pub(crate) fn product_bf16(
     product_packed(a, &PackedB::new(b, k, n), m)
 }
 
+thread_local! {
+    /// The FMA tile's widened slices of `a` (see [`product_packed`]).
+    static WIDE_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// `a · b` for `a` `[m, k]` and a packed `b`, as [`product_bf16`].
 ///
 /// # Panics
@@ -299,50 +325,49 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     let fit = (L2_BYTES / (depth * NR * 4)).max(1);
     let dst = Destination(out.as_mut_ptr());
     in_parts(Threads::for_rows(m), column_panels, m * k * n, |c0, c1| {
-        // The FMA tile's row panel slice, widened once for the column panels of a block.
-        let mut wide_a = vec![
-            0.0f32;
-            if path == Bf16Path::Fma {
-                depth * MR * 2
-            } else {
-                0
+        // The FMA tile's row panel slice, widened once for the column panels of a block, in
+        // this thread's buffer: allocating and zeroing it per product cost decoding a slot's
+        // row as much as widening it.
+        WIDE_A.with_borrow_mut(|wide_a| {
+            if path == Bf16Path::Fma && wide_a.len() < depth * MR * 2 {
+                wide_a.resize(depth * MR * 2, 0.0);
             }
-        ];
-        for block in (c0..c1).step_by(fit) {
-            let panels = block..(block + fit).min(c1);
-            for p0 in (0..pairs).step_by(depth) {
-                let p1 = (p0 + depth).min(pairs);
-                for (row_panel, panel_a) in packed_a.chunks_exact(pairs * MR).enumerate() {
-                    let slice_a = &panel_a[p0 * MR..p1 * MR];
-                    let wide_a = &mut wide_a[..if path == Bf16Path::Fma {
-                        slice_a.len() * 2
-                    } else {
-                        0
-                    }];
-                    widen_pairs(slice_a, wide_a);
-                    let (row0, rows) = (row_panel * MR, MR.min(m - row_panel * MR));
-                    for column_panel in panels.clone() {
-                        let panel_b = &packed_b[column_panel * pairs * NR..][..pairs * NR];
-                        let slice_b = &panel_b[p0 * NR..p1 * NR];
-                        let (col0, cols) = (column_panel * NR, NR.min(n - column_panel * NR));
-                        // SAFETY: `path` is this CPU's (`bf16_path`); this part alone touches
-                        // these columns of `out`, whose `m × n` elements the tile's rows and
-                        // columns lie inside; the first slice of the depth wrote what the later
-                        // ones read back.
-                        unsafe {
-                            let sums = Sums {
-                                at: dst.at(row0 * n + col0),
-                                stride: n,
-                                rows,
-                                cols,
-                                fresh: p0 == 0,
-                            };
-                            run_tile(path, slice_a, wide_a, slice_b, sums);
+            for block in (c0..c1).step_by(fit) {
+                let panels = block..(block + fit).min(c1);
+                for p0 in (0..pairs).step_by(depth) {
+                    let p1 = (p0 + depth).min(pairs);
+                    for (row_panel, panel_a) in packed_a.chunks_exact(pairs * MR).enumerate() {
+                        let slice_a = &panel_a[p0 * MR..p1 * MR];
+                        let wide_a = &mut wide_a[..if path == Bf16Path::Fma {
+                            slice_a.len() * 2
+                        } else {
+                            0
+                        }];
+                        let (row0, rows) = (row_panel * MR, MR.min(m - row_panel * MR));
+                        widen_pairs(slice_a, wide_a, rows);
+                        for column_panel in panels.clone() {
+                            let panel_b = &packed_b[column_panel * pairs * NR..][..pairs * NR];
+                            let slice_b = &panel_b[p0 * NR..p1 * NR];
+                            let (col0, cols) = (column_panel * NR, NR.min(n - column_panel * NR));
+                            // SAFETY: `path` is this CPU's (`bf16_path`); this part alone touches
+                            // these columns of `out`, whose `m × n` elements the tile's rows and
+                            // columns lie inside; the first slice of the depth wrote what the later
+                            // ones read back.
+                            unsafe {
+                                let sums = Sums {
+                                    at: dst.at(row0 * n + col0),
+                                    stride: n,
+                                    rows,
+                                    cols,
+                                    fresh: p0 == 0,
+                                };
+                                run_tile(path, slice_a, wide_a, slice_b, sums);
+                            }
                         }
                     }
                 }
             }
-        }
+        });
     });
     // SAFETY: the tiles covered every row and column of the `m × n` output.
     unsafe { out.set_len(m * n) };

@@ -51,7 +51,14 @@ proptest! {
 
 #[test]
 fn transposed_operands_give_the_same_product() {
-    let (m, k, n) = (29, 37, 45);
+    // Fewer rows than a panel (decoding's slots: packed into zeros) and more.
+    for m in [1, 3, 11, 29] {
+        transposed_operands_give_the_same_product_at(m);
+    }
+}
+
+fn transposed_operands_give_the_same_product_at(m: usize) {
+    let (k, n) = (37, 45);
     let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 3) % 13) as f32 / 4.0).collect();
     let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
@@ -67,7 +74,7 @@ fn transposed_operands_give_the_same_product() {
     // Small integers and quarters are exact in bf16 and their sums in f32.
     let want = reference(&a, &b, m, k, n);
     for ((p, t), w) in plain.iter().zip(&transposed).zip(&want) {
-        assert_eq!((f64::from(*p), f64::from(*t)), (*w, *w));
+        assert_eq!((f64::from(*p), f64::from(*t)), (*w, *w), "{m} rows");
     }
 }
 
@@ -149,8 +156,6 @@ fn fma_tile_matches_the_portable_tile_bit_for_bit() {
             "built for a CPU with AVX-512F, run on one without"
         );
         let (a, b) = packed_panels(301);
-        let mut wide = vec![0.0; a.len() * 2];
-        super::tile::widen_pairs(&a, &mut wide);
         let start: [[f32; NR]; MR] =
             std::array::from_fn(|r| std::array::from_fn(|c| (r * 37 + c) as f32 / 64.0));
         // Shorter tiles (a panel's last rows), narrower ones (its last columns) and fresh ones
@@ -164,6 +169,9 @@ fn fma_tile_matches_the_portable_tile_bit_for_bit() {
             (MR, NR, false),
             (MR, 7, true),
         ] {
+            // Only the tile's rows widened; the rest NaN, which must not reach the sums kept.
+            let mut wide = vec![f32::NAN; a.len() * 2];
+            super::tile::widen_pairs(&a, &mut wide, height);
             let mut portable = if fresh { [[0.0; NR]; MR] } else { start };
             portable_tile(&a, &b, &mut portable);
             let mut fma = start;

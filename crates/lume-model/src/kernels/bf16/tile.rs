@@ -80,12 +80,24 @@ pub(super) unsafe fn run_tile(
     }
 }
 
-/// Each packed pair of `a` as two f32, the odd element then the even one, for the FMA tile
-/// (`wide` is empty on the other paths: nothing to do).
-pub(super) fn widen_pairs(a: &[u32], wide: &mut [f32]) {
-    for (pair, out) in a.iter().zip(wide.chunks_exact_mut(2)) {
-        out[0] = f32::from_bits(pair & 0xffff_0000);
-        out[1] = f32::from_bits(pair << 16);
+/// Each packed pair of the first `rows` lines of `a` (a row panel's slice, `MR` words a pair)
+/// as two f32, the odd element then the even one, for the FMA tile (`wide` is empty on the
+/// other paths: nothing to do). The other lines' words are left as they are: a tile reads them
+/// only into sums it does not store.
+pub(super) fn widen_pairs(a: &[u32], wide: &mut [f32], rows: usize) {
+    if rows == MR {
+        // One run, which the compiler vectorizes.
+        for (pair, out) in a.iter().zip(wide.chunks_exact_mut(2)) {
+            out[0] = f32::from_bits(pair & 0xffff_0000);
+            out[1] = f32::from_bits(pair << 16);
+        }
+        return;
+    }
+    for (words, out) in a.chunks_exact(MR).zip(wide.chunks_exact_mut(2 * MR)) {
+        for (pair, out) in words[..rows].iter().zip(out.chunks_exact_mut(2)) {
+            out[0] = f32::from_bits(pair & 0xffff_0000);
+            out[1] = f32::from_bits(pair << 16);
+        }
     }
 }
 
