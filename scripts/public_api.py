@@ -16,8 +16,8 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CRATES = ["lume-resources", "lume-data", "lume-metrics", "lume-model", "lume-unlearn",
-          "lume-bench", "lume-cli"]
+CRATES = ["lume-resources", "lume-data", "lume-metrics", "lume-kernels", "lume-model",
+          "lume-unlearn", "lume-bench", "lume-cli"]
 ITEM = re.compile(r"^pub (?:async )?(fn|struct|enum|trait|type|const|static|mod|macro)\s+([A-Za-z0-9_]+)")
 
 

@@ -296,7 +296,7 @@ pub fn evaluate_shard(
             .round_to_nearest(scheme)
             .context(|| format!("quantizing {} to {scheme}", model_dir.display()))?;
     }
-    let storage = settings.precision.weight_storage(settings.weights_dtype)?;
+    let storage = settings.weights_dtype.for_precision(settings.precision)?;
     if storage != WeightDtype::F32 {
         engine.model = engine.model.clone().with_weight_dtype(storage);
     }

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use crate::Precision;
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
-use crate::kernels::{causal_attention, linear, rms_norm, rope, swiglu, tied_head};
+use lume_kernels::{causal_attention, linear, rms_norm, rope, swiglu, tied_head};
 
 mod cache;
 pub use cache::{KvCache, LayerCache};
@@ -312,7 +312,7 @@ impl Model {
         let off_cpu = self
             .devices()
             .into_iter()
-            .find(|d| !crate::kernels::is_flex(d));
+            .find(|d| !lume_kernels::is_flex(d));
         if let (Precision::Bf16, Some(device)) = (precision, off_cpu) {
             return Err(UnsupportedPrecision {
                 precision,

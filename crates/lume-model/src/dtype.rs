@@ -7,6 +7,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Tensor};
 
 use crate::decoder::Model;
+use crate::{Precision, UnsupportedPrecision};
 
 /// How the weight matrices are stored for inference; activations, sums and softmaxes stay in
 /// f32 whatever the choice.
@@ -48,6 +49,28 @@ impl WeightDtype {
             WeightDtype::F16 => DType::F16,
         }
     }
+
+    /// How inference stores the weight matrices when `self` is the storage asked for and the
+    /// products run in `precision`: bf16 products read bf16 weights (the rounding they apply
+    /// anyway, in half the memory); f16 weights cannot feed them.
+    ///
+    /// ```
+    /// use lume_model::{Precision, WeightDtype};
+    /// assert_eq!(WeightDtype::F32.for_precision(Precision::Bf16)?, WeightDtype::Bf16);
+    /// assert_eq!(WeightDtype::F16.for_precision(Precision::F32)?, WeightDtype::F16);
+    /// assert!(WeightDtype::F16.for_precision(Precision::Bf16).is_err());
+    /// # Ok::<(), lume_model::UnsupportedPrecision>(())
+    /// ```
+    pub fn for_precision(self, precision: Precision) -> Result<WeightDtype, UnsupportedPrecision> {
+        match (precision, self) {
+            (Precision::F32, dtype) => Ok(dtype),
+            (Precision::Bf16, WeightDtype::F32 | WeightDtype::Bf16) => Ok(WeightDtype::Bf16),
+            (Precision::Bf16, WeightDtype::F16) => Err(UnsupportedPrecision {
+                precision,
+                on: "weights stored in f16 (store them in bf16 or f32)".into(),
+            }),
+        }
+    }
 }
 
 /// A weight dtype that is not `f32`, `bf16` or `f16`.
@@ -87,7 +110,7 @@ impl ModuleMapper for CastMatrices {
         }
         let (id, tensor, mapper) = param.consume();
         let cast = tensor.clone().cast(self.0);
-        crate::kernels::carry_codes(&tensor, &cast);
+        lume_kernels::carry_codes(&tensor, &cast);
         Param::from_mapped_value(id, cast, mapper)
     }
 }

@@ -17,7 +17,7 @@ use lume_data::{IGNORE_INDEX, TrainingExample};
 
 use crate::decoder::KvCache;
 use crate::engine::{Engine, EngineError};
-use crate::kernels::row_stats;
+use lume_kernels::row_stats;
 
 /// Padded tokens per teacher-forced batch (rows × longest row). Measured on SmolLM2-135M:
 /// larger batches stop paying off once the products are a few hundred rows tall.

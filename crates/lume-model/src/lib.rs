@@ -14,7 +14,6 @@
 //! # Ok::<(), lume_model::DeviceError>(())
 //! ```
 
-mod allocator;
 mod causal;
 mod config;
 mod decoder;
@@ -24,15 +23,12 @@ mod engine;
 mod evaluation;
 mod generation;
 mod gguf;
-mod kernels;
 mod numerics;
-mod precision;
 mod quantization;
 mod scoring;
 mod tokenizer;
 mod weights;
 
-pub use allocator::reuse_freed_memory;
 pub use causal::{CausalModel, CheckpointError};
 pub use config::{ConfigError, Family, Llama3RopeScaling, LlamaShape, ModelConfig, WindowExceeded};
 pub use decoder::{
@@ -44,11 +40,11 @@ pub use engine::{Engine, EngineError};
 pub use evaluation::{BulkProgress, Decided};
 pub use generation::{GenerationConfig, Sampling};
 pub use gguf::{GgmlType, GgufCheckpoint, GgufError, GgufFile, MetaValue, ParseError, TensorInfo};
-pub use kernels::{
-    AdamWStep, FusedOps, adamw_update, causal_attention, rms_norm, rope, swiglu, token_nll,
+pub use lume_kernels::{
+    AdamWStep, FusedOps, Precision, UnknownPrecision, adamw_update, causal_attention,
+    reuse_freed_memory, rms_norm, rope, swiglu, token_nll,
 };
 pub use numerics::{NUMERICS_VERSION, Numerics};
-pub use precision::{Precision, UnknownPrecision};
 pub use quantization::{
     DEFAULT_GROUP_SIZE, QuantizationError, RoundToNearest, UnknownQuantization,
 };

@@ -37,8 +37,8 @@ impl Numerics {
     pub fn current() -> Self {
         Numerics {
             version: NUMERICS_VERSION,
-            kernel_path: crate::kernels::simd::simd_path().to_owned(),
-            bf16_path: crate::kernels::simd::bf16_path().name().to_owned(),
+            kernel_path: lume_kernels::kernel_path().to_owned(),
+            bf16_path: lume_kernels::bf16_kernel_path().to_owned(),
             lume_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }

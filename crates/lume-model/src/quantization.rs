@@ -11,7 +11,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::decoder::Model;
-use crate::kernels::WeightCodes;
+use lume_kernels::WeightCodes;
 
 /// Per-group symmetric round-to-nearest (RTN) quantization, the GPTQ-free baseline scheme.
 ///
@@ -200,7 +200,7 @@ impl RoundToNearest {
         let tensor = Tensor::<2>::from_data(TensorData::new(rounded, [inputs, outputs]), &device)
             .cast(dtype);
         // Decoding on the CPU reads the codes, a byte per weight (see `kernels/codes.rs`).
-        crate::kernels::attach_codes(&tensor, codes);
+        lume_kernels::attach_codes(&tensor, codes);
         linear.weight = Param::from_tensor(tensor);
         Ok(())
     }
@@ -240,7 +240,7 @@ impl Model {
                     &block.mlp.down_proj,
                 ]
             })
-            .filter(|linear| crate::kernels::has_codes(&linear.weight.val()))
+            .filter(|linear| lume_kernels::has_codes(&linear.weight.val()))
             .count()
     }
 

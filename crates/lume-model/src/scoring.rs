@@ -2,7 +2,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::kernels::token_nll;
+use lume_kernels::token_nll;
 
 use lume_data::IGNORE_INDEX;
 

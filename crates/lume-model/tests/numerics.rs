@@ -46,8 +46,8 @@ fn logits(precision: Precision) -> Vec<f32> {
     let device = DeviceSpec::Cpu.device().unwrap();
     let model = Model::random(config, 7, &device)
         .with_weight_dtype(
-            precision
-                .weight_storage(lume_model::WeightDtype::F32)
+            lume_model::WeightDtype::F32
+                .for_precision(precision)
                 .unwrap(),
         )
         .with_precision(precision)

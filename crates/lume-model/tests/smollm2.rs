@@ -382,7 +382,7 @@ fn bf16_engine(path: &Path, quantize: Option<lume_model::RoundToNearest>) -> Eng
         None => engine.model.clone(),
     };
     engine.model = model
-        .with_weight_dtype(Precision::Bf16.weight_storage(WeightDtype::F32).unwrap())
+        .with_weight_dtype(WeightDtype::F32.for_precision(Precision::Bf16).unwrap())
         .with_precision(Precision::Bf16)
         .unwrap();
     engine

@@ -162,7 +162,7 @@ fn decode_tokens_per_second(
         None => model,
     };
     let model = model
-        .with_weight_dtype(args.precision.weight_storage(args.weights_dtype)?)
+        .with_weight_dtype(args.weights_dtype.for_precision(args.precision)?)
         .with_precision(args.precision)?;
     let prompts: Vec<Vec<u32>> = (0..args.gen_batch)
         .map(|_| random_ids(rng, args.vocab, 32))

@@ -5,14 +5,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{UnsupportedPrecision, WeightDtype};
-
 /// The precision of the matrix products (every linear layer and the output head, forward and
 /// backward); norms, softmaxes, attention, losses, gradients' sums and the optimizer stay f32
 /// whatever the choice.
 ///
 /// - `F32` (default): exact f32 products, the same numbers on every CPU up to the SIMD path
-///   ([`Numerics`](crate::Numerics)), held to transformers-f32 by the parity tests.
+///   (recorded by `lume_model::Numerics`), held to transformers-f32 by the parity tests.
 /// - `Bf16`: PyTorch's CPU autocast. Both operands of every product are rounded to bf16 (to
 ///   nearest, ties to even) and their products summed in f32; training keeps f32 master
 ///   weights and f32 AdamW state. On a CPU with AVX512-BF16 the products run its bf16 dot
@@ -21,7 +19,7 @@ use crate::{UnsupportedPrecision, WeightDtype};
 ///   in bf16 (half the memory and the bytes decoding reads).
 ///
 /// ```
-/// use lume_model::Precision;
+/// use lume_kernels::Precision;
 /// assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
 /// assert_eq!(Precision::default().to_string(), "f32");
 /// assert!("fp8".parse::<Precision>().is_err());
@@ -34,30 +32,6 @@ pub enum Precision {
     F32,
     /// bf16 operands, f32 sums.
     Bf16,
-}
-
-impl Precision {
-    /// How inference stores the weight matrices when `asked` is the storage asked for: bf16
-    /// products read bf16 weights (the rounding they apply anyway, in half the memory); f16
-    /// weights cannot feed them.
-    ///
-    /// ```
-    /// use lume_model::{Precision, WeightDtype};
-    /// assert_eq!(Precision::Bf16.weight_storage(WeightDtype::F32)?, WeightDtype::Bf16);
-    /// assert_eq!(Precision::F32.weight_storage(WeightDtype::F16)?, WeightDtype::F16);
-    /// assert!(Precision::Bf16.weight_storage(WeightDtype::F16).is_err());
-    /// # Ok::<(), lume_model::UnsupportedPrecision>(())
-    /// ```
-    pub fn weight_storage(self, asked: WeightDtype) -> Result<WeightDtype, UnsupportedPrecision> {
-        match (self, asked) {
-            (Precision::F32, dtype) => Ok(dtype),
-            (Precision::Bf16, WeightDtype::F32 | WeightDtype::Bf16) => Ok(WeightDtype::Bf16),
-            (Precision::Bf16, WeightDtype::F16) => Err(UnsupportedPrecision {
-                precision: self,
-                on: "weights stored in f16 (store them in bf16 or f32)".into(),
-            }),
-        }
-    }
 }
 
 /// A precision that is not `f32` or `bf16`.

@@ -11,7 +11,7 @@
 /// until it exits. It does nothing (and returns `false`) where the allocator is not glibc's.
 ///
 /// ```
-/// let applied = lume_model::reuse_freed_memory();
+/// let applied = lume_kernels::reuse_freed_memory();
 /// # let _ = applied;
 /// ```
 pub fn reuse_freed_memory() -> bool {

@@ -24,17 +24,17 @@ use super::weight_cache::WeightCache;
 
 /// A `[k, n]` weight as `codes[i, j] · scales[i / group, j]`.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WeightCodes {
+pub struct WeightCodes {
     /// Row-major `[k, n]`, in `[−127, 127]`.
-    pub(crate) codes: Vec<i8>,
+    pub codes: Vec<i8>,
     /// Row-major `[⌈k / group⌉, n]`.
-    pub(crate) scales: Vec<f32>,
+    pub scales: Vec<f32>,
     /// Inputs sharing one scale.
-    pub(crate) group: usize,
+    pub group: usize,
     /// Inputs.
-    pub(crate) k: usize,
+    pub k: usize,
     /// Outputs.
-    pub(crate) n: usize,
+    pub n: usize,
 }
 
 static CODES: WeightCache<WeightCodes> = WeightCache::new();
@@ -49,7 +49,7 @@ fn flex_tensor<const D: usize>(weight: &Tensor<D>) -> Option<FlexTensor> {
 
 /// Attaches `codes` to `weight` for decoding; `false` (nothing attached) off the CPU backend,
 /// where every product reads the de-quantized tensor.
-pub(crate) fn attach_codes(weight: &Tensor<2>, codes: WeightCodes) -> bool {
+pub fn attach_codes(weight: &Tensor<2>, codes: WeightCodes) -> bool {
     let Some(tensor) = flex_tensor(weight) else {
         return false;
     };
@@ -58,7 +58,7 @@ pub(crate) fn attach_codes(weight: &Tensor<2>, codes: WeightCodes) -> bool {
 }
 
 /// Attaches to `to` the codes of `from`, if it has some (a change of storage dtype).
-pub(crate) fn carry_codes<const D: usize>(from: &Tensor<D>, to: &Tensor<D>) {
+pub fn carry_codes<const D: usize>(from: &Tensor<D>, to: &Tensor<D>) {
     if let Some(codes) = flex_tensor(from).and_then(|t| CODES.get(&t, false))
         && let Some(tensor) = flex_tensor(to)
     {
@@ -67,7 +67,7 @@ pub(crate) fn carry_codes<const D: usize>(from: &Tensor<D>, to: &Tensor<D>) {
 }
 
 /// Whether decoding reads `weight` through integer codes.
-pub(crate) fn has_codes(weight: &Tensor<2>) -> bool {
+pub fn has_codes(weight: &Tensor<2>) -> bool {
     flex_tensor(weight).is_some_and(|t| CODES.get(&t, false).is_some())
 }
 

@@ -1,6 +1,6 @@
 use super::tile::{Sums, portable_tile, run_tile};
 use super::{MR, NR, Operand, product_bf16, round_to_bf16, widen};
-use crate::kernels::simd::Bf16Path;
+use crate::simd::Bf16Path;
 use proptest::prelude::*;
 
 /// The exact product of the operands rounded to bf16, in f64.

@@ -124,13 +124,13 @@ macro_rules! simd_dispatch {
             #[allow(clippy::too_many_arguments)]
             #[inline(always)]
             fn kernel($($arg: $ty),*) $(-> $ret)? $body
-            $crate::kernels::simd::simd_dispatch!(@variants kernel; $($arg: $ty),*; $($ret)?)
+            $crate::simd::simd_dispatch!(@variants kernel; $($arg: $ty),*; $($ret)?)
         }
     };
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:path;) => {
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            $crate::kernels::simd::simd_dispatch!(@variants $kernel; $($arg: $ty),*; $($ret)?)
+            $crate::simd::simd_dispatch!(@variants $kernel; $($arg: $ty),*; $($ret)?)
         }
     };
     (@variants $kernel:path; $($arg:ident: $ty:ty),*; $($ret:ty)?) => {{
@@ -146,7 +146,7 @@ macro_rules! simd_dispatch {
             unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                 $kernel($($arg),*)
             }
-            match $crate::kernels::simd::simd_path() {
+            match $crate::simd::simd_path() {
                 // SAFETY: `simd_path` detected the variant's features on this CPU.
                 "avx512" => return unsafe { avx512($($arg),*) },
                 // SAFETY: as above.

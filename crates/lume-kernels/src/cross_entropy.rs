@@ -67,16 +67,20 @@ simd_dispatch! {
 /// the label is the first argmax, and the mean and variance of `log p` under the row's own
 /// distribution (Min-K%++).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct RowStats {
+pub struct RowStats {
+    /// `log p(label)`.
     pub label_log_prob: f64,
+    /// Whether the label is the row's first argmax.
     pub argmax_matches: bool,
+    /// `E[log p]` under the row's distribution.
     pub expected_log_prob: f64,
+    /// `Var[log p]` under the row's distribution.
     pub log_prob_variance: f64,
 }
 
 /// [`RowStats`] of every row of `logits` (`rows × vocab`) against `labels`, in one pass over
 /// the vocabulary per row plus one for the argmax. A label outside the vocabulary gives NaN.
-pub(crate) fn row_stats(logits: &[f32], labels: &[i64], vocab: usize) -> Vec<RowStats> {
+pub fn row_stats(logits: &[f32], labels: &[i64], vocab: usize) -> Vec<RowStats> {
     let empty = RowStats {
         label_log_prob: f64::NAN,
         argmax_matches: false,

@@ -1,7 +1,7 @@
 //! The fused kernels against their composed references, forward and backward.
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
 
-use crate::{DeviceSpec, Precision};
+use crate::Precision;
 
 fn inputs(device: &burn::tensor::Device) -> (Tensor<2>, Tensor<1, Int>, Tensor<1>) {
     let (rows, vocab) = (37, 301);
@@ -36,7 +36,7 @@ fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
 
 #[test]
 fn kernel_matches_composed_forward_and_backward() {
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     let (logits, targets, weights) = inputs(&device);
     let fused_in = logits.clone().require_grad();
     let composed_in = logits.require_grad();
@@ -98,7 +98,7 @@ fn key_real(keys: usize) -> Vec<bool> {
 
 #[test]
 fn attention_kernel_matches_composed_forward_and_backward() {
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     // Multi-head and grouped-query; a full prefill, and new queries after a cache.
     for (heads, kv_heads, queries, keys) in [(4, 4, 7, 7), (4, 2, 5, 5), (6, 3, 2, 9), (2, 1, 1, 6)]
     {
@@ -151,7 +151,7 @@ fn decoding_attention_matches_composed_on_a_cache_prefix() {
     // Without autodiff a few queries take the direct kernel, which reads keys and values in
     // place: here the filled prefix of a longer buffer, so rows lie apart in memory. The last
     // shape is enough work to be split between the decoding threads.
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     for (heads, kv_heads, queries, keys) in
         [(4, 4, 1, 6), (6, 3, 2, 9), (4, 2, 8, 8), (9, 3, 2, 400)]
     {
@@ -203,7 +203,7 @@ fn assert_same_function<const N: usize>(
 
 #[test]
 fn swiglu_and_rms_norm_kernels_match_composed() {
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     let shape = [3, 5, 70];
     let r = || Tensor::<3>::random(shape, Distribution::Normal(0.0, 2.0), &device);
     assert_same_function(
@@ -224,7 +224,7 @@ fn swiglu_and_rms_norm_kernels_match_composed() {
 
 #[test]
 fn rope_kernel_matches_composed() {
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     let (b, t, h, d) = (2, 5, 3, 8);
     let x = Tensor::<4>::random([b, t, h, d], Distribution::Normal(0.0, 1.0), &device);
     let angles = Tensor::<4>::random([b, t, 1, d], Distribution::Uniform(-3.0, 3.0), &device);
@@ -245,7 +245,7 @@ fn rope_kernel_matches_composed() {
 #[test]
 fn linear_of_a_few_rows_equals_the_matmul() {
     use super::dispatch::FEW_ROWS;
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let layer = burn::nn::LinearConfig::new(160, 1100).init(&device);
     let with_weight = |weight: Tensor<2>| burn::nn::Linear {
         weight: burn::module::Param::from_tensor(weight),
@@ -276,7 +276,7 @@ fn linear_kernel_matches_burn_forward_and_backward() {
     // A batch `[b, t, k]` with a bias, under autodiff: the output and the gradients of the
     // input, the weight and the bias against Burn's own `Linear`. Sizes large enough for
     // the product to run on several threads, and odd ones.
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     for (b, t, k, n) in [(2, 3, 5, 7), (3, 100, 190, 210)] {
         let layer = burn::nn::LinearConfig::new(k, n).init(&device);
         let x = Tensor::<3>::random([b, t, k], Distribution::Normal(0.0, 1.0), &device);
@@ -324,7 +324,7 @@ fn bf16_linear_is_the_product_of_rounded_operands_forward_and_backward() {
     // stored in bf16 (streaming kernel up to FEW_ROWS rows, packed beyond): every product is
     // Burn's f32 product of operands rounded to bf16.
     use super::dispatch::FEW_ROWS;
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     for (b, t, k, n) in [(2, 3, 5, 7), (3, 100, 190, 210)] {
         let layer = burn::nn::LinearConfig::new(k, n).init(&device);
         let x = Tensor::<3>::random([b, t, k], Distribution::Normal(0.0, 1.0), &device);
@@ -345,7 +345,7 @@ fn bf16_linear_is_the_product_of_rounded_operands_forward_and_backward() {
         assert_close(&values(dx), &values(want_dx), 1e-5, &format!("dx, {what}"));
         assert_close(&values(dw), &values(want_dw), 1e-5, &format!("dw, {what}"));
     }
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let layer = burn::nn::LinearConfig::new(160, 1100).init(&device);
     let stored = burn::nn::Linear {
         weight: burn::module::Param::from_tensor(layer.weight.val().cast(DType::BF16)),
@@ -373,7 +373,7 @@ fn bf16_linear_is_the_product_of_rounded_operands_forward_and_backward() {
 #[test]
 fn a_rows_decoding_products_do_not_depend_on_the_rows_beside_it() {
     use super::dispatch::FEW_ROWS;
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let (k, n) = (576, 1100);
     let layer = burn::nn::LinearConfig::new(k, n).init(&device);
     let stored = burn::nn::Linear {
@@ -419,7 +419,7 @@ fn a_rows_decoding_products_do_not_depend_on_the_rows_beside_it() {
 
 #[test]
 fn tied_head_matches_the_composed_head_forward_and_backward() {
-    let device = DeviceSpec::Cpu.training_device().expect("cpu");
+    let device = burn::tensor::Device::flex().autodiff();
     for precision in [Precision::F32, Precision::Bf16] {
         for (rows, k, n) in [(3, 5, 7), (40, 96, 300)] {
             let x = Tensor::<2>::random([rows, k], Distribution::Normal(0.0, 1.0), &device);
@@ -460,7 +460,7 @@ fn tied_head_matches_the_composed_head_forward_and_backward() {
 
 #[test]
 fn adamw_kernel_matches_composed() {
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let n = 70_001;
     let r = || Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
     let (p, g, m) = (r(), r(), r());
@@ -495,7 +495,7 @@ fn adamw_kernel_matches_composed() {
 fn adamw_steps_write_their_own_state_and_leave_shared_tensors_alone() {
     // From the second step on the kernel owns parameter and moments and writes them in place;
     // the first step's parameter is shared with `start`, which must keep its values.
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let n = 70_001;
     let r = || Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
     let start = r();
@@ -532,7 +532,7 @@ fn adamw_steps_write_their_own_state_and_leave_shared_tensors_alone() {
 #[test]
 #[should_panic(expected = "3 rows of logits but 2 targets")]
 fn token_nll_names_a_shape_mismatch() {
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let logits = Tensor::<2>::zeros([3, 5], &device);
     let _ = super::token_nll(logits, Tensor::<1, Int>::zeros([2], &device));
 }
@@ -540,14 +540,14 @@ fn token_nll_names_a_shape_mismatch() {
 #[test]
 #[should_panic(expected = "key mask of 5 entries")]
 fn causal_attention_names_a_bad_mask() {
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let [q, k, v] = attention_inputs(&device, 2, 1, 3, 4);
     let _ = super::causal_attention(q, k, v, &[true; 5]);
 }
 
 #[test]
 fn kernel_runs_without_autodiff() {
-    let device = DeviceSpec::Cpu.device().expect("cpu");
+    let device = burn::tensor::Device::flex();
     let (logits, targets, _) = inputs(&device);
     let fused = values(super::token_nll(logits.clone(), targets.clone()));
     let composed = values(super::composed_token_nll(logits, targets));

@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::{AttentionShape, PositionsView, softmax_block};
-use crate::kernels::product::{Destination, Operand, gemm_into};
+use crate::product::{Destination, Operand, gemm_into};
 
 /// Queries per unit: enough rows for the products' tiles, few enough that the units spread
 /// over the cores and that a block's scores (`32 × keys`) stay in L2.

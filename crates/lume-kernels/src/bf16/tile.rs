@@ -2,7 +2,7 @@
 //! of every height a row panel needs.
 
 use super::{MR, NR, widen};
-use crate::kernels::simd::{Bf16Path, simd_dispatch};
+use crate::simd::{Bf16Path, simd_dispatch};
 
 /// A native kernel's tile of the least height (1, 2, 4, 8 or `MR`) that covers `rows`.
 #[cfg(target_arch = "x86_64")]
@@ -135,7 +135,7 @@ pub(super) mod native {
     /// # Safety
     /// The CPU must have AVX512-BF16 and AVX-512F; `sums` as [`super::run_tile`] requires.
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(in crate::kernels::bf16) unsafe fn tile<const R: usize>(
+    pub(in crate::bf16) unsafe fn tile<const R: usize>(
         panel_a: &[u32],
         panel_b: &[u32],
         sums: Sums,
@@ -171,7 +171,7 @@ pub(super) mod native {
     /// # Safety
     /// The CPU must have AVX-512F; `sums` as [`super::run_tile`] requires.
     #[target_feature(enable = "avx512f")]
-    pub(in crate::kernels::bf16) unsafe fn fma_tile<const R: usize>(
+    pub(in crate::bf16) unsafe fn fma_tile<const R: usize>(
         wide_a: &[f32],
         panel_b: &[u32],
         sums: Sums,

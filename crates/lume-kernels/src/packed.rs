@@ -32,8 +32,8 @@ mod tests {
     use burn_flex::FlexTensor;
 
     use super::packed_weight;
-    use crate::kernels::bf16::PackedB;
-    use crate::kernels::product::Operand;
+    use crate::bf16::PackedB;
+    use crate::product::Operand;
 
     fn weight(seed: f32) -> FlexTensor {
         let values: Vec<f32> = (0..6 * 5).map(|i| i as f32 * seed).collect();

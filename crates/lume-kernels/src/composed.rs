@@ -49,7 +49,7 @@ pub fn composed_adamw_update(
     [updated, m, v]
 }
 
-/// `x · tᵀ` with the table widened to `x`'s dtype: [`tied_head`](crate::kernels::tied_head)
+/// `x · tᵀ` with the table widened to `x`'s dtype: [`tied_head`](crate::tied_head)
 /// on Burn's matmul.
 pub(crate) fn composed_tied_head(x: Tensor<2>, table: Tensor<2>) -> Tensor<2> {
     x.clone().matmul(table.cast(x.dtype()).transpose())
