@@ -298,17 +298,37 @@ thread_local! {
 /// # Panics
 /// If `a`'s view reaches outside its slice (a programming error of the caller).
 pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> {
-    let (k, n) = (b.k, b.n);
+    let mut outputs = products_packed(a, &[b], m);
+    outputs.pop().unwrap_or_default()
+}
+
+/// `a · b` for each packed `b` of `bs` (all `[k, _]`), as [`product_packed`] gives each, in
+/// one pass: `a` is packed once and the column panels of every `b` are split between the
+/// threads together (a layer's query, key and value projections: one product to wait for
+/// instead of three). Each output's sums are those [`product_packed`] computes.
+///
+/// # Panics
+/// If `a`'s view reaches outside its slice, or the `bs` differ in depth (a programming error
+/// of the caller).
+pub(crate) fn products_packed(a: Operand<'_>, bs: &[&PackedB], m: usize) -> Vec<Vec<f32>> {
+    let Some(k) = bs.first().map(|b| b.k) else {
+        return Vec::new();
+    };
+    let total: usize = bs.iter().map(|b| b.n).sum();
     assert!(
-        a.fits(m, k),
-        "product_bf16: [{m}, {k}] · [{k}, {n}] does not fit its operands"
+        a.fits(m, k) && bs.iter().all(|b| b.k == k),
+        "product_bf16: [{m}, {k}] · [{k}, {total}] does not fit its operands"
     );
-    if m == 0 || n == 0 || k == 0 {
-        return vec![0.0; m * n];
+    let mut outputs: Vec<Vec<f32>> = bs.iter().map(|b| Vec::with_capacity(m * b.n)).collect();
+    if m == 0 || k == 0 || total == 0 {
+        outputs
+            .iter_mut()
+            .zip(bs)
+            .for_each(|(out, b)| out.resize(m * b.n, 0.0));
+        return outputs;
     }
-    let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let pairs = k.div_ceil(2);
-    let (packed_a, packed_b) = (pack(a, m, k, MR, Threads::for_rows(m)), &b.words);
+    let packed_a = pack(a, m, k, MR, Threads::for_rows(m));
     let path = bf16_path();
     // Blocked as GotoBLAS blocks: each part owns a range of column panels, walked in blocks
     // whose slice of `DEPTH` pairs stays in its core's L2 while every row panel's slice (in
@@ -321,57 +341,80 @@ pub(crate) fn product_packed(a: Operand<'_>, b: &PackedB, m: usize) -> Vec<f32> 
     } else {
         pairs.div_ceil(pairs.div_ceil(DEPTH))
     };
-    let column_panels = n.div_ceil(NR);
+    // Column panel `c` of the whole is panel `c - first[i]` of `bs[i]`.
+    let first: Vec<usize> = bs
+        .iter()
+        .scan(0, |next, b| {
+            let at = *next;
+            *next += b.n.div_ceil(NR);
+            Some(at)
+        })
+        .collect();
+    let column_panels = bs.iter().map(|b| b.n.div_ceil(NR)).sum();
     let fit = (L2_BYTES / (depth * NR * 4)).max(1);
-    let dst = Destination(out.as_mut_ptr());
-    in_parts(Threads::for_rows(m), column_panels, m * k * n, |c0, c1| {
-        // The FMA tile's row panel slice, widened once for the column panels of a block, in
-        // this thread's buffer: allocating and zeroing it per product cost decoding a slot's
-        // row as much as widening it.
-        WIDE_A.with_borrow_mut(|wide_a| {
-            if path == Bf16Path::Fma && wide_a.len() < depth * MR * 2 {
-                wide_a.resize(depth * MR * 2, 0.0);
-            }
-            for block in (c0..c1).step_by(fit) {
-                let panels = block..(block + fit).min(c1);
-                for p0 in (0..pairs).step_by(depth) {
-                    let p1 = (p0 + depth).min(pairs);
-                    for (row_panel, panel_a) in packed_a.chunks_exact(pairs * MR).enumerate() {
-                        let slice_a = &panel_a[p0 * MR..p1 * MR];
-                        let wide_a = &mut wide_a[..if path == Bf16Path::Fma {
-                            slice_a.len() * 2
-                        } else {
-                            0
-                        }];
-                        let (row0, rows) = (row_panel * MR, MR.min(m - row_panel * MR));
-                        widen_pairs(slice_a, wide_a, rows);
-                        for column_panel in panels.clone() {
-                            let panel_b = &packed_b[column_panel * pairs * NR..][..pairs * NR];
-                            let slice_b = &panel_b[p0 * NR..p1 * NR];
-                            let (col0, cols) = (column_panel * NR, NR.min(n - column_panel * NR));
-                            // SAFETY: `path` is this CPU's (`bf16_path`); this part alone touches
-                            // these columns of `out`, whose `m × n` elements the tile's rows and
-                            // columns lie inside; the first slice of the depth wrote what the later
-                            // ones read back.
-                            unsafe {
-                                let sums = Sums {
-                                    at: dst.at(row0 * n + col0),
-                                    stride: n,
-                                    rows,
-                                    cols,
-                                    fresh: p0 == 0,
-                                };
-                                run_tile(path, slice_a, wide_a, slice_b, sums);
+    let dsts: Vec<Destination<f32>> = outputs
+        .iter_mut()
+        .map(|out| Destination(out.as_mut_ptr()))
+        .collect();
+    in_parts(
+        Threads::for_rows(m),
+        column_panels,
+        m * k * total,
+        |c0, c1| {
+            // The FMA tile's row panel slice, widened once for the column panels of a block, in
+            // this thread's buffer: allocating and zeroing it per product cost decoding a slot's
+            // row as much as widening it.
+            WIDE_A.with_borrow_mut(|wide_a| {
+                if path == Bf16Path::Fma && wide_a.len() < depth * MR * 2 {
+                    wide_a.resize(depth * MR * 2, 0.0);
+                }
+                for block in (c0..c1).step_by(fit) {
+                    let panels = block..(block + fit).min(c1);
+                    for p0 in (0..pairs).step_by(depth) {
+                        let p1 = (p0 + depth).min(pairs);
+                        for (row_panel, panel_a) in packed_a.chunks_exact(pairs * MR).enumerate() {
+                            let slice_a = &panel_a[p0 * MR..p1 * MR];
+                            let wide_a = &mut wide_a[..if path == Bf16Path::Fma {
+                                slice_a.len() * 2
+                            } else {
+                                0
+                            }];
+                            let (row0, rows) = (row_panel * MR, MR.min(m - row_panel * MR));
+                            widen_pairs(slice_a, wide_a, rows);
+                            for panel in panels.clone() {
+                                let i = first.partition_point(|&f| f <= panel) - 1;
+                                let (b, column_panel) = (bs[i], panel - first[i]);
+                                let n = b.n;
+                                let panel_b = &b.words[column_panel * pairs * NR..][..pairs * NR];
+                                let slice_b = &panel_b[p0 * NR..p1 * NR];
+                                let (col0, cols) =
+                                    (column_panel * NR, NR.min(n - column_panel * NR));
+                                // SAFETY: `path` is this CPU's (`bf16_path`); this part alone touches
+                                // these columns of output `i`, whose `m × n` elements the tile's rows
+                                // and columns lie inside; the first slice of the depth wrote what the
+                                // later ones read back.
+                                unsafe {
+                                    let sums = Sums {
+                                        at: dsts[i].at(row0 * n + col0),
+                                        stride: n,
+                                        rows,
+                                        cols,
+                                        fresh: p0 == 0,
+                                    };
+                                    run_tile(path, slice_a, wide_a, slice_b, sums);
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
-    });
-    // SAFETY: the tiles covered every row and column of the `m × n` output.
-    unsafe { out.set_len(m * n) };
-    out
+            });
+        },
+    );
+    for (out, b) in outputs.iter_mut().zip(bs) {
+        // SAFETY: the tiles covered every row and column of each `m × n` output.
+        unsafe { out.set_len(m * b.n) };
+    }
+    outputs
 }
 
 mod tile;

@@ -14,7 +14,11 @@
 //! products of `linear` and `tied_head` take a [`Precision`]; bf16 products exist on `flex`
 //! only (other backends refuse them when the model is configured, see `Model::with_precision`).
 
-use burn::backend::{Dispatch, DispatchDevice};
+use burn::backend::TensorMetadata;
+use burn::backend::{
+    BackendTensor, Dispatch, DispatchAutodiffContext, DispatchDevice, DispatchTensor,
+    DispatchTensorKind,
+};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::composed::{
@@ -178,6 +182,71 @@ pub fn linear<const D: usize>(
     let mut out = dims;
     out[D - 1] = n;
     y.reshape(out)
+}
+
+/// `layer.forward(x)` for every layer of `layers` (all reading the same `x`: a block's query,
+/// key and value projections, or its gate and up projections), the outputs of [`linear`] bit
+/// for bit. In bf16 inference on the CPU, one product for all of them (`x` packed once, one
+/// wait for the threads instead of one per layer); elsewhere (training, another backend, f32,
+/// LoRA adapters, integer codes) one [`linear`] per layer.
+pub fn linear_group<const D: usize>(
+    layers: &[&burn::nn::Linear],
+    x: Tensor<D>,
+    precision: Precision,
+) -> Vec<Tensor<D>> {
+    let dims = x.dims();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let grouped = (precision == Precision::Bf16)
+        .then(|| inference_flex(x.clone().reshape([rows, dims[D - 1]])))
+        .flatten()
+        .and_then(|x| {
+            let weights = layers
+                .iter()
+                .map(|layer| {
+                    let weight = layer.weight.val();
+                    let direct = layer.weight.adapter().is_none()
+                        && weight.dtype() == burn::tensor::DType::BF16
+                        && !(rows <= BF16_CODES_ROWS && super::codes::has_codes(&weight));
+                    direct.then(|| inference_flex(weight)).flatten()
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(super::flex::linear_group_bf16(x, &weights))
+        });
+    let Some(outputs) = grouped else {
+        return layers
+            .iter()
+            .map(|layer| linear(layer, x.clone(), precision))
+            .collect();
+    };
+    outputs
+        .into_iter()
+        .zip(layers)
+        .map(|(y, layer)| {
+            let n = y.shape().dims::<2>()[1];
+            let y = Tensor::<2>::from_dispatch(DispatchTensor {
+                kind: DispatchTensorKind::Flex(BackendTensor::Float(y)),
+                autodiff: DispatchAutodiffContext::Disabled,
+            });
+            let y = match &layer.bias {
+                Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
+                None => y,
+            };
+            let mut out = dims;
+            out[D - 1] = n;
+            y.reshape(out)
+        })
+        .collect()
+}
+
+/// The `flex` tensor behind `t` when it lives on the CPU backend without autodiff.
+fn inference_flex(t: Tensor<2>) -> Option<burn_flex::FlexTensor> {
+    match t.into_dispatch() {
+        DispatchTensor {
+            kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
+            autodiff: DispatchAutodiffContext::Disabled,
+        } => Some(t),
+        _ => None,
+    }
 }
 
 /// `x · weight` for `x` `[rows, k]` and `weight` `[k, n]` (see the table for which kernel).

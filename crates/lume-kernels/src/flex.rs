@@ -9,7 +9,7 @@ use burn_flex::FlexTensor;
 use super::FusedOps;
 use super::adamw::{self, AdamWStep};
 use super::attention::{self, AttentionShape};
-use super::bf16::{PackedB, product_packed};
+use super::bf16::{PackedB, product_packed, products_packed};
 use super::codes;
 use super::cross_entropy;
 use super::elementwise;
@@ -74,6 +74,31 @@ fn output(values: Vec<f32>, shape: impl Into<Shape>, dtype: DType) -> FlexTensor
         FlexTensor::from_data(TensorData::new(values, shape.into())),
         dtype,
     )
+}
+
+/// A weight `[k, n]` stored in bf16 for inference, packed once (see `packed.rs`).
+fn packed_bf16(w: &FlexTensor) -> std::sync::Arc<PackedB> {
+    let [k, n] = w.shape().dims();
+    packed_weight(w, false, || {
+        let w = as_f32(w.clone());
+        PackedB::new(Operand::rows(f32_slice(&w), n), k, n)
+    })
+}
+
+/// `x · w` for every weight of `ws` (each `[k, _]`, stored in bf16 for inference) in one
+/// bf16 product (`bf16::products_packed`): the outputs of `linear` with `Precision::Bf16`, bit
+/// for bit.
+pub(crate) fn linear_group_bf16(x: FlexTensor, ws: &[FlexTensor]) -> Vec<FlexTensor> {
+    let dtype = x.dtype();
+    let [rows, k] = x.shape().dims();
+    let x = as_f32(x);
+    let packed: Vec<_> = ws.iter().map(packed_bf16).collect();
+    let refs: Vec<&PackedB> = packed.iter().map(|p| &**p).collect();
+    products_packed(Operand::rows(f32_slice(&x), k), &refs, rows)
+        .into_iter()
+        .zip(ws)
+        .map(|(y, w)| output(y, [rows, w.shape().dims::<2>()[1]], dtype))
+        .collect()
 }
 
 /// `x` rounded to bf16 (still f32 values) when `precision` asks for bf16 products.
@@ -402,12 +427,7 @@ impl FusedOps for Flex {
         let x = as_f32(x);
         let x = Operand::rows(f32_slice(&x), k);
         let y = if precision == Precision::Bf16 && w.dtype() == DType::BF16 {
-            // A weight stored in bf16 for inference: packed once, see `packed.rs`.
-            let packed = packed_weight(&w, false, || {
-                let w = as_f32(w.clone());
-                PackedB::new(Operand::rows(f32_slice(&w), n), k, n)
-            });
-            product_packed(x, &packed, rows)
+            product_packed(x, &packed_bf16(&w), rows)
         } else {
             let w = as_f32(w);
             product_in(precision, x, Operand::rows(f32_slice(&w), n), rows, k, n)

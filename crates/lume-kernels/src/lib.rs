@@ -63,7 +63,8 @@ use composed::{
 pub use cross_entropy::{RowStats, row_stats};
 pub use dispatch::is_flex;
 pub use dispatch::{
-    adamw_update, causal_attention, linear, rms_norm, rope, swiglu, tied_head, token_nll,
+    adamw_update, causal_attention, linear, linear_group, rms_norm, rope, swiglu, tied_head,
+    token_nll,
 };
 
 use burn::backend::Backend;

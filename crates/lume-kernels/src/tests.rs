@@ -271,6 +271,40 @@ fn linear_of_a_few_rows_equals_the_matmul() {
     }
 }
 
+/// A block's projections in one bf16 product give each `linear`'s output bit for bit: widths
+/// that end inside a column panel, a bias, one row (a decoding slot), a partial panel, several
+/// panels of rows.
+#[test]
+fn a_group_of_linear_layers_gives_each_layers_output_bit_for_bit() {
+    let device = burn::tensor::Device::flex();
+    let bf16 = |k, n, bias| {
+        let layer = burn::nn::LinearConfig::new(k, n)
+            .with_bias(bias)
+            .init(&device);
+        burn::nn::Linear {
+            weight: burn::module::Param::from_tensor(layer.weight.val().cast(DType::BF16)),
+            bias: layer.bias,
+        }
+    };
+    let layers = [
+        bf16(150, 96, false),
+        bf16(150, 45, true),
+        bf16(150, 32, false),
+    ];
+    let refs: Vec<&burn::nn::Linear> = layers.iter().collect();
+    for rows in [1, 5, 40] {
+        let x = Tensor::<3>::random([1, rows, 150], Distribution::Normal(0.0, 1.0), &device);
+        let grouped = super::linear_group(&refs, x.clone(), Precision::Bf16);
+        assert_eq!(grouped.len(), layers.len());
+        for (i, (y, layer)) in grouped.into_iter().zip(&layers).enumerate() {
+            let alone = super::linear(layer, x.clone(), Precision::Bf16);
+            assert_eq!(y.dims(), alone.dims());
+            let bits = |t: Tensor<3>| values(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(y), bits(alone), "{rows} rows, layer {i}");
+        }
+    }
+}
+
 #[test]
 fn linear_kernel_matches_burn_forward_and_backward() {
     // A batch `[b, t, k]` with a bias, under autodiff: the output and the gradients of the

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use crate::Precision;
 use crate::config::{Family, Llama3RopeScaling, ModelConfig};
-use lume_kernels::{causal_attention, linear, rms_norm, rope, swiglu, tied_head};
+use lume_kernels::{causal_attention, linear, linear_group, rms_norm, rope, swiglu, tied_head};
 
 mod cache;
 pub use cache::{KvCache, LayerCache};
@@ -202,17 +202,10 @@ impl Attention {
         }
     }
 
-    /// `[batch, seq, heads, head_dim]`: the projection's own layout, which attention reads
-    /// without a transposed copy.
-    fn project(
-        &self,
-        proj: &Linear,
-        x: Tensor<3>,
-        heads: usize,
-        precision: Precision,
-    ) -> Tensor<4> {
-        let [b, t, _] = x.dims();
-        let mut y = linear(proj, x, precision);
+    /// A projection's output `y` `[batch, seq, heads·head_dim]` as `[batch, seq, heads,
+    /// head_dim]`: the projection's own layout, which attention reads without a transposed copy.
+    fn heads_of(&self, mut y: Tensor<3>, heads: usize) -> Tensor<4> {
+        let [b, t, _] = y.dims();
         if self.clip_qkv > 0.0 {
             y = y.clamp(-self.clip_qkv, self.clip_qkv);
         }
@@ -229,9 +222,14 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (cos, sin) = rope_tables;
-        let q = self.project(&self.q_proj, x.clone(), self.heads, precision);
-        let k = self.project(&self.k_proj, x.clone(), self.kv_heads, precision);
-        let v = self.project(&self.v_proj, x, self.kv_heads, precision);
+        let [q, k, v] = per_layer(linear_group(
+            &[&self.q_proj, &self.k_proj, &self.v_proj],
+            x,
+            precision,
+        ));
+        let q = self.heads_of(q, self.heads);
+        let k = self.heads_of(k, self.kv_heads);
+        let v = self.heads_of(v, self.kv_heads);
         let q = rope(q, cos.clone(), sin.clone());
         let k = rope(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
@@ -407,14 +405,8 @@ impl Model {
             let h = layer.post_attention_layernorm.forward(x.clone());
             let mlp = &layer.mlp;
             let p = self.precision;
-            x = x + linear(
-                &mlp.down_proj,
-                swiglu(
-                    linear(&mlp.gate_proj, h.clone(), p),
-                    linear(&mlp.up_proj, h, p),
-                ),
-                p,
-            );
+            let [gate, up] = per_layer(linear_group(&[&mlp.gate_proj, &mlp.up_proj], h, p));
+            x = x + linear(&mlp.down_proj, swiglu(gate, up), p);
             if keep_hidden_states {
                 hidden_states.push(x.clone());
             }
@@ -449,6 +441,13 @@ pub(crate) fn rope_tables(
         Tensor::<3>::from_data(TensorData::new(v, [b, t, d]), device).unsqueeze_dim::<4>(2)
     };
     (make(cos), make(sin))
+}
+
+/// The outputs of a [`linear_group`] of `N` layers, one per layer.
+fn per_layer<const N: usize>(outputs: Vec<Tensor<3>>) -> [Tensor<3>; N] {
+    outputs
+        .try_into()
+        .unwrap_or_else(|o: Vec<_>| panic!("linear_group gave {} outputs for {N} layers", o.len()))
 }
 
 /// RoPE positions of `b` rows of `t` new tokens each starting at 0, row-major `[b, t]`.
