@@ -14,7 +14,6 @@
 //! products of `linear` and `tied_head` take a [`Precision`]; bf16 products exist on `flex`
 //! only (other backends refuse them when the model is configured, see `Model::with_precision`).
 
-use burn::backend::TensorMetadata;
 use burn::backend::{
     BackendTensor, Dispatch, DispatchAutodiffContext, DispatchDevice, DispatchTensor,
     DispatchTensorKind,
@@ -164,7 +163,6 @@ pub fn linear<const D: usize>(
     precision: Precision,
 ) -> Tensor<D> {
     let dims = x.dims();
-    let n = layer.weight.dims()[1];
     let rows = dims[..D - 1].iter().product::<usize>();
     let x = x.reshape([rows, dims[D - 1]]);
     let y = match layer.weight.adapter() {
@@ -175,6 +173,16 @@ pub fn linear<const D: usize>(
         }
         None => product(layer.weight.val(), x, precision),
     };
+    with_bias(layer, y, dims)
+}
+
+/// `layer`'s output `y` `[rows, n]` plus its bias, in the input's shape `dims` with `n` last.
+fn with_bias<const D: usize>(
+    layer: &burn::nn::Linear,
+    y: Tensor<2>,
+    dims: [usize; D],
+) -> Tensor<D> {
+    let n = y.dims()[1];
     let y = match &layer.bias {
         Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
         None => y,
@@ -222,18 +230,11 @@ pub fn linear_group<const D: usize>(
         .into_iter()
         .zip(layers)
         .map(|(y, layer)| {
-            let n = y.shape().dims::<2>()[1];
             let y = Tensor::<2>::from_dispatch(DispatchTensor {
                 kind: DispatchTensorKind::Flex(BackendTensor::Float(y)),
                 autodiff: DispatchAutodiffContext::Disabled,
             });
-            let y = match &layer.bias {
-                Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
-                None => y,
-            };
-            let mut out = dims;
-            out[D - 1] = n;
-            y.reshape(out)
+            with_bias(layer, y, dims)
         })
         .collect()
 }
