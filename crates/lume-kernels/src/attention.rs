@@ -1,7 +1,7 @@
-//! The softmax of causal attention and its gradient, row by row on the CPU. The matrix
-//! products around them stay with the backend's matmul (see `flex.rs`); what this fuses is the
-//! scaling, masking, softmax and its backward, which Burn composes from eight element-wise
-//! operations and their autodiff nodes.
+//! The softmax of causal attention and its gradient, row by row on the CPU, and the matrix
+//! products around them head by head (`heads.rs`); what this fuses is the scaling, masking,
+//! softmax and its backward, which Burn composes from eight element-wise operations and their
+//! autodiff nodes.
 //!
 //! A masked score becomes `f32::MIN` before the softmax, as in transformers, so a row with
 //! every key masked (left padding) attends uniformly to all keys instead of producing NaN.
@@ -12,7 +12,9 @@ use super::simd::{dot, exp_in_place, max, simd_dispatch};
 use super::spinning_pool::in_parts;
 
 mod blocked;
+mod heads;
 pub(crate) use blocked::attend_blocked;
+pub(crate) use heads::{head_scores, head_sums, head_values};
 
 /// Sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -142,37 +142,6 @@ pub(super) fn attention_shape(q: &FlexTensor, k: &FlexTensor) -> AttentionShape 
     }
 }
 
-/// `[batch, seq, kv_heads, d]` as `[batch, heads, seq, d]`: each key/value head repeated for
-/// the query heads of its group (a strided view when there are no groups).
-fn heads_first(x: FlexTensor, s: &AttentionShape) -> FlexTensor {
-    let x = Flex::float_swap_dims(x, 1, 2);
-    let group = s.group();
-    if group == 1 {
-        return x;
-    }
-    let [b, kv, n, d] = x.shape().dims();
-    let x = Flex::float_reshape(x.to_contiguous(), Shape::new([b, kv, 1, n, d]));
-    let x = Flex::float_expand(x, Shape::new([b, kv, group, n, d]));
-    Flex::float_reshape(x.to_contiguous(), Shape::new([b, kv * group, n, d]))
-}
-
-/// Sums the gradient `[batch, heads, seq, d]` of repeated heads back into
-/// `[batch, seq, kv_heads, d]`.
-fn heads_back(grad: FlexTensor, s: &AttentionShape) -> FlexTensor {
-    let group = s.group();
-    let grad = if group == 1 {
-        grad
-    } else {
-        let [b, _, n, d] = grad.shape().dims();
-        let grad = Flex::float_reshape(grad, Shape::new([b, s.kv_heads, group, n, d]));
-        Flex::float_reshape(
-            Flex::float_sum_dim(grad, 2),
-            Shape::new([b, s.kv_heads, n, d]),
-        )
-    };
-    Flex::float_swap_dims(grad, 1, 2).to_contiguous()
-}
-
 /// `[batch, positions, kv_heads, d]` keys or values in f32 whose rows may lie apart (the filled
 /// prefix of a KV cache): kept in place when only the batch stride is irregular.
 fn positions_view(x: FlexTensor) -> FlexTensor {
@@ -205,13 +174,13 @@ pub(super) fn attention_forward(
 ) -> (FlexTensor, FlexTensor) {
     let dtype = q.dtype();
     let s = attention_shape(&q, &k);
-    let q = Flex::float_swap_dims(as_f32(q), 1, 2);
-    let (k, v) = (heads_first(as_f32(k), &s), heads_first(as_f32(v), &s));
-    let mut probs = Flex::float_matmul(q, Flex::float_swap_dims(k, 2, 3)).to_contiguous();
-    attention::softmax_in_place(probs.storage_mut::<f32>(), key_real, s);
-    let out = Flex::float_matmul(probs.clone(), v);
-    let out = Flex::float_swap_dims(out, 1, 2).to_contiguous();
-    (cast_back(out, dtype), probs)
+    let (q, k, v) = (as_f32(q), as_f32(k), as_f32(v));
+    let mut probs = attention::head_scores(f32_slice(&q), f32_slice(&k), &s);
+    attention::softmax_in_place(&mut probs, key_real, s);
+    let out = attention::head_values(&probs, f32_slice(&v), &s);
+    let probs = output(probs, [s.batch, s.heads, s.queries, s.keys], DType::F32);
+    let out = output(out, [s.batch, s.queries, s.heads, s.head_dim], dtype);
+    (out, probs)
 }
 
 /// The gradients of Q, K and V, in their dtypes.
@@ -223,26 +192,27 @@ pub(super) fn attention_backward(
     grad: FlexTensor,
     key_real: &[bool],
 ) -> [FlexTensor; 3] {
-    let dtype = q.dtype();
+    let (q_dtype, k_dtype, v_dtype) = (q.dtype(), k.dtype(), v.dtype());
     let s = attention_shape(&q, &k);
-    let q = Flex::float_swap_dims(as_f32(q), 1, 2);
-    let (k, v) = (heads_first(as_f32(k), &s), heads_first(as_f32(v), &s));
-    let grad = Flex::float_swap_dims(as_f32(grad), 1, 2);
-    let mut dscores =
-        Flex::float_matmul(grad.clone(), Flex::float_swap_dims(v, 2, 3)).to_contiguous();
-    attention::softmax_backward_in_place(
-        dscores.storage_mut::<f32>(),
-        f32_slice(&probs),
-        key_real,
-        s,
+    let (q, k, v, grad) = (as_f32(q), as_f32(k), as_f32(v), as_f32(grad));
+    let (q, k, v, grad) = (
+        f32_slice(&q),
+        f32_slice(&k),
+        f32_slice(&v),
+        f32_slice(&grad),
     );
-    let dq = Flex::float_matmul(dscores.clone(), k);
-    let dk = Flex::float_matmul(Flex::float_swap_dims(dscores, 2, 3), q);
-    let dv = Flex::float_matmul(Flex::float_swap_dims(probs, 2, 3), grad);
+    let probs = as_f32(probs);
+    let probs = f32_slice(&probs);
+    let mut dscores = attention::head_scores(grad, v, &s);
+    attention::softmax_backward_in_place(&mut dscores, probs, key_real, s);
+    let dq = attention::head_values(&dscores, k, &s);
+    let dk = attention::head_sums(&dscores, q, &s);
+    let dv = attention::head_sums(probs, grad, &s);
+    let kv_shape = [s.batch, s.keys, s.kv_heads, s.head_dim];
     [
-        cast_back(Flex::float_swap_dims(dq, 1, 2).to_contiguous(), dtype),
-        cast_back(heads_back(dk, &s), dtype),
-        cast_back(heads_back(dv, &s), dtype),
+        output(dq, [s.batch, s.queries, s.heads, s.head_dim], q_dtype),
+        output(dk, kv_shape, k_dtype),
+        output(dv, kv_shape, v_dtype),
     ]
 }
 
