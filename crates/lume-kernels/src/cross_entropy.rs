@@ -30,7 +30,7 @@ pub(crate) fn token_nll_backward(
     grad: &[f32],
     vocab: usize,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; logits.len()];
+    let mut out = super::elementwise::zeros(logits.len());
     out.par_chunks_mut(ROWS_PER_TASK * vocab)
         .zip(logits.par_chunks(ROWS_PER_TASK * vocab))
         .enumerate()
