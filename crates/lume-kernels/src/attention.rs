@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::product::Operand;
 use super::simd::{dot, exp_in_place, max, simd_dispatch};
 use super::spinning_pool::in_parts;
 
@@ -210,6 +211,22 @@ simd_dispatch! {
 /// token per row, where two batched matmuls and the layout copies around them cost more than
 /// the arithmetic.
 pub(crate) const FEW_QUERIES: usize = 8;
+
+/// Head `h` of the positions of a `[positions, heads, d]` layout that start at `data[start]`:
+/// a `[positions, d]` view at row stride `heads · d`.
+pub(crate) fn head_view(
+    data: &[f32],
+    start: usize,
+    heads: usize,
+    h: usize,
+    d: usize,
+) -> Operand<'_> {
+    Operand {
+        data: &data[start + h * d..],
+        row_stride: heads * d,
+        col_stride: 1,
+    }
+}
 
 /// Keys or values `[batch, positions, kv_heads, head_dim]` whose positions are contiguous
 /// within a row and whose rows lie `batch_stride` apart: a KV cache's filled prefix, read in

@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::{AttentionShape, PositionsView, softmax_block};
+use super::{AttentionShape, PositionsView, head_view, softmax_block};
 use crate::product::{Destination, Operand, gemm_into};
 
 /// Queries per unit: enough rows for the products' tiles, few enough that the units spread
@@ -80,21 +80,9 @@ pub(crate) fn attend_blocked(
             }
             let scores = &mut scores[..rows * seen];
             let at = ((b * s.queries + first) * heads + h) * d;
-            let query = Operand {
-                data: &q[at..],
-                row_stride: heads * d,
-                col_stride: 1,
-            };
-            let keys = Operand {
-                data: &k.data[b * k.batch_stride + kv * d..],
-                row_stride: 1,
-                col_stride: width,
-            };
-            let values = Operand {
-                data: &v.data[b * v.batch_stride + kv * d..],
-                row_stride: width,
-                col_stride: 1,
-            };
+            let query = head_view(q, (b * s.queries + first) * heads * d, heads, h, d);
+            let keys = head_view(k.data, b * k.batch_stride, s.kv_heads, kv, d).transposed_view();
+            let values = head_view(v.data, b * v.batch_stride, s.kv_heads, kv, d);
             debug_assert!(query.fits(rows, d) && keys.fits(d, seen) && values.fits(seen, d));
             // SAFETY: the views lie inside their slices (checked above: the block's queries,
             // its row's first `seen ≤ keys` positions); `scores` holds `rows × seen`, and the

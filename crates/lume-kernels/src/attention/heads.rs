@@ -11,17 +11,12 @@
 
 use rayon::prelude::*;
 
-use super::AttentionShape;
+use super::{AttentionShape, head_view};
 use crate::product::{Destination, Operand, gemm_into};
 
-/// Where head `h` of batch row `b` starts in a `[batch, seq, heads, d]` tensor of `len`
-/// positions and `heads` heads, and its row stride.
+/// Head `h` of batch row `b` in a `[batch, len, heads, d]` tensor.
 fn head_rows(data: &[f32], b: usize, len: usize, heads: usize, h: usize, d: usize) -> Operand<'_> {
-    Operand {
-        data: &data[(b * len * heads + h) * d..],
-        row_stride: heads * d,
-        col_stride: 1,
-    }
+    head_view(data, b * len * heads * d, heads, h, d)
 }
 
 /// Runs `pair(i, dst)` for each of `pairs` pairs into a fresh output of `len` elements, the
