@@ -10,12 +10,16 @@ use rayon::prelude::*;
 
 use super::product::Operand;
 use super::simd::{dot, exp_in_place, max, simd_dispatch};
-use super::spinning_pool::in_parts;
+use super::spinning_pool::in_weighted_parts;
 
 mod blocked;
 mod heads;
+#[cfg(target_arch = "x86_64")]
+mod native;
+mod units;
 pub(crate) use blocked::attend_blocked;
 pub(crate) use heads::{head_scores, head_sums, head_values};
+use units::{unit_scores, unit_values};
 
 /// Sizes of one attention call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,7 +277,25 @@ pub(crate) fn attend_few_queries(
     } else {
         1
     };
-    let parts = in_parts(units * pieces, units * heads * n * d, |first, end| {
+    // A unit's cost is its keys from the first real one (decoding slots share a cache as long
+    // as the longest of them, and their left padding is skipped): parts of equal cost.
+    let first_real: Vec<usize> = (0..s.batch)
+        .map(|b| match key_real {
+            [] => 0,
+            real => real[b * n..(b + 1) * n]
+                .iter()
+                .position(|&r| r)
+                .unwrap_or(n),
+        })
+        .collect();
+    let weights: Vec<usize> = (0..units * pieces)
+        .map(|item| {
+            let (b, i) = (item / pieces / s.queries, item / pieces % s.queries);
+            let keys = s.visible(i).saturating_sub(first_real[b]) + 1;
+            keys * heads.div_ceil(pieces) * d * 2
+        })
+        .collect();
+    let parts = in_weighted_parts(&weights, |first, end| {
         let mut out = Vec::with_capacity((end - first).div_ceil(pieces) * heads * d);
         let mut scores = vec![0.0f32; heads * n];
         for item in first..end {
@@ -295,45 +317,6 @@ pub(crate) fn attend_few_queries(
     });
     // A unit's heads are its rows of `[batch, queries, heads, d]`, and the parts come in order.
     parts.into_iter().flat_map(|(_, part)| part).collect()
-}
-
-simd_dispatch! {
-    /// Raw scores `[heads, keys]` of one batch row `b` and query (`query` `[heads, d]`, the
-    /// query heads from `h0`) over its first `visible` keys, those `real` marks (all when
-    /// `None`); the others are left as they are (the softmax masks them without reading).
-    fn unit_scores(scores: &mut [f32], b: usize, visible: usize, real: Option<&[bool]>, h0: usize, query: &[f32], k: PositionsView<'_>, s: &AttentionShape) {
-        let (n, d, group) = (s.keys, s.head_dim, s.group());
-        let first = real.map_or(Some(0), |real| real[..visible].iter().position(|&r| r));
-        for j in first.unwrap_or(visible)..visible {
-            if real.is_some_and(|real| !real[j]) {
-                continue;
-            }
-            let keys = k.position(b, j, s);
-            for (h, query) in query.chunks_exact(d).enumerate() {
-                scores[h * n + j] = dot(query, &keys[(h0 + h) / group * d..][..d]);
-            }
-        }
-    }
-}
-
-simd_dispatch! {
-    /// `out` `[heads, d]`: one batch row's attention outputs of the query heads from `h0`,
-    /// given their probabilities `[heads, keys]`.
-    fn unit_values(out: &mut [f32], probs: &[f32], b: usize, h0: usize, v: PositionsView<'_>, s: &AttentionShape) {
-        let (n, d, group) = (s.keys, s.head_dim, s.group());
-        for j in 0..n {
-            let values = v.position(b, j, s);
-            for (h, o) in out.chunks_exact_mut(d).enumerate() {
-                // Future keys have probability 0, except in a fully masked row's uniform softmax.
-                let p = probs[h * n + j];
-                if p != 0.0 {
-                    for (o, &x) in o.iter_mut().zip(&values[(h0 + h) / group * d..][..d]) {
-                        *o = p.mul_add(x, *o);
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -383,8 +366,9 @@ mod tests {
         out
     }
 
-    /// Includes batch-1 shapes large enough to be split between threads (each unit's heads
-    /// in pieces) and masked keys after a row's first real one (a cache grown for a longer
+    /// Bit for bit on every path, the AVX-512 kernels included (blocks of 16 positions, a
+    /// group's outputs in registers). Includes batch-1 shapes large enough to be split
+    /// between threads (each unit's heads in pieces) and masked keys after a row's first real one (a cache grown for a longer
     /// slot), whose keys and values hold NaN: they must not be read.
     #[test]
     fn grouped_heads_give_the_row_by_row_outputs_bit_for_bit() {
@@ -401,6 +385,10 @@ mod tests {
             (1, 300, 9, 3, 1, 64),
             (1, 300, 9, 3, 2, 64),
             (2, 200, 3, 3, 1, 64),
+            // AVX-512's blocks: groups wider than its four heads, head sizes of 1–4 chunks.
+            (1, 100, 10, 1, 1, 80),
+            (2, 40, 8, 2, 1, 48),
+            (1, 50, 4, 2, 1, 128),
         ] {
             let s = AttentionShape {
                 batch,

@@ -164,13 +164,54 @@ pub(crate) fn in_parts(
     work: usize,
     part: impl Fn(usize, usize) -> Vec<f32> + Sync,
 ) -> Vec<(usize, Vec<f32>)> {
-    let pool = SpinningPool::global();
-    let parts = if work < SPLIT_FROM {
+    let parts = part_count(len, work);
+    parts_at(parts, |p| len * p / parts, part)
+}
+
+/// [`in_parts`] over items of unequal cost (`weights`, multiply-adds roughly, such as decoding
+/// slots of different lengths): each part gets about the same total weight.
+pub(crate) fn in_weighted_parts(
+    weights: &[usize],
+    part: impl Fn(usize, usize) -> Vec<f32> + Sync,
+) -> Vec<(usize, Vec<f32>)> {
+    let total: usize = weights.iter().sum();
+    let bounds = weighted_bounds(weights, part_count(weights.len(), total));
+    parts_at(bounds.len() - 1, |p| bounds[p], part)
+}
+
+/// The `parts + 1` bounds of [`in_weighted_parts`]: part p starts at the first item whose
+/// weight before it reaches p / parts of the total.
+fn weighted_bounds(weights: &[usize], parts: usize) -> Vec<usize> {
+    let total: usize = weights.iter().sum();
+    let mut bounds = vec![0; parts + 1];
+    let (mut sum, mut p) = (0, 1);
+    for (i, &w) in weights.iter().enumerate() {
+        while p < parts && sum * parts >= total * p {
+            bounds[p] = i;
+            p += 1;
+        }
+        sum += w;
+    }
+    for bound in &mut bounds[p..] {
+        *bound = weights.len();
+    }
+    bounds
+}
+
+fn part_count(len: usize, work: usize) -> usize {
+    if work < SPLIT_FROM {
         1
     } else {
-        pool.parts().min(len.max(1))
-    };
-    let bound = |p: usize| len * p / parts;
+        SpinningPool::global().parts().min(len.max(1))
+    }
+}
+
+/// Runs `part(bound(p), bound(p + 1))` for each of `parts` parts on the pool's threads.
+fn parts_at(
+    parts: usize,
+    bound: impl Fn(usize) -> usize + Sync,
+    part: impl Fn(usize, usize) -> Vec<f32> + Sync,
+) -> Vec<(usize, Vec<f32>)> {
     let outputs: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
     let compute = |p: usize| {
         if p >= parts {
@@ -184,7 +225,7 @@ pub(crate) fn in_parts(
     if parts == 1 {
         compute(0);
     } else {
-        pool.run(&compute);
+        SpinningPool::global().run(&compute);
     }
     outputs
         .into_iter()
@@ -197,11 +238,7 @@ pub(crate) fn in_parts(
 /// threads (the caller alone when `work` is small), for parts that write their own output.
 pub(crate) fn for_parts(len: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
     let pool = SpinningPool::global();
-    let parts = if work < SPLIT_FROM {
-        1
-    } else {
-        pool.parts().min(len.max(1))
-    };
+    let parts = part_count(len, work);
     let bound = |p: usize| len * p / parts;
     if parts == 1 {
         part(0, len);
@@ -292,6 +329,28 @@ mod tests {
             }
         });
         assert_eq!(total.load(Ordering::Relaxed), 4 * 500 * 2);
+    }
+
+    proptest::proptest! {
+        /// Parts cover the items in order, and none holds more than its share of the total
+        /// weight plus one item.
+        #[test]
+        fn weighted_parts_are_contiguous_and_balanced(
+            weights in proptest::collection::vec(0usize..1000, 0..60),
+            parts in 1usize..5,
+        ) {
+            let bounds = super::weighted_bounds(&weights, parts);
+            proptest::prop_assert_eq!(bounds.len(), parts + 1);
+            proptest::prop_assert_eq!(bounds[0], 0);
+            proptest::prop_assert_eq!(bounds[parts], weights.len());
+            let total: usize = weights.iter().sum();
+            let heaviest = weights.iter().copied().max().unwrap_or(0);
+            for pair in bounds.windows(2) {
+                proptest::prop_assert!(pair[0] <= pair[1]);
+                let weight: usize = weights[pair[0]..pair[1]].iter().sum();
+                proptest::prop_assert!(weight <= total.div_ceil(parts) + heaviest);
+            }
+        }
     }
 
     #[test]

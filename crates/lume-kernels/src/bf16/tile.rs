@@ -122,13 +122,18 @@ simd_dispatch! {
 #[cfg(target_arch = "x86_64")]
 pub(super) mod native {
     use std::arch::x86_64::{
-        __m512, __m512bh, __m512i, __mmask16, _mm512_and_si512, _mm512_castsi512_ps,
-        _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_slli_epi32,
+        __m512, __m512bh, __m512i, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_and_si512,
+        _mm512_castsi512_ps, _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_loadu_si512,
+        _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_slli_epi32,
     };
 
     use super::{MR, NR, Sums};
+
+    /// Tiles of at most this many rows (decoding one or two slots) stream `b` faster than
+    /// the hardware prefetcher fetches it: they ask for it AHEAD steps (1 KB) early.
+    const FEW_ROWS: usize = 2;
+    const AHEAD: usize = 8;
 
     /// Adds the product of packed slices to `sums` (at most `R` rows) with `vdpbf16ps`.
     ///
@@ -179,7 +184,17 @@ pub(super) mod native {
         // SAFETY: this function's contract.
         let mut acc = unsafe { load::<R>(sums) };
         let high = _mm512_set1_epi32(0xffff_0000_u32 as i32);
-        for (a, b) in wide_a.chunks_exact(2 * MR).zip(panel_b.chunks_exact(NR)) {
+        for (step, (a, b)) in wide_a
+            .chunks_exact(2 * MR)
+            .zip(panel_b.chunks_exact(NR))
+            .enumerate()
+        {
+            if R <= FEW_ROWS {
+                // A hint, never a fault: the two lines `b` will hold AHEAD steps on.
+                let ahead = panel_b.as_ptr().wrapping_add((step + AHEAD) * NR);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
+            }
             // SAFETY: `b` holds NR = 32 words, two 16-word vectors; the loads are unaligned.
             let (b0, b1) = unsafe {
                 (
