@@ -305,7 +305,9 @@ pub(crate) fn attend_few_queries(
             let query = &q[(u * heads + h0) * d..(u * heads + h1) * d];
             let real = (!key_real.is_empty()).then(|| &key_real[b * n..(b + 1) * n]);
             let scores = &mut scores[..(h1 - h0) * n];
-            unit_scores(scores, b, s.visible(i), real, h0, query, k, &s);
+            let visible = s.visible(i);
+            let keys = first_real[b].min(visible)..visible;
+            unit_scores(scores, b, keys, real, h0, query, k, &s);
             for (h, row) in (h0..h1).zip(scores.chunks_exact_mut(n)) {
                 softmax_rows(row, (b * heads + h) * s.queries + i, key_real, &s);
             }
@@ -368,8 +370,9 @@ mod tests {
 
     /// Bit for bit on every path, the AVX-512 kernels included (blocks of 16 positions, a
     /// group's outputs in registers). Includes batch-1 shapes large enough to be split
-    /// between threads (each unit's heads in pieces) and masked keys after a row's first real one (a cache grown for a longer
-    /// slot), whose keys and values hold NaN: they must not be read.
+    /// between threads (each unit's heads in pieces) and masked keys after a row's first real
+    /// one (a cache grown for a longer slot), whose keys and values hold NaN: they must not be
+    /// read.
     #[test]
     fn grouped_heads_give_the_row_by_row_outputs_bit_for_bit() {
         let mut state = 7u32;

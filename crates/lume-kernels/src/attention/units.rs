@@ -8,24 +8,23 @@ use super::{AttentionShape, PositionsView};
 use crate::simd::{dot, simd_dispatch};
 
 /// Raw scores `[heads, keys]` of one batch row `b` and query (`query` `[heads, d]`, the
-/// query heads from `h0`) over its first `visible` keys, those `real` marks (all when
-/// `None`); the others are left as they are or hold a score of a masked key (the softmax
-/// masks them without reading). The left padding before the first real key is not read.
+/// query heads from `h0`) over `keys`: from the row's first real key to the last one the query
+/// sees. Of those, the ones `real` marks (all when `None`) are scored; the others are left as
+/// they are or hold a score of a masked key (the softmax masks them without reading). The left
+/// padding before `keys` is not read.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn unit_scores(
     scores: &mut [f32],
     b: usize,
-    visible: usize,
+    keys: std::ops::Range<usize>,
     real: Option<&[bool]>,
     h0: usize,
     query: &[f32],
     k: PositionsView<'_>,
     s: &AttentionShape,
 ) {
-    let first = real.map_or(Some(0), |real| real[..visible].iter().position(|&r| r));
-    let first = first.unwrap_or(visible);
-    let from = native_scores(scores, b, first, visible, h0, query, k, s);
-    scores_from(scores, b, from, visible, real, h0, query, k, s);
+    let from = native_scores(scores, b, keys.start, keys.end, h0, query, k, s);
+    scores_from(scores, b, from, keys.end, real, h0, query, k, s);
 }
 
 /// Whether the AVX-512 decoding kernels (`native.rs`) run for heads of this size here.
