@@ -131,9 +131,11 @@ pub(super) mod native {
     use super::{MR, NR, Sums};
 
     /// Tiles of at most this many rows (decoding one or two slots) stream `b` faster than
-    /// the hardware prefetcher fetches it: they ask for it AHEAD steps (1 KB) early.
+    /// the hardware prefetcher fetches it: they ask for it AHEAD steps (8 KB) early (batch-1
+    /// bf16 decoding at SmolLM2's shape on an Intel Xeon with AVX-512, alternating runs: 4 KB
+    /// ahead ~4 % faster than 1 KB, 8 KB the same as 4 KB).
     const FEW_ROWS: usize = 2;
-    const AHEAD: usize = 8;
+    const AHEAD: usize = 64;
 
     /// Adds the product of packed slices to `sums` (at most `R` rows) with `vdpbf16ps`.
     ///
