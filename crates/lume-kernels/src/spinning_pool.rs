@@ -241,8 +241,9 @@ fn parts_at(
 /// thread runs an item changes no result.
 ///
 /// Each thread starts on its own stretch, a few chunks, and then takes the chunks that are
-/// left of the others': two cores streaming memory rarely finish equal halves together
-/// (decoding one bf16 token waited ~20 % of its time at the end of static halves).
+/// left of the others': two cores streaming memory rarely finish equal halves together (with
+/// static halves the caller of batch-1 bf16 decoding waited for the helper 13 % of its time;
+/// in chunks, 5 %).
 pub(crate) fn for_parts(len: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
     in_chunks(SpinningPool::global(), part_count(len, work), len, part);
 }
